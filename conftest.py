@@ -1,0 +1,3 @@
+"""Root plugin: everything lives in parity.pytest_plugin, so an installed copy behaves the same."""
+
+pytest_plugins = ["parity.pytest_plugin"]

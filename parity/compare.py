@@ -1,0 +1,286 @@
+"""Compare a Keras layer and a torch module on the same input, against the float64 oracle.
+
+Checks are vectorised; the explanation is only built when something fails.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from parity import keras_side, oracle, torch_side, transfer
+from parity.errors import ParityError, TransferError
+from parity.spec import Outputs, RecurrentSpec, Weights
+from parity.tolerances import TOLERANCES, allowed_error
+
+_AXES = {3: ("batch", "step", "unit"), 2: ("batch", "unit")}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One element: its index, both values, their difference and what was allowed there."""
+
+    index: tuple[int, ...]
+    a: float
+    b: float
+    difference: float
+    allowed: float
+
+    @property
+    def ratio(self) -> float:
+        """Difference as a fraction of the tolerance (> 1 is a mismatch)."""
+        if self.difference == 0:
+            return 0.0
+        return self.difference / self.allowed if self.allowed > 0 else float("inf")
+
+    def where(self, axes: Sequence[str]) -> str:
+        return "(" + ", ".join(f"{n}={i}" for n, i in zip(axes, self.index)) + ")"
+
+
+@dataclass(frozen=True)
+class TensorDiff:
+    """How one returned tensor differs between two sources ``a`` and ``b``."""
+
+    name: str
+    a_name: str
+    b_name: str
+    shape: tuple[int, ...]
+    mismatched: int
+    max_abs: Point
+    max_rel: Point
+    worst: Point  # the element furthest beyond its tolerance (largest difference / allowed)
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatched == 0
+
+    @property
+    def axes(self) -> tuple[str, ...]:
+        return _AXES.get(len(self.shape), tuple(f"dim{i}" for i in range(len(self.shape))))
+
+    @property
+    def total(self) -> int:
+        return int(np.prod(self.shape))
+
+
+def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
+         allowed: np.ndarray) -> TensorDiff:
+    """Elementwise |a - b| against ``allowed``. NaN/inf at the same positions (same sign) match."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise TransferError(f"{name}.shape", a.shape, f"{b_name} returned shape {b.shape}")
+    both_nan = np.isnan(a) & np.isnan(b)
+    same_inf = np.isinf(a) & (a == b)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(a - b)
+    d = np.where(both_nan | same_inf, 0.0, np.where(np.isnan(d), np.inf, d))
+    allowed = np.nan_to_num(np.broadcast_to(allowed, a.shape), nan=0.0, posinf=np.inf)
+    bad = d > allowed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(d == 0, 0.0, d / np.abs(b))
+        ratio = np.where(d == 0, 0.0, d / allowed)
+    rel = np.nan_to_num(rel, nan=np.inf)
+    ratio = np.nan_to_num(ratio, nan=np.inf)
+
+    def point(flat_index):
+        i = np.unravel_index(flat_index, a.shape)
+        return Point(tuple(int(k) for k in i), float(a[i]), float(b[i]), float(d[i]),
+                     float(allowed[i]))
+
+    return TensorDiff(name, a_name, b_name, a.shape, int(bad.sum()), point(int(np.argmax(d))),
+                      point(int(np.argmax(rel))), point(int(np.argmax(ratio))))
+
+
+def _weight_differences(a: Weights, b: Weights) -> list[str]:
+    lines = []
+    for layer, (wa, wb) in enumerate(zip(a, b)):
+        arrays_b = wb.arrays()
+        for name, va in wa.arrays().items():
+            vb = arrays_b.get(name)
+            if name in ("bias", "recurrent_bias") and vb is not None:
+                # Keras keeps only their sum, so compare the sum
+                va, vb = wa.bias + wa.recurrent_bias, wb.bias + wb.recurrent_bias
+                name = "bias + recurrent_bias"
+            if vb is None or va.shape != vb.shape:
+                lines.append(f"layer {layer} {name}: present on one side only or shaped differently")
+                continue
+            d = np.abs(va - vb)
+            if d.max(initial=0.0) > 0:
+                i = np.unravel_index(int(np.argmax(d)), d.shape)
+                lines.append(f"layer {layer} {name}{list(i)}: {va[i]:.9g} vs {vb[i]:.9g} "
+                             f"({int((d > 0).sum())} of {d.size} elements differ)")
+    return sorted(set(lines))
+
+
+@dataclass
+class ParityReport:
+    """Result of :func:`compare`. ``cross`` is keras vs torch; ``*_vs_oracle`` each framework vs the
+    float64 oracle run on that framework's own weights. ``ok`` needs all of them within tolerance."""
+
+    spec: RecurrentSpec
+    cross: list[TensorDiff]
+    keras_vs_oracle: list[TensorDiff]
+    torch_vs_oracle: list[TensorDiff]
+    weight_differences: list[str]
+    input_summary: str
+    context: str | None = None
+    nodeid: str | None = field(default_factory=lambda: os.environ.get("PYTEST_CURRENT_TEST"))
+
+    @property
+    def ok(self) -> bool:
+        return all(t.ok for t in self.cross + self.keras_vs_oracle + self.torch_vs_oracle)
+
+    def largest_error_against_oracle(self) -> dict[str, float]:
+        return {"keras": max(t.max_abs.difference for t in self.keras_vs_oracle),
+                "torch": max(t.max_abs.difference for t in self.torch_vs_oracle)}
+
+    def tolerance_used(self) -> dict[str, float]:
+        """Largest difference / allowed over all tensors: keras vs torch, and frameworks vs oracle."""
+        return {"cross": max(t.worst.ratio for t in self.cross),
+                "oracle": max(t.worst.ratio for t in self.keras_vs_oracle + self.torch_vs_oracle)}
+
+    def explain(self) -> str:
+        return _explain(self)
+
+
+def _fmt_point(p: Point, axes, a_name: str, b_name: str) -> str:
+    return (f"{p.difference:.3g} at {p.where(axes)}: {a_name} {p.a:.9g}, {b_name} {p.b:.9g}, "
+            f"allowed {p.allowed:.3g}")
+
+
+def _explain(r: ParityReport) -> str:
+    failing = [t for t in r.cross if not t.ok]
+    lines = [f"Parity check failed for {r.spec}"]
+    if failing:
+        lines[0] += f": keras and torch disagree on {len(failing)} of {len(r.cross)} returned tensors."
+    by_name = {t.name: (k, o) for t, k, o in zip(r.cross, r.keras_vs_oracle, r.torch_vs_oracle)}
+    for t in r.cross:
+        k, o = by_name[t.name]
+        if t.ok and k.ok and o.ok:
+            continue
+        axes = t.axes
+        order = " (steps in processing order: go_backwards)" if r.spec.go_backwards and len(
+            t.shape) == 3 else ""
+        lines += [
+            "",
+            f"{t.name} {tuple(axes)}, shape {t.shape}{order}:",
+            f"  mismatched elements keras vs torch: {t.mismatched} / {t.total} "
+            f"({100.0 * t.mismatched / t.total:.1f}%)",
+            f"  greatest absolute difference {_fmt_point(t.max_abs, axes, 'keras', 'torch')}",
+            f"  greatest relative difference {t.max_rel.difference / max(abs(t.max_rel.b), 1e-300):.3g} "
+            f"at {t.max_rel.where(axes)}",
+            f"  furthest beyond tolerance {_fmt_point(t.worst, axes, 'keras', 'torch')}",
+        ]
+        for fw, d in (("keras", k), ("torch", o)):
+            verdict = "within tolerance" if d.ok else f"{d.mismatched} elements beyond tolerance"
+            lines.append(f"  {fw} vs float64 oracle: max error {d.max_abs.difference:.3g} at "
+                         f"{d.max_abs.where(axes)} ({verdict})")
+        drifting = [fw for fw, d in (("keras", k), ("torch", o)) if not d.ok]
+        if drifting:
+            lines.append(f"  -> {' and '.join(drifting)} drift(s) from the exact result")
+        elif not t.ok:
+            lines.append("  -> each framework matches the oracle on its own weights: "
+                         "the two hold different weights (see below)")
+    lines += ["", "weights (canonical layout, keras vs torch): " + (
+        "identical" if not r.weight_differences else "differ")]
+    lines += [f"  {w}" for w in r.weight_differences[:8]]
+    tol = TOLERANCES[r.spec.dtype]
+    lines += [
+        f"input: {r.input_summary}",
+        f"tolerance: per element, the float64 oracle rerun with injected {r.spec.dtype} rounding "
+        f"errors (u={tol.unit_roundoff:.3g}, safety x{tol.safety:g}); see parity.tolerances",
+    ]
+    if r.context:
+        lines.append(f"case: {r.context}")
+    if r.nodeid:
+        test = r.nodeid.rsplit(" ", 1)[0]
+        lines.append(f"reproduce: pytest '{test}' (the default hypothesis profile is derandomised, "
+                     "so the same command replays it; hypothesis prints the falsifying example "
+                     "and a @reproduce_failure line below)")
+    return "\n".join(lines)
+
+
+def _pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object, Weights]:
+    """Specs and weights of both, the torch object given Keras call semantics, validated."""
+    if not keras_side.is_keras(keras_obj):
+        raise TransferError("keras_obj", type(keras_obj).__name__,
+                            "expected a Keras recurrent layer (or list/Sequential of them)")
+    if not torch_side.is_torch(torch_obj):
+        raise TransferError("torch_obj", type(torch_obj).__name__,
+                            "expected a torch.nn.RNN or a parity.KerasRNN")
+    spec, k_weights = transfer.read(keras_obj)
+    module = torch_side.as_keras_like(torch_obj, spec)
+    t_spec = torch_side.describe(module)
+    transfer.check_compatible(spec, t_spec, src_reverses=True, dst_reverses=True)
+    for flag in ("return_sequences", "return_state"):
+        if getattr(spec, flag) != getattr(t_spec, flag):
+            raise TransferError(flag, getattr(t_spec, flag),
+                                f"the Keras layer has {flag}={getattr(spec, flag)}, so the two "
+                                "return different things")
+    return spec, k_weights, module, torch_side.read_weights(module)
+
+
+def compare(keras_obj, torch_obj, x: np.ndarray,
+            initial_state: Sequence[np.ndarray] | None = None, *,
+            context: str | None = None) -> ParityReport:
+    """Run both on ``x`` (batch-first numpy array in the layer's dtype) and the float64 oracle on
+    each one's weights; report every returned tensor. A plain ``nn.RNN`` is run with the Keras
+    layer's call semantics (return flags, go_backwards)."""
+    spec, k_weights, module, t_weights = _pair(keras_obj, torch_obj)
+    x = np.asarray(x)
+    oracle.check_inputs(spec, x, initial_state)
+    k_out = keras_side.run(keras_obj, x, initial_state)
+    t_out = torch_side.run(module, x, initial_state)
+    k_ref = oracle.run(spec, k_weights, x, initial_state)
+    weight_differences = _weight_differences(k_weights, t_weights)
+    t_ref = oracle.run(spec, t_weights, x, initial_state) if weight_differences else k_ref
+    allowed = allowed_error(spec, k_weights, x, initial_state, k_ref)
+    # the oracle itself rounds in float64, which matters only when the frameworks do too
+    own = 1.0 + TOLERANCES["float64"].unit_roundoff / TOLERANCES[spec.dtype].unit_roundoff
+
+    def diffs(a_name, a: Outputs, b_name, b: Outputs, scale: float) -> list[TensorDiff]:
+        limits = allowed.named()
+        return [diff(n, a_name, v, b_name, b.named()[n], scale * limits[n])
+                for n, v in a.named().items()]
+
+    summary = (f"x shape {x.shape} {x.dtype}, max |x| {np.abs(x).max():.3g}, initial_state "
+               f"{'given' if initial_state is not None else 'zeros'}")
+    return ParityReport(spec, diffs("keras", k_out, "torch", t_out, 2.0),
+                        diffs("keras", k_out, "oracle", k_ref, own),
+                        diffs("torch", t_out, "oracle", t_ref, own),
+                        weight_differences, summary, context)
+
+
+def assert_parity(keras_obj, torch_obj, x: np.ndarray,
+                  initial_state: Sequence[np.ndarray] | None = None, *,
+                  context: str | None = None) -> ParityReport:
+    """:func:`compare`, raising :class:`parity.ParityError` with an explanation on any mismatch."""
+    __tracebackhide__ = True
+    report = compare(keras_obj, torch_obj, x, initial_state, context=context)
+    if not report.ok:
+        raise ParityError(report.explain(), report)
+    return report
+
+
+def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,
+                          initial_state: Sequence[np.ndarray] | None = None, *,
+                          label: str = "outputs") -> None:
+    """Assert that ``outputs`` (computed some other way, e.g. one step at a time) equal what the
+    float64 oracle gives for ``obj``'s spec and weights, within that dtype's tolerance."""
+    __tracebackhide__ = True
+    spec, weights = transfer.read(obj)
+    x = np.asarray(x)
+    oracle.check_inputs(spec, x, initial_state)
+    reference = oracle.run(spec, weights, x, initial_state)
+    allowed = allowed_error(spec, weights, x, initial_state, reference).named()
+    own = 1.0 + TOLERANCES["float64"].unit_roundoff / TOLERANCES[spec.dtype].unit_roundoff
+    for name, value in outputs.named().items():
+        d = diff(name, label, value, "oracle", reference.named()[name], own * allowed[name])
+        if not d.ok:
+            raise ParityError(f"{label} differ from the float64 oracle for {spec}: {name} "
+                              f"{d.mismatched}/{d.total} elements beyond tolerance; worst "
+                              f"{_fmt_point(d.worst, d.axes, label, 'oracle')}")

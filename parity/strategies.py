@@ -1,0 +1,98 @@
+"""Hypothesis strategies for recurrent-layer parity, for this suite's checks and for users' tests.
+
+    from hypothesis import given
+    from parity import strategies as ps, check_case
+
+    @given(ps.parity_cases(specs=ps.recurrent_specs(max_units=8)))
+    def test_my_port(case):
+        check_case(case)
+
+Defaults keep magnitudes bounded (inputs in [-1, 1], recurrent gain <= 1.5) so tolerances stay sharp;
+``wide=True`` opts in to large inputs, expanding (chaotic) recurrences and longer sequences.
+"""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
+
+from parity.cases import ParityCase
+from parity.spec import ACTIVATIONS, CELL_KINDS, DTYPES, RecurrentSpec
+
+__all__ = ["recurrent_specs", "parity_cases"]
+
+
+def _check_range(name: str, low: int, high: int, floor: int = 1) -> None:
+    if isinstance(low, bool) or isinstance(high, bool) or not (isinstance(low, int) and isinstance(high, int)):
+        raise InvalidArgument(f"min_{name}={low!r}, max_{name}={high!r}: must be integers")
+    if low < floor or high < low:
+        raise InvalidArgument(f"min_{name}={low!r}, max_{name}={high!r}: need "
+                              f"{floor} <= min_{name} <= max_{name}")
+
+
+def _check_choices(name: str, given, allowed) -> tuple:
+    values = tuple(given)
+    if not values or any(v not in allowed for v in values):
+        raise InvalidArgument(f"{name}={values!r}: choose a non-empty subset of {tuple(allowed)}")
+    return values
+
+
+def recurrent_specs(*, kinds=tuple(CELL_KINDS), min_units: int = 1, max_units: int = 16,
+                    min_input_size: int = 1, max_input_size: int = 16, min_layers: int = 1,
+                    max_layers: int = 3, activations=ACTIVATIONS,
+                    dtypes=DTYPES) -> st.SearchStrategy[RecurrentSpec]:
+    """Layer descriptions with every option drawn (return flags, go_backwards, bias, dtype...)."""
+    _check_range("units", min_units, max_units)
+    _check_range("input_size", min_input_size, max_input_size)
+    _check_range("layers", min_layers, max_layers)
+    kinds = _check_choices("kinds", kinds, CELL_KINDS)
+    activations = _check_choices("activations", activations, ACTIVATIONS)
+    dtypes = _check_choices("dtypes", dtypes, DTYPES)
+    units = st.integers(min_units, max_units)
+    sizes = st.integers(min_input_size, max_input_size)
+
+    @st.composite
+    def specs(draw):
+        n_units = draw(units, label="units")
+        # Square layers (input_size == units) are drawn often: they hide transposition bugs
+        # that non-square layers turn into shape errors.
+        square_ok = min_input_size <= n_units <= max_input_size
+        input_size = draw(st.one_of(st.just(n_units), sizes) if square_ok else sizes,
+                          label="input_size")
+        return RecurrentSpec(
+            kind=draw(st.sampled_from(kinds), label="kind"), units=n_units,
+            input_size=input_size,
+            num_layers=draw(st.integers(min_layers, max_layers), label="num_layers"),
+            activation=draw(st.sampled_from(activations), label="activation"),
+            use_bias=draw(st.booleans(), label="use_bias"),
+            return_sequences=draw(st.booleans(), label="return_sequences"),
+            return_state=draw(st.booleans(), label="return_state"),
+            go_backwards=draw(st.booleans(), label="go_backwards"),
+            dtype=draw(st.sampled_from(dtypes), label="dtype"))
+
+    return specs()
+
+
+def parity_cases(*, specs: st.SearchStrategy[RecurrentSpec] | None = None, min_batch: int = 1,
+                 max_batch: int = 4, min_steps: int = 1, max_steps: int | None = None,
+                 wide: bool = False) -> st.SearchStrategy[ParityCase]:
+    """Whole cases: a spec, batch and sequence sizes (length 1 included), a seed for dense random
+    weights, inputs and (sometimes) initial states. ``wide`` adds inputs up to 10x larger,
+    recurrent gains up to 3 (expanding, chaotic regimes) and sequences up to 64 steps."""
+    if max_steps is None:
+        max_steps = 64 if wide else 24
+    _check_range("batch", min_batch, max_batch)
+    _check_range("steps", min_steps, max_steps)
+    if not isinstance(wide, bool):
+        raise InvalidArgument(f"wide={wide!r}: must be True or False")
+    if specs is None:
+        specs = recurrent_specs()
+    elif not isinstance(specs, st.SearchStrategy):
+        raise InvalidArgument(f"specs={specs!r}: must be a strategy, e.g. recurrent_specs()")
+    gains = (0.25, 1.0, 1.5) + ((2.0, 3.0) if wide else ())
+    scales = (1.0,) + ((3.0, 10.0) if wide else ())
+    return st.builds(
+        ParityCase, spec=specs, batch=st.integers(min_batch, max_batch),
+        steps=st.integers(min_steps, max_steps), seed=st.integers(0, 2**32 - 1),
+        recurrent_gain=st.sampled_from(gains), input_scale=st.sampled_from(scales),
+        with_initial_state=st.booleans())

@@ -1,0 +1,102 @@
+"""The parity checks must catch real transfer bugs, under the default (CI) profile.
+
+Each bug is injected into the transfer's writing step, then the unchanged property from
+parity/checks/test_simple_rnn.py runs with the same derandomised examples as in CI (shrinking off,
+only to save time: it does not change which examples are tried) and must fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from hypothesis import Phase, given, settings
+
+from parity import keras_side, torch_side
+from parity.checks import test_simple_rnn as checks
+from parity.errors import ParityError
+
+
+def _layerwise(fn):
+    return lambda spec, weights: tuple(fn(spec, i, w) for i, w in enumerate(weights))
+
+
+def _kernel_not_transposed(spec, i, w):
+    # a square kernel copies without a shape error, so forgetting the transpose goes unnoticed
+    square = w.kernel.shape[0] == w.kernel.shape[1]
+    return dataclasses.replace(w, kernel=w.kernel.T) if square else w
+
+
+def _bias_dropped(spec, i, w):
+    return w if w.bias is None else dataclasses.replace(
+        w, bias=np.zeros_like(w.bias), recurrent_bias=np.zeros_like(w.bias))
+
+
+def _bias_counted_twice(spec, i, w):
+    return w if w.bias is None else dataclasses.replace(w, recurrent_bias=w.bias + w.recurrent_bias)
+
+
+def _one_weight_off(spec, i, w):
+    kernel = w.kernel.copy()
+    kernel[0, 0] += 1e-3
+    return dataclasses.replace(w, kernel=kernel)
+
+
+def _stacked_layers_swapped(spec, weights):
+    weights = list(weights)
+    if len(weights) >= 3:  # layers 1.. all have (units, units) kernels
+        weights[1], weights[2] = weights[2], weights[1]
+    elif len(weights) == 2 and weights[0].kernel.shape == weights[1].kernel.shape:
+        weights[0], weights[1] = weights[1], weights[0]
+    return tuple(weights)
+
+
+WEIGHT_BUGS = {
+    "kernel not transposed (square layer)": _layerwise(_kernel_not_transposed),
+    "bias dropped": _layerwise(_bias_dropped),
+    "bias counted twice": _layerwise(_bias_counted_twice),
+    "one weight off by 1e-3": _layerwise(_one_weight_off),
+    "two stacked layers swapped": _stacked_layers_swapped,
+}
+
+# keras_to_torch breaks the torch writer; torch_to_keras breaks the Keras writer.
+DIRECTIONS = {"keras_to_torch": (torch_side, checks.keras_to_torch),
+              "torch_to_keras": (keras_side, checks.torch_to_keras)}
+
+
+def run_default_profile(body) -> None:
+    profile = settings.get_profile("parity-ci")
+    fast = settings(profile, phases=[Phase.explicit, Phase.generate], report_multiple_bugs=False)
+    fast(given(case=checks.CASES)(body))()
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+@pytest.mark.parametrize("bug", WEIGHT_BUGS)
+def test_weight_bug_is_caught(monkeypatch, bug, direction):
+    side, body = DIRECTIONS[direction]
+    real_write = side.write_weights
+    monkeypatch.setattr(side, "write_weights",
+                        lambda obj, weights: real_write(obj, WEIGHT_BUGS[bug](None, weights)))
+    with pytest.raises(ParityError):
+        run_default_profile(body)
+
+
+def test_go_backwards_ignored_is_caught(monkeypatch):
+    real_forward = torch_side.KerasRNN.forward
+
+    def forward_reading_forwards(self, x, initial_state=None):
+        spec, self.spec = self.spec, self.spec.replace(go_backwards=False)
+        try:
+            return real_forward(self, x, initial_state)
+        finally:
+            self.spec = spec
+
+    monkeypatch.setattr(torch_side.KerasRNN, "forward", forward_reading_forwards)
+    with pytest.raises(ParityError):
+        run_default_profile(checks.keras_to_torch)
+
+
+def test_the_unbroken_transfer_passes_the_same_run():
+    run_default_profile(checks.keras_to_torch)
+    run_default_profile(checks.torch_to_keras)
