@@ -110,7 +110,7 @@ def _weight_differences(a: Weights, b: Weights) -> list[str]:
                 continue
             d = np.abs(va - vb)
             if d.max(initial=0.0) > 0:
-                i = np.unravel_index(int(np.argmax(d)), d.shape)
+                i = tuple(int(k) for k in np.unravel_index(int(np.argmax(d)), d.shape))
                 lines.append(f"layer {layer} {name}{list(i)}: {va[i]:.9g} vs {vb[i]:.9g} "
                              f"({int((d > 0).sum())} of {d.size} elements differ)")
     return sorted(set(lines))

@@ -1,0 +1,158 @@
+"""Every refusal is a typed error that names the option, the value, and what would work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis.errors import InvalidArgument
+
+import parity
+from parity import strategies
+from parity._frameworks import keras, torch
+from parity.errors import ParityConfigError, TransferError, UnsupportedConfig
+from parity.spec import RecurrentSpec
+
+
+def built(layer, input_size=3):
+    layer.build((None, None, input_size))
+    return layer
+
+
+def simple(units=4, **kw):
+    return built(keras.layers.SimpleRNN(units, **kw))
+
+
+SPEC = RecurrentSpec("simple_rnn", 4, 3)
+X = np.zeros((2, 5, 3), np.float32)
+
+REFUSALS = {
+    "keras activation": (lambda: parity.to_torch(simple(activation="sigmoid")),
+                         UnsupportedConfig, "activation", "sigmoid"),
+    "keras linear activation": (lambda: parity.to_torch(simple(activation=None)),
+                                UnsupportedConfig, "activation", "linear"),
+    "keras dropout": (lambda: parity.to_torch(simple(dropout=0.2)),
+                      UnsupportedConfig, "dropout", "0.2"),
+    "keras recurrent dropout": (lambda: parity.to_torch(simple(recurrent_dropout=0.1)),
+                                UnsupportedConfig, "recurrent_dropout", "0.1"),
+    "keras stateful": (lambda: parity.to_torch(_stateful()), UnsupportedConfig,
+                       "stateful", "True"),
+    "keras not built": (lambda: parity.to_torch(keras.layers.SimpleRNN(4)),
+                        TransferError, "built", "False"),
+    "keras mixed precision": (lambda: parity.to_torch(simple(dtype="mixed_float16")),
+                              UnsupportedConfig, "dtype", "mixed_float16"),
+    "keras float16": (lambda: parity.to_torch(simple(dtype="float16")),
+                      UnsupportedConfig, "dtype", "float16"),
+    "stack of mixed activations": (
+        lambda: parity.to_torch([simple(return_sequences=True),
+                                 built(keras.layers.SimpleRNN(4, activation="relu"), 4)]),
+        UnsupportedConfig, "activation", "relu"),
+    "stack middle layer without sequences": (
+        lambda: parity.to_torch([simple(), built(keras.layers.SimpleRNN(4), 4)]),
+        UnsupportedConfig, "return_sequences", "False"),
+    "stack upper layer backwards": (
+        lambda: parity.to_torch([simple(return_sequences=True),
+                                 built(keras.layers.SimpleRNN(4, go_backwards=True), 4)]),
+        UnsupportedConfig, "go_backwards", "True"),
+    "stack list with return_state": (
+        lambda: parity.to_torch([simple(return_sequences=True),
+                                 built(keras.layers.SimpleRNN(4, return_state=True), 4)]),
+        UnsupportedConfig, "return_state", "True"),
+    "sequential with a Dense layer": (
+        lambda: parity.to_torch(keras.Sequential([keras.Input((5, 3)), keras.layers.Dense(2)])),
+        UnsupportedConfig, "layer", "Dense"),
+    "torch dropout between layers": (
+        lambda: parity.to_keras(torch.nn.RNN(3, 4, num_layers=2, dropout=0.5)),
+        UnsupportedConfig, "dropout", "0.5"),
+    "torch bidirectional": (lambda: parity.to_keras(torch.nn.RNN(3, 4, bidirectional=True)),
+                            UnsupportedConfig, "bidirectional", "True"),
+    "torch float16": (lambda: parity.to_keras(torch.nn.RNN(3, 4, dtype=torch.float16)),
+                      UnsupportedConfig, "dtype", "float16"),
+    "torch LSTM (not yet)": (lambda: parity.to_keras(torch.nn.LSTM(3, 4)),
+                             UnsupportedConfig, "module", "LSTM"),
+    "to_torch of a torch module": (lambda: parity.to_torch(torch.nn.RNN(3, 4)),
+                                   TransferError, "keras_obj", "RNN"),
+    "to_keras of a Keras layer": (lambda: parity.to_keras(simple()),
+                                  TransferError, "torch_obj", "SimpleRNN"),
+    "copy between the same framework": (
+        lambda: parity.copy_weights(torch.nn.RNN(3, 4), torch.nn.RNN(3, 4)),
+        TransferError, "dst", "RNN"),
+    "copy into a different size": (lambda: parity.copy_weights(simple(), torch.nn.RNN(3, 5)),
+                                   TransferError, "units", "4"),
+    "copy into a different input size": (
+        lambda: parity.copy_weights(simple(), torch.nn.RNN(2, 4)),
+        TransferError, "input_size", "3"),
+    "copy into another dtype": (
+        lambda: parity.copy_weights(simple(), torch.nn.RNN(3, 4, dtype=torch.float64)),
+        TransferError, "dtype", "float32"),
+    "copy into another activation": (
+        lambda: parity.copy_weights(simple(), torch.nn.RNN(3, 4, nonlinearity="relu")),
+        TransferError, "activation", "tanh"),
+    "copy a biased layer into a bias-free one": (
+        lambda: parity.copy_weights(simple(), torch.nn.RNN(3, 4, bias=False)),
+        TransferError, "use_bias", "True"),
+    "copy go_backwards into a plain nn.RNN": (
+        lambda: parity.copy_weights(simple(go_backwards=True), torch.nn.RNN(3, 4)),
+        TransferError, "go_backwards", "True"),
+    "compare input in the wrong dtype": (
+        lambda: parity.compare(simple(), torch.nn.RNN(3, 4), X.astype(np.float64)),
+        UnsupportedConfig, "x.dtype", "float64"),
+    "compare input of the wrong width": (
+        lambda: parity.compare(simple(), torch.nn.RNN(3, 4), np.zeros((2, 5, 2), np.float32)),
+        UnsupportedConfig, "x.shape", "(2, 5, 2)"),
+    "compare an empty sequence": (
+        lambda: parity.compare(simple(), torch.nn.RNN(3, 4), np.zeros((2, 0, 3), np.float32)),
+        UnsupportedConfig, "x.shape", "(2, 0, 3)"),
+    "compare with a wrong initial state": (
+        lambda: parity.compare(simple(), parity.to_torch(simple()), X, [np.zeros((2, 5))]),
+        UnsupportedConfig, "initial_state", "(2, 5)"),
+    "module called with a wrong initial state": (
+        lambda: parity.to_torch(simple())(torch.zeros(2, 5, 3), torch.zeros(3, 4)),
+        UnsupportedConfig, "initial_state", "(3, 4)"),
+    "spec with zero units": (lambda: RecurrentSpec("simple_rnn", 0, 3),
+                             UnsupportedConfig, "units", "0"),
+    "spec with an unknown kind": (lambda: RecurrentSpec("lstm2", 4, 3),
+                                  UnsupportedConfig, "kind", "lstm2"),
+    "check_case with an unknown direction": (
+        lambda: parity.check_case(parity.ParityCase(SPEC, 1, 2, 0), "sideways"),
+        UnsupportedConfig, "direction", "sideways"),
+}
+
+
+def _stateful():
+    layer = keras.layers.SimpleRNN(4, stateful=True)
+    layer.build((2, 5, 3))
+    return layer
+
+
+@pytest.mark.parametrize("name", REFUSALS)
+def test_refusal_names_option_value_and_remedy(name):
+    make, error, option, value = REFUSALS[name]
+    with pytest.raises(error) as info:
+        make()
+    assert isinstance(info.value, ParityConfigError)
+    assert info.value.option == option
+    message = str(info.value)
+    assert option in message and value in message
+    assert len(info.value.expected) > 10  # says what would work
+
+
+def test_a_refused_copy_writes_nothing():
+    rnn = torch.nn.RNN(3, 4, bias=False)
+    before = [p.detach().clone() for p in rnn.parameters()]
+    with pytest.raises(TransferError):
+        parity.copy_weights(simple(), rnn)
+    assert all(torch.equal(a, b) for a, b in zip(before, rnn.parameters()))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: strategies.recurrent_specs(min_units=0),
+    lambda: strategies.recurrent_specs(min_units=5, max_units=2),
+    lambda: strategies.recurrent_specs(activations=("sigmoid",)),
+    lambda: strategies.recurrent_specs(dtypes=()),
+    lambda: strategies.parity_cases(min_steps=0),
+    lambda: strategies.parity_cases(specs=SPEC),
+    lambda: strategies.parity_cases(wide="yes"),
+])
+def test_invalid_strategy_arguments_raise(make):
+    with pytest.raises(InvalidArgument):
+        make().example()
