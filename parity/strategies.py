@@ -16,10 +16,12 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
+import numpy as np
+
 from parity.cases import ParityCase
 from parity.spec import ACTIVATIONS, CELL_KINDS, DTYPES, RecurrentSpec
 
-__all__ = ["recurrent_specs", "parity_cases"]
+__all__ = ["recurrent_specs", "parity_cases", "sequences", "initial_states"]
 
 
 def _check_range(name: str, low: int, high: int, floor: int = 1) -> None:
@@ -96,3 +98,29 @@ def parity_cases(*, specs: st.SearchStrategy[RecurrentSpec] | None = None, min_b
         steps=st.integers(min_steps, max_steps), seed=st.integers(0, 2**32 - 1),
         recurrent_gain=st.sampled_from(gains), input_scale=st.sampled_from(scales),
         with_initial_state=st.booleans())
+
+
+def sequences(spec: RecurrentSpec, *, min_batch: int = 1, max_batch: int = 4, min_steps: int = 1,
+              max_steps: int = 24, max_magnitude: float = 1.0) -> st.SearchStrategy[np.ndarray]:
+    """Dense batch-first inputs (batch, steps, spec.input_size) in the spec's dtype, uniform in
+    [-max_magnitude, max_magnitude]."""
+    _check_range("batch", min_batch, max_batch)
+    _check_range("steps", min_steps, max_steps)
+    if not isinstance(spec, RecurrentSpec):
+        raise InvalidArgument(f"spec={spec!r}: must be a RecurrentSpec")
+    if not (isinstance(max_magnitude, (int, float)) and 0 < max_magnitude < float("inf")):
+        raise InvalidArgument(f"max_magnitude={max_magnitude!r}: must be a positive finite number")
+    return st.builds(
+        lambda b, t, seed: ParityCase(spec, b, t, seed, input_scale=float(max_magnitude)).inputs(),
+        st.integers(min_batch, max_batch), st.integers(min_steps, max_steps),
+        st.integers(0, 2**32 - 1))
+
+
+def initial_states(spec: RecurrentSpec, batch: int) -> st.SearchStrategy[tuple[np.ndarray, ...]]:
+    """One (batch, units) initial state per layer, uniform in [-1, 1], in the spec's dtype."""
+    if not isinstance(spec, RecurrentSpec):
+        raise InvalidArgument(f"spec={spec!r}: must be a RecurrentSpec")
+    _check_range("batch", batch, batch)
+    return st.builds(
+        lambda seed: ParityCase(spec, batch, 1, seed, with_initial_state=True).initial_state(),
+        st.integers(0, 2**32 - 1))

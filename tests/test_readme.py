@@ -1,0 +1,17 @@
+"""The README's examples run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_port_a_layer_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    example = next(b for b in blocks if "parity.to_torch(layer)" in b)
+    namespace: dict = {}
+    exec(compile(example, str(README), "exec"), namespace)
+    assert namespace["report"].ok
+    assert namespace["seq"].shape == (1, 5, 2) and namespace["state"].shape == (1, 2)
