@@ -14,6 +14,15 @@ def _check(args: argparse.Namespace, rest: list[str]) -> int:
     return int(pytest.main(argv))
 
 
+def _sweep(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.sweep import sweep
+
+    if rest:
+        raise SystemExit(f"sweep: unrecognised arguments {rest}")
+    print("\n".join(sweep(args.examples, wide=args.wide, seed=args.seed).lines()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -22,8 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--profile", default="parity-ci",
                        choices=["parity-ci", "parity-random", "parity-dev", "parity-thorough"],
                        help="hypothesis profile (default: parity-ci, derandomised)")
+    sweep = commands.add_parser("sweep", help="draw many cases, check each in both directions, and "
+                                "report the largest errors and share of tolerance used")
+    sweep.add_argument("--examples", type=int, default=300)
+    sweep.add_argument("--wide", action="store_true", help="wide magnitudes and gains")
+    sweep.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     args, rest = parser.parse_known_args(argv)
-    return _check(args, rest)
+    return {"check": _check, "sweep": _sweep}[args.command](args, rest)
 
 
 if __name__ == "__main__":

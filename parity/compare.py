@@ -52,6 +52,12 @@ class TensorDiff:
     max_abs: Point
     max_rel: Point
     worst: Point  # the element furthest beyond its tolerance (largest difference / allowed)
+    scale: float  # largest finite |b|, to put differences in proportion
+
+    @property
+    def relative(self) -> float:
+        """Largest difference relative to the largest magnitude of ``b`` (norm-wise)."""
+        return self.max_abs.difference / self.scale if self.scale > 0 else self.max_abs.difference
 
     @property
     def ok(self) -> bool:
@@ -91,8 +97,10 @@ def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
         return Point(tuple(int(k) for k in i), float(a[i]), float(b[i]), float(d[i]),
                      float(allowed[i]))
 
+    finite_b = np.abs(b[np.isfinite(b)])
     return TensorDiff(name, a_name, b_name, a.shape, int(bad.sum()), point(int(np.argmax(d))),
-                      point(int(np.argmax(rel))), point(int(np.argmax(ratio))))
+                      point(int(np.argmax(rel))), point(int(np.argmax(ratio))),
+                      float(finite_b.max(initial=0.0)))
 
 
 def _weight_differences(a: Weights, b: Weights) -> list[str]:
@@ -134,9 +142,13 @@ class ParityReport:
     def ok(self) -> bool:
         return all(t.ok for t in self.cross + self.keras_vs_oracle + self.torch_vs_oracle)
 
-    def largest_error_against_oracle(self) -> dict[str, float]:
-        return {"keras": max(t.max_abs.difference for t in self.keras_vs_oracle),
-                "torch": max(t.max_abs.difference for t in self.torch_vs_oracle)}
+    def largest_error_against_oracle(self, *, relative: bool = False) -> dict[str, float]:
+        """Per framework, the largest |framework - oracle| (``relative``: divided by the largest
+        |oracle| of that tensor)."""
+        def err(t):
+            return t.relative if relative else t.max_abs.difference
+        return {"keras": max(map(err, self.keras_vs_oracle)),
+                "torch": max(map(err, self.torch_vs_oracle))}
 
     def tolerance_used(self) -> dict[str, float]:
         """Largest difference / allowed over all tensors: keras vs torch, and frameworks vs oracle."""
