@@ -28,6 +28,11 @@ class ParityCase:
     recurrent_gain: float = 1.0  # ~ spectral radius of the recurrent kernel: > 1 expands errors
     input_scale: float = 1.0
     with_initial_state: bool = False
+    mask: str = "none"  # one of MASK_PATTERNS
+
+    def __post_init__(self) -> None:
+        if self.mask not in MASK_PATTERNS:
+            raise UnsupportedConfig("mask", self.mask, f"one of {MASK_PATTERNS}")
 
     def _rng(self, stream: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, stream])
@@ -38,15 +43,17 @@ class ParityCase:
 
     def weights(self, *, torch_biases: bool = False) -> Weights:
         """Canonical weights. Kernels scale as 1/sqrt(fan-in) (so the recurrent gain is what is
-        asked for); biases are dense and nonzero. ``torch_biases`` splits the bias over torch's two."""
+        asked for); biases are dense and nonzero. ``torch_biases`` gives torch's second bias values
+        too (a GRU with reset_after always has both, in Keras as well)."""
         rng, spec, out = self._rng(0), self.spec, []
         rows = spec.cell.gates * spec.units
-        for layer in range(spec.num_layers):
-            fan_in = spec.layer_input_size(layer)
+        two_biases = torch_biases or not spec.biases_summed
+        for index in range(spec.num_layers * spec.directions):
+            fan_in = spec.layer_input_size(index // spec.directions)
             kernel = rng.uniform(-1, 1, (fan_in, rows)) * np.sqrt(3.0 / fan_in)
             recurrent = rng.uniform(-1, 1, (spec.units, rows)) * np.sqrt(3.0 / spec.units)
             bias = rng.uniform(-0.5, 0.5, rows)
-            recurrent_bias = rng.uniform(-0.5, 0.5, rows) if torch_biases else np.zeros(rows)
+            recurrent_bias = rng.uniform(-0.5, 0.5, rows) if two_biases else np.zeros(rows)
             out.append(LayerWeights(
                 kernel=self._representable(kernel),
                 recurrent_kernel=self._representable(recurrent * self.recurrent_gain),
@@ -59,14 +66,35 @@ class ParityCase:
         return (x * self.input_scale).astype(self.spec.np_dtype)
 
     def initial_state(self) -> tuple[np.ndarray, ...] | None:
+        """Keras order: per layer and direction, h (and c for an LSTM)."""
         if not self.with_initial_state:
             return None
-        rng = self._rng(2)
-        return tuple(rng.uniform(-1, 1, (self.batch, self.spec.units)).astype(self.spec.np_dtype)
-                     for _ in range(self.spec.num_layers))
+        rng, spec = self._rng(2), self.spec
+        count = spec.num_layers * spec.directions * spec.states_per_layer
+        return tuple(rng.uniform(-1, 1, (self.batch, spec.units)).astype(spec.np_dtype)
+                     for _ in range(count))
+
+    def step_mask(self) -> np.ndarray | None:
+        """A (batch, steps) boolean mask of the case's pattern (True = keep), or None."""
+        if self.mask == "none":
+            return None
+        rng, b, t = self._rng(3), self.batch, self.steps
+        steps = np.arange(t)[None, :]
+        if self.mask == "right_padded":
+            lengths = rng.integers(1, t + 1, size=b)
+            lengths[0] = t  # as a padded batch has: one full-length row
+            return steps < lengths[:, None]
+        if self.mask == "left_padded":
+            lengths = rng.integers(1, t + 1, size=b)
+            return steps >= (t - lengths)[:, None]
+        mask = rng.random((b, t)) < 0.7  # "gaps": holes anywhere, first and last steps included
+        if self.mask == "with_empty_row":
+            mask[rng.integers(0, b)] = False
+        return mask
 
 
 DIRECTIONS = ("keras_to_torch", "torch_to_keras", "copy_into_torch")
+MASK_PATTERNS = ("none", "right_padded", "left_padded", "gaps", "with_empty_row")
 
 
 def build_pair(case: ParityCase, direction: str):
@@ -97,4 +125,4 @@ def check_case(case: ParityCase, direction: str = "keras_to_torch") -> ParityRep
     __tracebackhide__ = True
     keras_obj, torch_obj = build_pair(case, direction)
     return assert_parity(keras_obj, torch_obj, case.inputs(), case.initial_state(),
-                         context=f"check_case({case!r}, {direction!r})")
+                         case.step_mask(), context=f"check_case({case!r}, {direction!r})")

@@ -228,7 +228,7 @@ def _pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object, Weights
     module = torch_side.as_keras_like(torch_obj, spec)
     t_spec = torch_side.describe(module)
     transfer.check_compatible(spec, t_spec, src_reverses=True, dst_reverses=True)
-    for flag in ("return_sequences", "return_state"):
+    for flag in ("return_sequences", "return_state", "merge_mode", "zero_output_for_mask"):
         if getattr(spec, flag) != getattr(t_spec, flag):
             raise TransferError(flag, getattr(t_spec, flag),
                                 f"the Keras layer has {flag}={getattr(spec, flag)}, so the two "
@@ -237,20 +237,21 @@ def _pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object, Weights
 
 
 def compare(keras_obj, torch_obj, x: np.ndarray,
-            initial_state: Sequence[np.ndarray] | None = None, *,
+            initial_state: Sequence[np.ndarray] | None = None, mask: np.ndarray | None = None, *,
             context: str | None = None) -> ParityReport:
-    """Run both on ``x`` (batch-first numpy array in the layer's dtype) and the float64 oracle on
-    each one's weights; report every returned tensor. A plain ``nn.RNN`` is run with the Keras
-    layer's call semantics (return flags, go_backwards)."""
+    """Run both on ``x`` (batch-first numpy array in the layer's dtype; optional boolean ``mask``
+    (batch, time), True = keep) and the float64 oracle on each one's weights; report every returned
+    tensor. A plain torch module is run with the Keras layer's call semantics (return flags,
+    go_backwards, merge mode)."""
     spec, k_weights, module, t_weights = _pair(keras_obj, torch_obj)
     x = np.asarray(x)
-    oracle.check_inputs(spec, x, initial_state)
-    k_out = keras_side.run(keras_obj, x, initial_state)
-    t_out = torch_side.run(module, x, initial_state)
-    k_ref = oracle.run(spec, k_weights, x, initial_state)
+    oracle.check_inputs(spec, x, initial_state, mask)
+    k_out = keras_side.run(keras_obj, x, initial_state, mask)
+    t_out = torch_side.run(module, x, initial_state, mask)
+    k_ref = oracle.run(spec, k_weights, x, initial_state, mask)
     weight_differences = _weight_differences(k_weights, t_weights)
-    t_ref = oracle.run(spec, t_weights, x, initial_state) if weight_differences else k_ref
-    allowed = allowed_error(spec, k_weights, x, initial_state, k_ref)
+    t_ref = oracle.run(spec, t_weights, x, initial_state, mask) if weight_differences else k_ref
+    allowed = allowed_error(spec, k_weights, x, initial_state, k_ref, mask)
     # the oracle itself rounds in float64, which matters only when the frameworks do too
     own = 1.0 + TOLERANCES["float64"].unit_roundoff / TOLERANCES[spec.dtype].unit_roundoff
 
@@ -259,8 +260,9 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         return [diff(n, a_name, v, b_name, b.named()[n], scale * limits[n])
                 for n, v in a.named().items()]
 
-    summary = (f"x shape {x.shape} {x.dtype}, max |x| {np.abs(x).max():.3g}, initial_state "
-               f"{'given' if initial_state is not None else 'zeros'}")
+    summary = (f"x shape {x.shape} {x.dtype}, max |x| {np.abs(x.astype(np.float64)).max():.3g}, "
+               f"initial_state {'given' if initial_state is not None else 'zeros'}, mask "
+               f"{'none' if mask is None else f'{int(np.sum(~mask))} of {mask.size} steps masked'}")
     return ParityReport(spec, diffs("keras", k_out, "torch", t_out, 2.0),
                         diffs("keras", k_out, "oracle", k_ref, own),
                         diffs("torch", t_out, "oracle", t_ref, own),
@@ -268,27 +270,27 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
 
 
 def assert_parity(keras_obj, torch_obj, x: np.ndarray,
-                  initial_state: Sequence[np.ndarray] | None = None, *,
-                  context: str | None = None) -> ParityReport:
+                  initial_state: Sequence[np.ndarray] | None = None,
+                  mask: np.ndarray | None = None, *, context: str | None = None) -> ParityReport:
     """:func:`compare`, raising :class:`parity.ParityError` with an explanation on any mismatch."""
     __tracebackhide__ = True
-    report = compare(keras_obj, torch_obj, x, initial_state, context=context)
+    report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context)
     if not report.ok:
         raise ParityError(report.explain(), report)
     return report
 
 
 def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,
-                          initial_state: Sequence[np.ndarray] | None = None, *,
-                          label: str = "outputs") -> None:
+                          initial_state: Sequence[np.ndarray] | None = None,
+                          mask: np.ndarray | None = None, *, label: str = "outputs") -> None:
     """Assert that ``outputs`` (computed some other way, e.g. one step at a time) equal what the
     float64 oracle gives for ``obj``'s spec and weights, within that dtype's tolerance."""
     __tracebackhide__ = True
     spec, weights = transfer.read(obj)
     x = np.asarray(x)
-    oracle.check_inputs(spec, x, initial_state)
-    reference = oracle.run(spec, weights, x, initial_state)
-    allowed = allowed_error(spec, weights, x, initial_state, reference).named()
+    oracle.check_inputs(spec, x, initial_state, mask)
+    reference = oracle.run(spec, weights, x, initial_state, mask)
+    allowed = allowed_error(spec, weights, x, initial_state, reference, mask).named()
     own = 1.0 + TOLERANCES["float64"].unit_roundoff / TOLERANCES[spec.dtype].unit_roundoff
     for name, value in outputs.named().items():
         d = diff(name, label, value, "oracle", reference.named()[name], own * allowed[name])

@@ -1,9 +1,10 @@
 """Keras side: read a recurrent layer into a spec and canonical weights, write weights back, build a
 layer from a spec, and run one. Backend-agnostic (TensorFlow, torch or JAX under Keras 3).
 
-Accepted objects: ``SimpleRNN``; ``keras.layers.RNN`` over a ``SimpleRNNCell`` or over stacked
-cells (``RNN([cell, cell])``); and a stack written as a list, tuple or ``keras.Sequential`` of
-``SimpleRNN`` layers, every layer but the last returning sequences.
+Accepted objects: ``SimpleRNN``, ``LSTM``, ``GRU``; ``keras.layers.RNN`` over one of their cells or
+over stacked cells (``RNN([cell, cell])``); ``Bidirectional`` around one of those layers; and a
+stack written as a list, tuple or ``keras.Sequential`` of such layers, every layer but the last
+returning sequences.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from parity._frameworks import keras
 from parity.errors import TransferError, UnsupportedConfig
 from parity.spec import DTYPES, LayerWeights, Outputs, RecurrentSpec, Weights
 
-_CELL_KINDS = {keras.layers.SimpleRNNCell: "simple_rnn"}
-_ACTIVATION_NAMES = {"tanh": "tanh", "relu": "relu"}
+_CELLS = {keras.layers.SimpleRNNCell: "simple_rnn", keras.layers.LSTMCell: "lstm",
+          keras.layers.GRUCell: "gru"}
+_LAYERS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
+           "gru": keras.layers.GRU}
+_CELL_OF = {v: k for k, v in _CELLS.items()}
 
 
 def is_keras(obj: object) -> bool:
@@ -26,23 +30,30 @@ def is_keras(obj: object) -> bool:
     return isinstance(obj, keras.layers.Layer)
 
 
-def _recurrent_layers(obj) -> list:
-    """The RNN layers that make up ``obj``, bottom first."""
+def _layers(obj) -> list:
+    """The recurrent (or Bidirectional) layers that make up ``obj``, bottom first."""
     if isinstance(obj, keras.Sequential):
         layers = list(obj.layers)
     elif isinstance(obj, (list, tuple)):
         layers = list(obj)
     else:
         layers = [obj]
-    for layer in layers:
-        if not isinstance(layer, keras.layers.RNN):
-            raise UnsupportedConfig(
-                "layer", type(layer).__name__,
-                "a recurrent stack may hold only SimpleRNN / keras.layers.RNN layers "
-                "(whole models with other layers are not supported yet)")
     if not layers:
         raise UnsupportedConfig("layers", "[]", "give at least one recurrent layer")
+    for layer in layers:
+        if not isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
+            raise UnsupportedConfig(
+                "layer", type(layer).__name__,
+                "a recurrent stack may hold only SimpleRNN, LSTM, GRU, keras.layers.RNN and "
+                "Bidirectional layers (whole models with other layers are not supported yet)")
     return layers
+
+
+def _directions(layer) -> list:
+    """The RNN layers of one stack level: itself, or a Bidirectional's forward and backward."""
+    if isinstance(layer, keras.layers.Bidirectional):
+        return [layer.forward_layer, layer.backward_layer]
+    return [layer]
 
 
 def _cells(layer) -> list:
@@ -50,20 +61,20 @@ def _cells(layer) -> list:
     return list(cell.cells) if isinstance(cell, keras.layers.StackedRNNCells) else [cell]
 
 
-def _activation_name(cell) -> str:
-    fn = cell.activation
-    name = getattr(fn, "__name__", None) or type(fn).__name__
-    if name not in _ACTIVATION_NAMES:
-        raise UnsupportedConfig("activation", name,
-                                "torch.nn.RNN offers only 'tanh' and 'relu'", where=cell.name)
-    return _ACTIVATION_NAMES[name]
+def _all_cells(obj) -> list:
+    """Every cell in canonical weight order: layer by layer, forward before backward."""
+    return [c for layer in _layers(obj) for rnn in _directions(layer) for c in _cells(rnn)]
+
+
+def _function_name(fn) -> str:
+    return getattr(fn, "__name__", None) or type(fn).__name__
 
 
 def _dtype(layer) -> str:
     policy = layer.dtype_policy
     if policy.variable_dtype != policy.compute_dtype:
         raise UnsupportedConfig("dtype", policy.name,
-                                "mixed precision is not supported; use 'float32' or 'float64'",
+                                f"mixed precision is not supported; use one of {DTYPES}",
                                 where=layer.name)
     if policy.compute_dtype not in DTYPES:
         raise UnsupportedConfig("dtype", policy.compute_dtype, f"supported dtypes are {DTYPES}",
@@ -71,126 +82,232 @@ def _dtype(layer) -> str:
     return policy.compute_dtype
 
 
+def _check_cell(cell) -> None:
+    if type(cell) not in _CELLS:
+        raise UnsupportedConfig("cell", type(cell).__name__,
+                                f"supported cells are {[c.__name__ for c in _CELLS]}")
+    if not cell.built:
+        raise TransferError("built", False, "build the layer first, e.g. "
+                            "layer.build((None, None, input_size)) or call it once",
+                            where=cell.name)
+    for option in ("dropout", "recurrent_dropout"):
+        if getattr(cell, option):
+            raise UnsupportedConfig(option, getattr(cell, option),
+                                    "torch's recurrent modules have no per-step dropout; set it "
+                                    "to 0 (or compare in inference with a rate-0 copy)",
+                                    where=cell.name)
+    kind = _CELLS[type(cell)]
+    if kind != "simple_rnn":
+        for option, wanted in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
+            name = _function_name(getattr(cell, option))
+            if name != wanted:
+                raise UnsupportedConfig(option, name, f"torch's {kind} uses {wanted} only",
+                                        where=cell.name)
+    elif _function_name(cell.activation) not in ("tanh", "relu"):
+        raise UnsupportedConfig("activation", _function_name(cell.activation),
+                                "torch.nn.RNN offers only 'tanh' and 'relu'", where=cell.name)
+
+
+def _check_stack(layers) -> None:
+    for layer in layers:
+        for rnn in _directions(layer):
+            if rnn.stateful:
+                raise UnsupportedConfig("stateful", True, "torch keeps no state between calls; "
+                                        "pass the previous final state as initial_state instead",
+                                        where=rnn.name)
+        if isinstance(layer, keras.layers.Bidirectional):
+            fw, bw = layer.forward_layer, layer.backward_layer
+            if len(_cells(fw)) > 1:
+                raise UnsupportedConfig(
+                    "layer", "Bidirectional(RNN(stacked cells))", "a torch bidirectional stack "
+                    "feeds both directions to the next layer; stack Bidirectional layers instead",
+                    where=layer.name)
+            if fw.go_backwards or not bw.go_backwards:
+                raise UnsupportedConfig("go_backwards", fw.go_backwards,
+                                        "wrap a layer with go_backwards=False", where=layer.name)
+            a, b = fw.cell.get_config(), bw.cell.get_config()
+            differing = sorted(k for k in a if k not in ("name", "seed") and
+                               not k.endswith("initializer") and a[k] != b.get(k))
+            if differing or type(fw.cell) is not type(bw.cell):
+                raise UnsupportedConfig(
+                    "backward_layer", differing or type(bw.cell).__name__,
+                    "torch's bidirectional modules share one configuration for both directions; "
+                    "give the backward layer the forward layer's options", where=layer.name)
+    if len(layers) == 1:
+        return
+    for layer in layers[:-1]:
+        if not layer.return_sequences:
+            raise UnsupportedConfig("return_sequences", False,
+                                    "every layer of a stack but the last must return sequences",
+                                    where=layer.name)
+        if isinstance(layer, keras.layers.Bidirectional) and layer.merge_mode != "concat":
+            raise UnsupportedConfig("merge_mode", layer.merge_mode, "lower layers of a "
+                                    "bidirectional stack must concatenate, as torch does",
+                                    where=layer.name)
+    for layer in layers:
+        if layer.return_state:
+            raise UnsupportedConfig(
+                "return_state", True, "a list of layers returns only the last layer's output; "
+                "use keras.layers.RNN([cell, cell, ...], return_state=True) for every state",
+                where=layer.name)
+    for layer in layers[1:]:
+        if getattr(layer, "go_backwards", False):
+            raise UnsupportedConfig(
+                "go_backwards", True, "only the first layer of a stack may read backwards "
+                "(torch runs the whole stack in one direction)", where=layer.name)
+    kinds = {isinstance(layer, keras.layers.Bidirectional) for layer in layers}
+    if len(kinds) > 1:
+        raise UnsupportedConfig("layers", "Bidirectional mixed with unidirectional",
+                                "torch's stacks are bidirectional throughout or not at all")
+
+
 def describe(obj) -> RecurrentSpec:
     """The spec of a built Keras recurrent layer or stack; raises for options without a counterpart."""
-    layers = _recurrent_layers(obj)
-    cells = [c for layer in layers for c in _cells(layer)]
-    for layer in layers:
-        if layer.stateful:
-            raise UnsupportedConfig("stateful", True, "torch keeps no state between calls; "
-                                    "pass the previous final state as initial_state instead",
-                                    where=layer.name)
+    layers = _layers(obj)
+    _check_stack(layers)
+    cells = _all_cells(obj)
     for cell in cells:
-        if type(cell) not in _CELL_KINDS:
-            raise UnsupportedConfig("cell", type(cell).__name__,
-                                    f"supported cells are {[c.__name__ for c in _CELL_KINDS]}")
-        if not cell.built:
-            raise TransferError("built", False, "build the layer first, e.g. "
-                                "layer.build((None, None, input_size)) or call it once",
-                                where=cell.name)
-        for option in ("dropout", "recurrent_dropout"):
-            if getattr(cell, option):
-                raise UnsupportedConfig(option, getattr(cell, option),
-                                        "torch.nn.RNN has no per-step dropout; set it to 0",
-                                        where=cell.name)
-    if len(layers) > 1:
-        for layer in layers[:-1]:
-            if not layer.return_sequences:
-                raise UnsupportedConfig("return_sequences", False,
-                                        "every layer of a stack but the last must return sequences",
-                                        where=layer.name)
-        for layer in layers:
-            if layer.return_state:
-                raise UnsupportedConfig(
-                    "return_state", True, "a list of layers returns only the last layer's output; "
-                    "use keras.layers.RNN([cell, cell, ...], return_state=True) for every state",
-                    where=layer.name)
-        for layer in layers[1:]:
-            if layer.go_backwards:
-                raise UnsupportedConfig(
-                    "go_backwards", True, "only the first layer of a stack may read backwards "
-                    "(torch runs the whole stack in one direction)", where=layer.name)
-    activations = {_activation_name(c) for c in cells}
-    biases = {bool(c.use_bias) for c in cells}
-    wrappers = [layer.cell for layer in layers
-                if isinstance(layer.cell, keras.layers.StackedRNNCells)]
-    dtypes = {_dtype(x) for x in [*layers, *wrappers, *cells]}
-    units = {c.units for c in cells}
-    for option, values in (("activation", activations), ("use_bias", biases),
-                           ("dtype", dtypes), ("units", units)):
-        if len(values) > 1:
-            raise UnsupportedConfig(option, sorted(values),
-                                    "torch.nn.RNN needs one value for the whole stack (a "
-                                    "StackedRNNCells or RNN wrapper computes in its own dtype "
-                                    "too: pass dtype= to each)")
-    last = layers[-1]
+        _check_cell(cell)
+    wrappers = [c for layer in layers for rnn in _directions(layer) for c in [rnn.cell]
+                if isinstance(c, keras.layers.StackedRNNCells)]
+    values = {
+        "kind": {_CELLS[type(c)] for c in cells},
+        "activation": {_function_name(c.activation) for c in cells},
+        "use_bias": {bool(c.use_bias) for c in cells},
+        "units": {c.units for c in cells},
+        "reset_after": {bool(getattr(c, "reset_after", True)) for c in cells},
+        "dtype": {_dtype(x) for x in [*layers, *wrappers, *cells]},
+    }
+    for option, found in values.items():
+        if len(found) > 1:
+            raise UnsupportedConfig(option, sorted(found, key=str),
+                                    "torch needs one value for the whole stack (a StackedRNNCells "
+                                    "or RNN wrapper computes in its own dtype too: pass dtype= "
+                                    "to each)")
+    first, last = layers[0], layers[-1]
+    bidirectional = isinstance(last, keras.layers.Bidirectional)
+    last_rnn = last.forward_layer if bidirectional else last
     return RecurrentSpec(
-        kind=_CELL_KINDS[type(cells[0])], units=cells[0].units,
-        input_size=int(cells[0].kernel.shape[0]), num_layers=len(cells),
-        activation=activations.pop(), use_bias=biases.pop(),
+        kind=values["kind"].pop(), units=values["units"].pop(),
+        input_size=int(cells[0].kernel.shape[0]),
+        num_layers=len(cells) // (2 if bidirectional else 1),
+        activation=values["activation"].pop(), use_bias=values["use_bias"].pop(),
         return_sequences=bool(last.return_sequences), return_state=bool(last.return_state),
-        go_backwards=bool(layers[0].go_backwards), dtype=dtypes.pop())
+        go_backwards=bool(getattr(first, "go_backwards", False)), dtype=values["dtype"].pop(),
+        reset_after=values["reset_after"].pop(), bidirectional=bidirectional,
+        merge_mode=last.merge_mode if bidirectional else "concat",
+        zero_output_for_mask=bool(last_rnn.zero_output_for_mask))
 
 
-def read_weights(obj) -> Weights:
-    """Canonical float64 weights of every layer; Keras has one bias, so ``recurrent_bias`` is 0."""
+def _numpy(variable) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64)
+
+
+def read_weights(obj, *, values=_numpy) -> Weights:
+    """Canonical float64 weights of every cell. ``values`` maps a Keras variable to an array (the
+    gradient reader passes one that returns the variable's gradient instead)."""
     out = []
-    for layer in _recurrent_layers(obj):
-        for cell in _cells(layer):
-            bias = None
-            if cell.use_bias:
-                bias = np.asarray(keras.ops.convert_to_numpy(cell.bias), dtype=np.float64)
-            out.append(LayerWeights(
-                kernel=np.asarray(keras.ops.convert_to_numpy(cell.kernel), dtype=np.float64),
-                recurrent_kernel=np.asarray(keras.ops.convert_to_numpy(cell.recurrent_kernel),
-                                            dtype=np.float64),
-                bias=bias, recurrent_bias=None if bias is None else np.zeros_like(bias)))
+    for cell in _all_cells(obj):
+        bias = recurrent_bias = None
+        if cell.use_bias:
+            b = values(cell.bias)
+            if b.ndim == 2:  # GRU reset_after: rows are the input and the recurrent bias
+                bias, recurrent_bias = b[0], b[1]
+            else:  # one bias acting as the sum of both
+                bias, recurrent_bias = b, np.zeros_like(b)
+        out.append(LayerWeights(kernel=values(cell.kernel),
+                                recurrent_kernel=values(cell.recurrent_kernel),
+                                bias=bias, recurrent_bias=recurrent_bias))
     return tuple(out)
 
 
 def write_weights(obj, weights: Weights) -> None:
-    """Assign canonical weights; Keras adds one bias, so the two canonical biases are summed."""
-    cells = [c for layer in _recurrent_layers(obj) for c in _cells(layer)]
-    for cell, w in zip(cells, weights, strict=True):
+    """Assign canonical weights; where Keras has one bias, it gets the sum of the two."""
+    for cell, w in zip(_all_cells(obj), weights, strict=True):
         dtype = cell.kernel.dtype
         cell.kernel.assign(w.kernel.astype(dtype))
         cell.recurrent_kernel.assign(w.recurrent_kernel.astype(dtype))
         if cell.use_bias:
-            cell.bias.assign((w.bias + w.recurrent_bias).astype(dtype))
+            if len(cell.bias.shape) == 2:
+                cell.bias.assign(np.stack([w.bias, w.recurrent_bias]).astype(dtype))
+            else:
+                cell.bias.assign((w.bias + w.recurrent_bias).astype(dtype))
+
+
+def _cell_options(spec: RecurrentSpec) -> dict:
+    options = dict(use_bias=spec.use_bias, dtype=spec.dtype)
+    if spec.kind == "simple_rnn":
+        options["activation"] = spec.activation
+    if spec.kind == "gru":
+        options["reset_after"] = spec.reset_after
+    return options
 
 
 def build(spec: RecurrentSpec):
-    """A built Keras layer computing ``spec``: SimpleRNN for one layer, RNN over cells for a stack."""
-    cell_options = dict(activation=spec.activation, use_bias=spec.use_bias, dtype=spec.dtype)
+    """A built Keras object computing ``spec``: a SimpleRNN/LSTM/GRU layer, ``RNN`` over stacked
+    cells for a stack, ``Bidirectional`` around a layer, or a ``Sequential`` of ``Bidirectional``
+    layers for a bidirectional stack (which Keras cannot ask for states)."""
     flags = dict(return_sequences=spec.return_sequences, return_state=spec.return_state,
-                 go_backwards=spec.go_backwards)
+                 zero_output_for_mask=spec.zero_output_for_mask)
+    layer_class, cell_class = _LAYERS[spec.kind], _CELL_OF[spec.kind]
+    if spec.bidirectional:
+        if spec.num_layers > 1 and spec.return_state:
+            raise UnsupportedConfig("return_state", True, "Keras cannot return the states of a "
+                                    "stack of Bidirectional layers; set return_state=False")
+        levels = []
+        for layer in range(spec.num_layers):
+            last = layer == spec.num_layers - 1
+            rnn = layer_class(spec.units, **_cell_options(spec),
+                              **(flags if last else dict(flags, return_sequences=True)))
+            levels.append(keras.layers.Bidirectional(
+                rnn, merge_mode=spec.merge_mode if last else "concat", dtype=spec.dtype))
+        if spec.num_layers == 1:
+            levels[0].build((None, None, spec.input_size))
+            return levels[0]
+        model = keras.Sequential([keras.Input((None, spec.input_size), dtype=spec.dtype), *levels])
+        return model
     if spec.num_layers == 1:
-        layer = keras.layers.SimpleRNN(spec.units, **cell_options, **flags)
+        layer = layer_class(spec.units, **_cell_options(spec), go_backwards=spec.go_backwards,
+                            **flags)
     else:
-        cells = [keras.layers.SimpleRNNCell(spec.units, **cell_options)
-                 for _ in range(spec.num_layers)]
+        cells = [cell_class(spec.units, **_cell_options(spec)) for _ in range(spec.num_layers)]
         # StackedRNNCells is a layer too: left at the default policy it would cast to float32
         stacked = keras.layers.StackedRNNCells(cells, dtype=spec.dtype)
-        layer = keras.layers.RNN(stacked, **flags, dtype=spec.dtype)
+        layer = keras.layers.RNN(stacked, go_backwards=spec.go_backwards, dtype=spec.dtype,
+                                 **flags)
     layer.build((None, None, spec.input_size))
     return layer
 
 
-def run(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None) -> Outputs:
-    """Call the layer (or each layer of a list stack) on ``x``; states come back bottom first."""
-    layers = _recurrent_layers(obj)
+def _flat(result) -> list:
+    flat = []
+    for item in result if isinstance(result, (list, tuple)) else [result]:
+        flat.extend(_flat(item) if isinstance(item, (list, tuple)) else [item])
+    return flat
+
+
+def run(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None,
+        mask: np.ndarray | None = None) -> Outputs:
+    """Call the layer (or each layer of a list stack) on ``x``; states come back in spec order."""
+    layers = _layers(obj)
+    kwargs = {} if mask is None else {"mask": mask}
     if len(layers) == 1:
-        kwargs = {} if initial_state is None else {"initial_state": list(initial_state)}
-        result = layers[0](x, **kwargs)
+        layer = layers[0]
+        states = None if initial_state is None else list(initial_state)
+        if states is not None and isinstance(getattr(layer, "cell", None),
+                                             keras.layers.StackedRNNCells):
+            per = len(states) // len(layer.cell.cells)  # stacked cells take one list per cell
+            states = [states[i:i + per] for i in range(0, len(states), per)]
+        state = {} if states is None else {"initial_state": states}
+        result = layer(x, **state, **kwargs)
     else:
-        result = x
+        result, states_each = x, len(initial_state) // len(layers) if initial_state else 0
         for i, layer in enumerate(layers):
-            kwargs = {} if initial_state is None else {"initial_state": [initial_state[i]]}
-            result = layer(result, **kwargs)
-    if not isinstance(result, (list, tuple)):
-        return Outputs(keras.ops.convert_to_numpy(result), ())
-    flat = [result[0]]
-    for s in result[1:]:  # RNN over stacked cells returns each cell's states as a list
-        flat.extend(s if isinstance(s, (list, tuple)) else [s])
-    arrays = [keras.ops.convert_to_numpy(t) for t in flat]
-    return Outputs(arrays[0], tuple(arrays[1:]))
+            state = {} if initial_state is None else {
+                "initial_state": list(initial_state[i * states_each:(i + 1) * states_each])}
+            result = layer(result, **state, **kwargs)
+    flat = [keras.ops.convert_to_numpy(t) for t in _flat(result)]
+    last = layers[-1]
+    if isinstance(last, keras.layers.Bidirectional) and last.merge_mode is None:
+        return Outputs((flat[0], flat[1]), tuple(flat[2:]))
+    return Outputs(flat[0], tuple(flat[1:]))

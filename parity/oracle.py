@@ -1,8 +1,10 @@
-"""The float64 reference: a plain numpy recurrence over a spec and canonical weights.
+"""The float64 reference: a plain recurrence over a spec and canonical weights, written from the
+Keras formulas (Keras' gate order and layout), with Keras' mask semantics.
 
-It serves twice. Run clean, it is the value both frameworks should approach. Run with injected
-rounding errors (see :mod:`parity.tolerances`), it shows how far a correct float32 computation of
-this very trajectory can drift, which is what the tolerances are made of.
+It serves three ways. Run clean, it is the value both frameworks should approach. Run with injected
+rounding errors (see :mod:`parity.tolerances`), it shows how far a correct low-precision
+computation of this very trajectory can drift, which is what tolerances are made of. Run on float64
+torch tensors, it is differentiable, which gives reference gradients.
 """
 
 from __future__ import annotations
@@ -11,22 +13,69 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from parity import masking
 from parity.errors import UnsupportedConfig
-from parity.spec import Outputs, RecurrentSpec, Weights, check_weights
+from parity.spec import LayerWeights, Outputs, RecurrentSpec, Weights, check_weights, weight_index
 
-_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "tanh": np.tanh,
-    "relu": lambda z: np.maximum(z, 0.0),
-}
-
-# noise(layer, step, magnitude) -> (absolute error added to the pre-activation z, relative error of
-# the activation's result), where magnitude = |x||W| + |h||U| + |b| bounds what z's rounding can be.
-Noise = Callable[[int, int, np.ndarray], tuple[np.ndarray, np.ndarray]]
+# noise(weight_index, step, magnitude) -> (absolute error added to the gate pre-activations,
+# relative error of the cell's results), where magnitude = |x||W| + |h||U| + |b| bounds what the
+# pre-activations' rounding can be. See parity.tolerances.
+Noise = Callable[[int, int, object], tuple[object, object]]
 
 
-def check_inputs(spec: RecurrentSpec, x: np.ndarray,
-                 initial_state: Sequence[np.ndarray] | None) -> None:
-    """Raise a typed error unless ``x`` and ``initial_state`` fit ``spec`` (no silent casts)."""
+class _Numpy:
+    """The few array operations the recurrence needs, for numpy..."""
+
+    @staticmethod
+    def asarray(a):
+        return np.asarray(a, dtype=np.float64)
+
+    zeros = staticmethod(lambda shape, like: np.zeros(shape))
+    tanh = staticmethod(np.tanh)
+    relu = staticmethod(lambda z: np.maximum(z, 0.0))
+    abs = staticmethod(np.abs)
+    where = staticmethod(np.where)
+    stack = staticmethod(lambda xs: np.stack(xs, axis=1))
+    concat = staticmethod(lambda xs: np.concatenate(xs, axis=-1))
+    flip = staticmethod(lambda a: np.flip(a, axis=1))
+
+    @staticmethod
+    def sigmoid(z):
+        with np.errstate(over="ignore"):
+            return 1.0 / (1.0 + np.exp(-z))
+
+
+class _Torch:
+    """...and for float64 torch tensors (differentiable)."""
+
+    def __init__(self):
+        import torch
+        self.t = torch
+
+    def asarray(self, a):
+        if self.t.is_tensor(a):
+            return a.to(self.t.float64)
+        return self.t.as_tensor(np.asarray(a, dtype=np.float64))
+
+    def zeros(self, shape, like):
+        return self.t.zeros(shape, dtype=self.t.float64, device=like.device)
+
+    def __getattr__(self, name):
+        t = self.t
+        ops = {"tanh": t.tanh, "relu": t.relu, "abs": t.abs, "where": t.where, "sigmoid": t.sigmoid,
+               "stack": lambda xs: t.stack(xs, dim=1), "concat": lambda xs: t.cat(xs, dim=-1),
+               "flip": lambda a: t.flip(a, dims=[1])}
+        return ops[name]
+
+
+def namespace(a):
+    import sys
+    torch = sys.modules.get("torch")
+    return _Torch() if torch is not None and torch.is_tensor(a) else _Numpy()
+
+
+def check_inputs(spec: RecurrentSpec, x: np.ndarray, initial_state, mask=None) -> None:
+    """Raise a typed error unless ``x``, ``initial_state`` and ``mask`` fit ``spec``."""
     if x.ndim != 3 or x.shape[-1] != spec.input_size or x.shape[1] < 1:
         raise UnsupportedConfig("x.shape", x.shape,
                                 f"expected (batch, time >= 1, {spec.input_size})")
@@ -34,42 +83,144 @@ def check_inputs(spec: RecurrentSpec, x: np.ndarray,
         raise UnsupportedConfig("x.dtype", str(x.dtype),
                                 f"the layer computes in {spec.dtype}; pass x.astype('{spec.dtype}')")
     if initial_state is not None:
-        shapes = [np.shape(s) for s in initial_state]
+        shapes = [tuple(np.shape(s)) for s in initial_state]
+        count = spec.num_layers * spec.directions * spec.states_per_layer
         expected = (x.shape[0], spec.units)
-        if len(shapes) != spec.num_layers or any(s != expected for s in shapes):
+        if len(shapes) != count or any(s != expected for s in shapes):
             raise UnsupportedConfig("initial_state", shapes,
-                                    f"expected {spec.num_layers} array(s) of shape {expected}")
+                                    f"expected {count} array(s) of shape {expected}: per layer "
+                                    "and direction, h (and c for an LSTM)")
+    masking.check_mask(mask, x.shape[:2])
 
 
-def run(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
-        initial_state: Sequence[np.ndarray] | None = None, *, noise: Noise | None = None) -> Outputs:
-    """Outputs and final states of ``spec`` on ``x``, in float64, with Keras' return conventions."""
+def _step(spec: RecurrentSpec, xp, w: LayerWeights, x_t, state, noise_at):
+    """One cell step in Keras' formulas. Returns (new states, output)."""
+    u = spec.units
+    h = state[0]
+    xz = x_t @ w.kernel
+    if w.bias is not None:
+        xz = xz + w.bias
+    recurrent, recurrent_bias = w.recurrent_kernel, w.recurrent_bias
+    if spec.kind == "gru" and not spec.reset_after:
+        # the candidate multiplies (r * h) by its block, below
+        recurrent = recurrent[:, :2 * u]
+        recurrent_bias = None if recurrent_bias is None else recurrent_bias[:2 * u]
+    hz = h @ recurrent
+    if recurrent_bias is not None:
+        hz = hz + recurrent_bias
+    z_error = out_error = 0.0
+    if noise_at is not None:
+        magnitude = xp.abs(x_t) @ xp.abs(w.kernel) + xp.abs(h) @ xp.abs(w.recurrent_kernel)
+        if w.bias is not None:
+            magnitude = magnitude + xp.abs(w.bias) + xp.abs(w.recurrent_bias)
+        z_error, out_error = noise_at(magnitude)
+
+    if spec.kind == "simple_rnn":
+        act = xp.tanh if spec.activation == "tanh" else xp.relu
+        new_h = act(xz + hz + z_error)
+        new_h = new_h + new_h * out_error
+        return (new_h,), new_h
+    pre = xz + z_error
+    if spec.kind == "lstm":
+        pre = pre + hz
+        i, f = xp.sigmoid(pre[:, :u]), xp.sigmoid(pre[:, u:2 * u])
+        g, o = xp.tanh(pre[:, 2 * u:3 * u]), xp.sigmoid(pre[:, 3 * u:])
+        c = f * state[1] + i * g
+        c = c + c * out_error
+        new_h = o * xp.tanh(c)
+        new_h = new_h + new_h * out_error
+        return (new_h, c), new_h
+    # GRU, Keras order z, r, h
+    zg = xp.sigmoid(pre[:, :u] + hz[:, :u])
+    r = xp.sigmoid(pre[:, u:2 * u] + hz[:, u:2 * u])
+    if spec.reset_after:
+        candidate = xp.tanh(pre[:, 2 * u:] + r * hz[:, 2 * u:])
+    else:
+        candidate = (r * h) @ w.recurrent_kernel[:, 2 * u:]
+        if w.recurrent_bias is not None:
+            candidate = candidate + w.recurrent_bias[2 * u:]
+        candidate = xp.tanh(pre[:, 2 * u:] + candidate)
+    new_h = zg * h + (1.0 - zg) * candidate
+    new_h = new_h + new_h * out_error
+    return (new_h,), new_h
+
+
+def _direction(spec, xp, w, index, seq, mask, state, reverse: bool, zero_output: bool, noise):
+    """Run one layer in one direction. Outputs come back in processing order."""
+    if reverse:
+        seq = xp.flip(seq)
+        mask = None if mask is None else np.flip(mask, axis=1)
+    batch, steps = seq.shape[:2]
+    prev_out = xp.zeros((batch, spec.units), seq)
+    outs = []
+    for t in range(steps):
+        noise_at = None if noise is None else (lambda m, t=t: noise(index, t, m))
+        new_state, out = _step(spec, xp, w, seq[:, t], state, noise_at)
+        if mask is None:
+            state = new_state
+        else:
+            keep = xp.asarray(mask[:, t, None]) > 0  # Keras: masked steps carry the state over
+            state = tuple(xp.where(keep, n, s) for n, s in zip(new_state, state))
+            out = xp.where(keep, out, xp.zeros(out.shape, out) if zero_output else prev_out)
+        prev_out = out
+        outs.append(out)
+    return xp.stack(outs), state
+
+
+def _merge(spec, xp, y, y_rev):
+    mode = spec.merge_mode
+    if mode == "concat":
+        return xp.concat([y, y_rev])
+    if mode == "sum":
+        return y + y_rev
+    if mode == "ave":
+        return (y + y_rev) / 2
+    if mode == "mul":
+        return y * y_rev
+    return (y, y_rev)
+
+
+def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None = None,
+        mask: np.ndarray | None = None, *, noise: Noise | None = None) -> Outputs:
+    """Outputs and final states of ``spec`` on ``x`` with Keras' return conventions, computed in
+    float64 (numpy, or torch when ``x`` is a torch tensor). ``mask`` is (batch, time), True = keep."""
     check_weights(spec, weights)
-    act = _ACTIVATIONS[spec.activation]
-    seq = np.asarray(x, dtype=np.float64)
+    xp = namespace(x)
+    seq = xp.asarray(x)
+    mask = None if mask is None else np.asarray(mask, dtype=bool)
     if spec.go_backwards:
-        seq = seq[:, ::-1]
-    batch, steps, _ = seq.shape
-    finals = []
-    for layer, w in enumerate(weights):
-        h = (np.zeros((batch, spec.units)) if initial_state is None
-             else np.asarray(initial_state[layer], dtype=np.float64))
-        bias = 0.0 if w.bias is None else w.bias + w.recurrent_bias
-        out = np.empty((batch, steps, spec.units))
-        for t in range(steps):
-            x_t = seq[:, t]
-            z = x_t @ w.kernel + h @ w.recurrent_kernel + bias
-            if noise is None:
-                h = act(z)
+        seq = xp.flip(seq)
+        mask = None if mask is None else np.flip(mask, axis=1)
+    batch = seq.shape[0]
+    per_direction = spec.states_per_layer
+    finals, outputs = [], None
+    for layer in range(spec.num_layers):
+        last = layer == spec.num_layers - 1
+        directions = []
+        for d in range(spec.directions):
+            i = weight_index(spec, layer, d)
+            w = LayerWeights(**{k: xp.asarray(v) for k, v in weights[i].arrays().items()})
+            if initial_state is None:
+                state = tuple(xp.zeros((batch, spec.units), seq) for _ in range(per_direction))
             else:
-                magnitude = np.abs(x_t) @ np.abs(w.kernel) + np.abs(h) @ np.abs(w.recurrent_kernel)
-                if w.bias is not None:
-                    magnitude += np.abs(w.bias) + np.abs(w.recurrent_bias)
-                z_error, h_error = noise(layer, t, magnitude)
-                h = act(z + z_error)
-                h = h + h * h_error
-            out[:, t] = h
-        finals.append(h)
-        seq = out
-    output = seq if spec.return_sequences else seq[:, -1]
-    return Outputs(output, tuple(finals))
+                state = tuple(xp.asarray(s) for s in
+                              initial_state[i * per_direction:(i + 1) * per_direction])
+            # Keras' Bidirectional forces zero outputs at masked steps when returning sequences
+            zero_output = (spec.return_sequences or not last) if spec.bidirectional \
+                else spec.zero_output_for_mask
+            out, state = _direction(spec, xp, w, i, seq, mask, state, reverse=d == 1,
+                                    zero_output=zero_output, noise=noise)
+            directions.append(out)
+            finals.extend(state)
+        if spec.bidirectional:
+            y, y_rev = directions
+            if last and not spec.return_sequences:
+                outputs = _merge(spec, xp, y[:, -1], y_rev[:, -1])
+            else:
+                y_rev = xp.flip(y_rev)  # back to the input's time order
+                outputs = _merge(spec, xp, y, y_rev) if last else xp.concat([y, y_rev])
+            seq = outputs
+        else:
+            seq = directions[0]
+            outputs = seq if spec.return_sequences else seq[:, -1]
+    return Outputs(outputs, tuple(finals))

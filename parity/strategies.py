@@ -18,8 +18,8 @@ from hypothesis.errors import InvalidArgument
 
 import numpy as np
 
-from parity.cases import ParityCase
-from parity.spec import ACTIVATIONS, CELL_KINDS, DTYPES, RecurrentSpec
+from parity.cases import MASK_PATTERNS, ParityCase
+from parity.spec import ACTIVATIONS, CELL_KINDS, DTYPES, MERGE_MODES, RecurrentSpec
 
 __all__ = ["recurrent_specs", "parity_cases", "sequences", "initial_states"]
 
@@ -41,46 +41,66 @@ def _check_choices(name: str, given, allowed) -> tuple:
 
 def recurrent_specs(*, kinds=tuple(CELL_KINDS), min_units: int = 1, max_units: int = 16,
                     min_input_size: int = 1, max_input_size: int = 16, min_layers: int = 1,
-                    max_layers: int = 3, activations=ACTIVATIONS,
-                    dtypes=DTYPES) -> st.SearchStrategy[RecurrentSpec]:
-    """Layer descriptions with every option drawn (return flags, go_backwards, bias, dtype...)."""
+                    max_layers: int = 3, activations=ACTIVATIONS, dtypes=("float32", "float64"),
+                    bidirectional: bool | None = None,
+                    merge_modes=MERGE_MODES) -> st.SearchStrategy[RecurrentSpec]:
+    """Layer descriptions with every option drawn: cell kind, GRU variant, directions and merge
+    mode, return flags, go_backwards, bias, zero_output_for_mask, dtype. ``bidirectional`` None
+    draws both; half precisions are opt-in through ``dtypes``."""
     _check_range("units", min_units, max_units)
     _check_range("input_size", min_input_size, max_input_size)
     _check_range("layers", min_layers, max_layers)
     kinds = _check_choices("kinds", kinds, CELL_KINDS)
     activations = _check_choices("activations", activations, ACTIVATIONS)
     dtypes = _check_choices("dtypes", dtypes, DTYPES)
+    merge_modes = _check_choices("merge_modes", merge_modes, MERGE_MODES)
+    if bidirectional not in (None, True, False):
+        raise InvalidArgument(f"bidirectional={bidirectional!r}: True, False or None (both)")
     units = st.integers(min_units, max_units)
     sizes = st.integers(min_input_size, max_input_size)
+    directions = st.booleans() if bidirectional is None else st.just(bidirectional)
 
     @st.composite
     def specs(draw):
+        kind = draw(st.sampled_from(kinds), label="kind")
         n_units = draw(units, label="units")
         # Square layers (input_size == units) are drawn often: they hide transposition bugs
         # that non-square layers turn into shape errors.
         square_ok = min_input_size <= n_units <= max_input_size
         input_size = draw(st.one_of(st.just(n_units), sizes) if square_ok else sizes,
                           label="input_size")
+        layers = draw(st.integers(min_layers, max_layers), label="num_layers")
+        bi = draw(directions, label="bidirectional")
+        return_sequences = draw(st.booleans(), label="return_sequences")
         return RecurrentSpec(
-            kind=draw(st.sampled_from(kinds), label="kind"), units=n_units,
-            input_size=input_size,
-            num_layers=draw(st.integers(min_layers, max_layers), label="num_layers"),
-            activation=draw(st.sampled_from(activations), label="activation"),
+            kind=kind, units=n_units, input_size=input_size, num_layers=layers,
+            activation=draw(st.sampled_from(activations), label="activation")
+            if kind == "simple_rnn" else "tanh",
             use_bias=draw(st.booleans(), label="use_bias"),
-            return_sequences=draw(st.booleans(), label="return_sequences"),
-            return_state=draw(st.booleans(), label="return_state"),
-            go_backwards=draw(st.booleans(), label="go_backwards"),
-            dtype=draw(st.sampled_from(dtypes), label="dtype"))
+            return_sequences=return_sequences,
+            # Keras cannot return the states of a stack of Bidirectional layers
+            return_state=draw(st.booleans(), label="return_state") if not (bi and layers > 1)
+            else False,
+            go_backwards=False if bi else draw(st.booleans(), label="go_backwards"),
+            dtype=draw(st.sampled_from(dtypes), label="dtype"),
+            reset_after=draw(st.booleans(), label="reset_after") if kind == "gru" else True,
+            bidirectional=bi,
+            merge_mode=draw(st.sampled_from(merge_modes), label="merge_mode") if bi else "concat",
+            # Keras' Bidirectional forces zero_output_for_mask = return_sequences
+            zero_output_for_mask=return_sequences if bi
+            else draw(st.booleans(), label="zero_output_for_mask"))
 
     return specs()
 
 
 def parity_cases(*, specs: st.SearchStrategy[RecurrentSpec] | None = None, min_batch: int = 1,
                  max_batch: int = 4, min_steps: int = 1, max_steps: int | None = None,
-                 wide: bool = False) -> st.SearchStrategy[ParityCase]:
+                 wide: bool = False, masks=MASK_PATTERNS) -> st.SearchStrategy[ParityCase]:
     """Whole cases: a spec, batch and sequence sizes (length 1 included), a seed for dense random
-    weights, inputs and (sometimes) initial states. ``wide`` adds inputs up to 10x larger,
+    weights, inputs, (sometimes) initial states and a mask pattern (``masks``: a subset of
+    ``MASK_PATTERNS``; ("none",) for unmasked only). ``wide`` adds inputs up to 10x larger,
     recurrent gains up to 3 (expanding, chaotic regimes) and sequences up to 64 steps."""
+    masks = _check_choices("masks", masks, MASK_PATTERNS)
     if max_steps is None:
         max_steps = 64 if wide else 24
     _check_range("batch", min_batch, max_batch)
@@ -97,7 +117,7 @@ def parity_cases(*, specs: st.SearchStrategy[RecurrentSpec] | None = None, min_b
         ParityCase, spec=specs, batch=st.integers(min_batch, max_batch),
         steps=st.integers(min_steps, max_steps), seed=st.integers(0, 2**32 - 1),
         recurrent_gain=st.sampled_from(gains), input_scale=st.sampled_from(scales),
-        with_initial_state=st.booleans())
+        with_initial_state=st.booleans(), mask=st.sampled_from(masks))
 
 
 def sequences(spec: RecurrentSpec, *, min_batch: int = 1, max_batch: int = 4, min_steps: int = 1,

@@ -36,6 +36,10 @@ class Tolerance:
 TOLERANCES: dict[str, Tolerance] = {
     "float32": Tolerance(unit_roundoff=2.0**-24, activation_error=16.0, safety=4.0),
     "float64": Tolerance(unit_roundoff=2.0**-53, activation_error=16.0, safety=4.0),
+    # Half precisions: frameworks usually accumulate in float32 and round results to the storage
+    # type, so the per-operation roundoff of the storage type is the honest (pessimistic) model.
+    "float16": Tolerance(unit_roundoff=2.0**-11, activation_error=2.0, safety=4.0),
+    "bfloat16": Tolerance(unit_roundoff=2.0**-8, activation_error=2.0, safety=4.0),
 }
 
 _RUNS = 6  # 2 systematic (+/-) and 4 random-sign perturbed runs
@@ -51,17 +55,19 @@ def _noise(spec: RecurrentSpec, tol: Tolerance, batch: int):
         s[batch:2 * batch] = -1.0
         return s
 
-    def noise(layer, step, magnitude):
-        terms = spec.layer_input_size(layer) + spec.units + 2
+    def noise(index, step, magnitude):
+        terms = spec.layer_input_size(index // spec.directions) + spec.units + 2
         z_error = signs(magnitude.shape) * terms * tol.unit_roundoff * magnitude
-        h_error = signs(magnitude.shape) * tol.activation_error * tol.unit_roundoff
-        return z_error, h_error
+        out_shape = (magnitude.shape[0], spec.units)
+        out_error = signs(out_shape) * tol.activation_error * tol.unit_roundoff
+        return z_error, out_error
 
     return noise
 
 
 def allowed_error(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
-                  initial_state: Sequence[np.ndarray] | None, reference: Outputs) -> Outputs:
+                  initial_state: Sequence[np.ndarray] | None, reference: Outputs,
+                  mask: np.ndarray | None = None) -> Outputs:
     """Per element, how far one correct ``spec.dtype`` implementation may be from the exact result.
 
     ``reference`` is the clean oracle run on the same arguments.
@@ -70,7 +76,8 @@ def allowed_error(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
     batch = x.shape[0]
     xs = np.concatenate([x] * _RUNS)
     h0 = None if initial_state is None else [np.concatenate([s] * _RUNS) for s in initial_state]
-    perturbed = oracle.run(spec, weights, xs, h0, noise=_noise(spec, tol, batch))
+    masks = None if mask is None else np.concatenate([mask] * _RUNS)
+    perturbed = oracle.run(spec, weights, xs, h0, masks, noise=_noise(spec, tol, batch))
 
     def envelope(ref, pert):
         runs = pert.reshape((_RUNS,) + ref.shape)
@@ -80,5 +87,8 @@ def allowed_error(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
         spread = np.max(deviation, axis=-1, keepdims=True)
         return tol.safety * (spread + tol.unit_roundoff * np.abs(ref))
 
-    return Outputs(envelope(reference.output, perturbed.output),
-                   tuple(envelope(r, p) for r, p in zip(reference.states, perturbed.states)))
+    if isinstance(reference.output, tuple):
+        output = tuple(envelope(r, p) for r, p in zip(reference.output, perturbed.output))
+    else:
+        output = envelope(reference.output, perturbed.output)
+    return Outputs(output, tuple(envelope(r, p) for r, p in zip(reference.states, perturbed.states)))

@@ -1,7 +1,7 @@
 """The parity checks must catch real transfer bugs, under the default (CI) profile.
 
 Each bug is injected into the transfer's writing step, then the unchanged property from
-parity/checks/test_simple_rnn.py runs with the same derandomised examples as in CI (shrinking off,
+parity/checks/test_recurrent.py runs with the same derandomised examples as in CI (shrinking off,
 only to save time: it does not change which examples are tried) and must fail.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import Phase, given, settings
 
 from parity import keras_side, torch_side
-from parity.checks import test_simple_rnn as checks
+from parity.checks import test_recurrent as checks
 from parity.errors import ParityError
 
 
@@ -44,12 +44,13 @@ def _one_weight_off(spec, i, w):
 
 
 def _stacked_layers_swapped(spec, weights):
-    weights = list(weights)
-    if len(weights) >= 3:  # layers 1.. all have (units, units) kernels
-        weights[1], weights[2] = weights[2], weights[1]
-    elif len(weights) == 2 and weights[0].kernel.shape == weights[1].kernel.shape:
-        weights[0], weights[1] = weights[1], weights[0]
-    return tuple(weights)
+    d = spec.directions
+    layers = [list(weights[i:i + d]) for i in range(0, len(weights), d)]
+    if len(layers) >= 3:  # layers 1.. all have the same shapes
+        layers[1], layers[2] = layers[2], layers[1]
+    elif len(layers) == 2 and layers[0][0].kernel.shape == layers[1][0].kernel.shape:
+        layers[0], layers[1] = layers[1], layers[0]
+    return tuple(w for layer in layers for w in layer)
 
 
 WEIGHT_BUGS = {
@@ -76,8 +77,8 @@ def run_default_profile(body) -> None:
 def test_weight_bug_is_caught(monkeypatch, bug, direction):
     side, body = DIRECTIONS[direction]
     real_write = side.write_weights
-    monkeypatch.setattr(side, "write_weights",
-                        lambda obj, weights: real_write(obj, WEIGHT_BUGS[bug](None, weights)))
+    monkeypatch.setattr(side, "write_weights", lambda obj, weights: real_write(
+        obj, WEIGHT_BUGS[bug](side.describe(obj), weights)))
     with pytest.raises(ParityError):
         run_default_profile(body)
 
@@ -85,10 +86,10 @@ def test_weight_bug_is_caught(monkeypatch, bug, direction):
 def test_go_backwards_ignored_is_caught(monkeypatch):
     real_forward = torch_side.KerasRNN.forward
 
-    def forward_reading_forwards(self, x, initial_state=None):
+    def forward_reading_forwards(self, x, initial_state=None, mask=None):
         spec, self.spec = self.spec, self.spec.replace(go_backwards=False)
         try:
-            return real_forward(self, x, initial_state)
+            return real_forward(self, x, initial_state, mask)
         finally:
             self.spec = spec
 

@@ -84,8 +84,8 @@ def test_a_framework_drifting_from_the_oracle_is_named():
     layer, module, case = _pair(spec)
     real_run = keras_side.run
 
-    def drifting_run(obj, x, initial_state=None):
-        out = real_run(obj, x, initial_state)
+    def drifting_run(obj, x, initial_state=None, mask=None):
+        out = real_run(obj, x, initial_state, mask)
         return parity.Outputs(out.output * (1 + 1e-4), out.states)
 
     keras_side.run = drifting_run

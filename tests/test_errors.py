@@ -40,8 +40,35 @@ REFUSALS = {
                         TransferError, "built", "False"),
     "keras mixed precision": (lambda: parity.to_torch(simple(dtype="mixed_float16")),
                               UnsupportedConfig, "dtype", "mixed_float16"),
-    "keras float16": (lambda: parity.to_torch(simple(dtype="float16")),
-                      UnsupportedConfig, "dtype", "float16"),
+    "keras LSTM hard_sigmoid": (
+        lambda: parity.to_torch(built(keras.layers.LSTM(4, recurrent_activation="hard_sigmoid"))),
+        UnsupportedConfig, "recurrent_activation", "hard_sigmoid"),
+    "keras GRU relu": (lambda: parity.to_torch(built(keras.layers.GRU(4, activation="relu"))),
+                       UnsupportedConfig, "activation", "relu"),
+    "keras Bidirectional with another backward layer": (
+        lambda: parity.to_torch(built(keras.layers.Bidirectional(
+            keras.layers.GRU(4), backward_layer=keras.layers.GRU(4, go_backwards=True,
+                                                                 use_bias=False)))),
+        UnsupportedConfig, "backward_layer", "use_bias"),
+    "keras Bidirectional over stacked cells": (
+        lambda: parity.to_torch(built(keras.layers.Bidirectional(keras.layers.RNN(
+            [keras.layers.LSTMCell(4), keras.layers.LSTMCell(4)])))),
+        UnsupportedConfig, "layer", "stacked cells"),
+    "keras bidirectional stack with a lower sum": (
+        lambda: parity.to_torch([
+            built(keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True),
+                                             merge_mode="sum")),
+            built(keras.layers.Bidirectional(keras.layers.LSTM(4)), 4)]),
+        UnsupportedConfig, "merge_mode", "sum"),
+    "keras stack mixing directions": (
+        lambda: parity.to_torch([
+            built(keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))),
+            built(keras.layers.GRU(4), 8)]),
+        UnsupportedConfig, "layers", "Bidirectional mixed"),
+    "keras stack mixing cells": (
+        lambda: parity.to_torch(built(keras.layers.RNN(
+            [keras.layers.LSTMCell(4), keras.layers.GRUCell(4)]))),
+        UnsupportedConfig, "kind", "gru"),
     "stack of mixed activations": (
         lambda: parity.to_torch([simple(return_sequences=True),
                                  built(keras.layers.SimpleRNN(4, activation="relu"), 4)]),
@@ -63,12 +90,26 @@ REFUSALS = {
     "torch dropout between layers": (
         lambda: parity.to_keras(torch.nn.RNN(3, 4, num_layers=2, dropout=0.5)),
         UnsupportedConfig, "dropout", "0.5"),
-    "torch bidirectional": (lambda: parity.to_keras(torch.nn.RNN(3, 4, bidirectional=True)),
-                            UnsupportedConfig, "bidirectional", "True"),
-    "torch float16": (lambda: parity.to_keras(torch.nn.RNN(3, 4, dtype=torch.float16)),
-                      UnsupportedConfig, "dtype", "float16"),
-    "torch LSTM (not yet)": (lambda: parity.to_keras(torch.nn.LSTM(3, 4)),
-                             UnsupportedConfig, "module", "LSTM"),
+    "torch LSTM projection": (lambda: parity.to_keras(torch.nn.LSTM(3, 4, proj_size=2)),
+                              UnsupportedConfig, "proj_size", "2"),
+    "torch module of another kind": (lambda: parity.to_keras(torch.nn.Linear(3, 4)),
+                             UnsupportedConfig, "module", "Linear"),
+    "keras states of a bidirectional stack": (
+        lambda: parity.to_keras(parity.KerasRNN(RecurrentSpec(
+            "lstm", 4, 3, num_layers=2, bidirectional=True, return_state=True))),
+        UnsupportedConfig, "return_state", "True"),
+    "spec with inconsistent Bidirectional mask output": (
+        lambda: RecurrentSpec("gru", 4, 3, bidirectional=True, return_sequences=True),
+        UnsupportedConfig, "zero_output_for_mask", "False"),
+    "spec with reset_after on an LSTM": (
+        lambda: RecurrentSpec("lstm", 4, 3, reset_after=False),
+        UnsupportedConfig, "reset_after", "False"),
+    "compare with a non-boolean mask": (
+        lambda: parity.compare(simple(), torch.nn.RNN(3, 4), X, None, np.ones((2, 5))),
+        UnsupportedConfig, "mask.dtype", "float64"),
+    "compare with a mask of the wrong shape": (
+        lambda: parity.compare(simple(), torch.nn.RNN(3, 4), X, None, np.ones((2, 4), bool)),
+        UnsupportedConfig, "mask.shape", "(2, 4)"),
     "to_torch of a torch module": (lambda: parity.to_torch(torch.nn.RNN(3, 4)),
                                    TransferError, "keras_obj", "RNN"),
     "to_keras of a Keras layer": (lambda: parity.to_keras(simple()),
