@@ -6,8 +6,9 @@
 """
 
 from parity import _frameworks  # noqa: F401  (torch before tensorflow, quiet TF logging)
-from parity.cases import ParityCase, check_case
+from parity.cases import ParityCase, check_case, check_gradients
 from parity.compare import ParityReport, assert_parity, compare
+from parity.gradients import assert_gradient_parity, compare_gradients
 from parity.errors import ParityConfigError, ParityError, TransferError, UnsupportedConfig
 from parity.spec import LayerWeights, Outputs, RecurrentSpec
 from parity.torch_side import KerasRNN
@@ -18,5 +19,6 @@ __version__ = "0.1.0"
 __all__ = [
     "KerasRNN", "LayerWeights", "Outputs", "ParityCase", "ParityConfigError", "ParityError",
     "ParityReport", "RecurrentSpec", "TransferError", "UnsupportedConfig", "assert_parity",
-    "check_case", "compare", "copy_weights", "read", "to_keras", "to_torch",
+    "assert_gradient_parity", "check_case", "check_gradients", "compare", "compare_gradients",
+    "copy_weights", "read", "to_keras", "to_torch",
 ]

@@ -126,3 +126,14 @@ def check_case(case: ParityCase, direction: str = "keras_to_torch") -> ParityRep
     keras_obj, torch_obj = build_pair(case, direction)
     return assert_parity(keras_obj, torch_obj, case.inputs(), case.initial_state(),
                          case.step_mask(), context=f"check_case({case!r}, {direction!r})")
+
+
+def check_gradients(case: ParityCase, direction: str = "keras_to_torch") -> ParityReport:
+    """Build the pair for ``case`` and assert gradient parity (raises :class:`parity.ParityError`)."""
+    __tracebackhide__ = True
+    from parity.gradients import assert_gradient_parity
+
+    keras_obj, torch_obj = build_pair(case, direction)
+    return assert_gradient_parity(keras_obj, torch_obj, case.inputs(), case.initial_state(),
+                                  case.step_mask(), seed=case.seed,
+                                  context=f"check_gradients({case!r}, {direction!r})")

@@ -36,8 +36,17 @@ class Point:
             return 0.0
         return self.difference / self.allowed if self.allowed > 0 else float("inf")
 
-    def where(self, axes: Sequence[str]) -> str:
-        return "(" + ", ".join(f"{n}={i}" for n, i in zip(axes, self.index)) + ")"
+    def where(self, axes: Sequence[str], gates: tuple[tuple[str, ...], int] | None = None) -> str:
+        """The index by axis name; a weight's gate*unit axis also says which gate (``gates`` is the
+        Keras gate order and the units)."""
+        parts = []
+        for name, i in zip(axes, self.index):
+            if name == "gate*unit" and gates is not None:
+                order, units = gates
+                parts.append(f"gate={order[i // units]}, unit={i % units}")
+            else:
+                parts.append(f"{name}={i}")
+        return "(" + ", ".join(parts) + ")"
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,8 @@ class TensorDiff:
     max_rel: Point
     worst: Point  # the element furthest beyond its tolerance (largest difference / allowed)
     scale: float  # largest finite |b|, to put differences in proportion
+    axis_names: tuple[str, ...] | None = None  # default: by rank (batch, step, unit)
+    gates: tuple[tuple[str, ...], int] | None = None  # for weights: gate order and units
 
     @property
     def relative(self) -> float:
@@ -65,7 +76,12 @@ class TensorDiff:
 
     @property
     def axes(self) -> tuple[str, ...]:
+        if self.axis_names is not None:
+            return self.axis_names
         return _AXES.get(len(self.shape), tuple(f"dim{i}" for i in range(len(self.shape))))
+
+    def where(self, p: Point) -> str:
+        return p.where(self.axes, self.gates)
 
     @property
     def total(self) -> int:
@@ -73,7 +89,7 @@ class TensorDiff:
 
 
 def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
-         allowed: np.ndarray) -> TensorDiff:
+         allowed: np.ndarray, *, axis_names=None, gates=None) -> TensorDiff:
     """Elementwise |a - b| against ``allowed``. NaN/inf at the same positions (same sign) match."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
@@ -100,7 +116,7 @@ def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
     finite_b = np.abs(b[np.isfinite(b)])
     return TensorDiff(name, a_name, b_name, a.shape, int(bad.sum()), point(int(np.argmax(d))),
                       point(int(np.argmax(rel))), point(int(np.argmax(ratio))),
-                      float(finite_b.max(initial=0.0)))
+                      float(finite_b.max(initial=0.0)), axis_names, gates)
 
 
 def _weight_differences(a: Weights, b: Weights) -> list[str]:
@@ -136,6 +152,7 @@ class ParityReport:
     weight_differences: list[str]
     input_summary: str
     context: str | None = None
+    what: str = "Forward"
     nodeid: str | None = field(default_factory=lambda: os.environ.get("PYTEST_CURRENT_TEST"))
 
     @property
@@ -159,14 +176,14 @@ class ParityReport:
         return _explain(self)
 
 
-def _fmt_point(p: Point, axes, a_name: str, b_name: str) -> str:
-    return (f"{p.difference:.3g} at {p.where(axes)}: {a_name} {p.a:.9g}, {b_name} {p.b:.9g}, "
+def _fmt_point(t: TensorDiff, p: Point, a_name: str, b_name: str) -> str:
+    return (f"{p.difference:.3g} at {t.where(p)}: {a_name} {p.a:.9g}, {b_name} {p.b:.9g}, "
             f"allowed {p.allowed:.3g}")
 
 
 def _explain(r: ParityReport) -> str:
     failing = [t for t in r.cross if not t.ok]
-    lines = [f"Parity check failed for {r.spec}"]
+    lines = [f"{r.what} parity check failed for {r.spec}"]
     if failing:
         lines[0] += f": keras and torch disagree on {len(failing)} of {len(r.cross)} returned tensors."
     by_name = {t.name: (k, o) for t, k, o in zip(r.cross, r.keras_vs_oracle, r.torch_vs_oracle)}
@@ -182,15 +199,15 @@ def _explain(r: ParityReport) -> str:
             f"{t.name} {tuple(axes)}, shape {t.shape}{order}:",
             f"  mismatched elements keras vs torch: {t.mismatched} / {t.total} "
             f"({100.0 * t.mismatched / t.total:.1f}%)",
-            f"  greatest absolute difference {_fmt_point(t.max_abs, axes, 'keras', 'torch')}",
+            f"  greatest absolute difference {_fmt_point(t, t.max_abs, 'keras', 'torch')}",
             f"  greatest relative difference {t.max_rel.difference / max(abs(t.max_rel.b), 1e-300):.3g} "
-            f"at {t.max_rel.where(axes)}",
-            f"  furthest beyond tolerance {_fmt_point(t.worst, axes, 'keras', 'torch')}",
+            f"at {t.where(t.max_rel)}",
+            f"  furthest beyond tolerance {_fmt_point(t, t.worst, 'keras', 'torch')}",
         ]
         for fw, d in (("keras", k), ("torch", o)):
             verdict = "within tolerance" if d.ok else f"{d.mismatched} elements beyond tolerance"
             lines.append(f"  {fw} vs float64 oracle: max error {d.max_abs.difference:.3g} at "
-                         f"{d.max_abs.where(axes)} ({verdict})")
+                         f"{d.where(d.max_abs)} ({verdict})")
         drifting = [fw for fw, d in (("keras", k), ("torch", o)) if not d.ok]
         if drifting:
             lines.append(f"  -> {' and '.join(drifting)} drift(s) from the exact result")
@@ -297,4 +314,4 @@ def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,
         if not d.ok:
             raise ParityError(f"{label} differ from the float64 oracle for {spec}: {name} "
                               f"{d.mismatched}/{d.total} elements beyond tolerance; worst "
-                              f"{_fmt_point(d.worst, d.axes, label, 'oracle')}")
+                              f"{_fmt_point(d, d.worst, label, 'oracle')}")

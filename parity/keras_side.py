@@ -203,9 +203,10 @@ def _numpy(variable) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(variable), dtype=np.float64)
 
 
-def read_weights(obj, *, values=_numpy) -> Weights:
-    """Canonical float64 weights of every cell. ``values`` maps a Keras variable to an array (the
-    gradient reader passes one that returns the variable's gradient instead)."""
+def read_weights(obj, *, values=_numpy, gradients: bool = False) -> Weights:
+    """Canonical float64 weights of every cell. ``values`` maps a Keras variable to an array; with
+    ``gradients`` it returns the variable's gradient, and a single bias's gradient is the gradient
+    of both canonical biases (each enters only through their sum)."""
     out = []
     for cell in _all_cells(obj):
         bias = recurrent_bias = None
@@ -214,7 +215,7 @@ def read_weights(obj, *, values=_numpy) -> Weights:
             if b.ndim == 2:  # GRU reset_after: rows are the input and the recurrent bias
                 bias, recurrent_bias = b[0], b[1]
             else:  # one bias acting as the sum of both
-                bias, recurrent_bias = b, np.zeros_like(b)
+                bias, recurrent_bias = b, (b if gradients else np.zeros_like(b))
         out.append(LayerWeights(kernel=values(cell.kernel),
                                 recurrent_kernel=values(cell.recurrent_kernel),
                                 bias=bias, recurrent_bias=recurrent_bias))
@@ -286,9 +287,9 @@ def _flat(result) -> list:
     return flat
 
 
-def run(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None,
-        mask: np.ndarray | None = None) -> Outputs:
-    """Call the layer (or each layer of a list stack) on ``x``; states come back in spec order."""
+def call(obj, x, initial_state=None, mask=None) -> list:
+    """Call the layer (or each layer of a list stack); the returned tensors, flattened: the output
+    (two for merge_mode=None), then the states in spec order."""
     layers = _layers(obj)
     kwargs = {} if mask is None else {"mask": mask}
     if len(layers) == 1:
@@ -299,15 +300,30 @@ def run(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None,
             per = len(states) // len(layer.cell.cells)  # stacked cells take one list per cell
             states = [states[i:i + per] for i in range(0, len(states), per)]
         state = {} if states is None else {"initial_state": states}
-        result = layer(x, **state, **kwargs)
-    else:
-        result, states_each = x, len(initial_state) // len(layers) if initial_state else 0
-        for i, layer in enumerate(layers):
-            state = {} if initial_state is None else {
-                "initial_state": list(initial_state[i * states_each:(i + 1) * states_each])}
-            result = layer(result, **state, **kwargs)
-    flat = [keras.ops.convert_to_numpy(t) for t in _flat(result)]
-    last = layers[-1]
+        return _flat(layer(x, **state, **kwargs))
+    result, states_each = x, len(initial_state) // len(layers) if initial_state else 0
+    for i, layer in enumerate(layers):
+        state = {} if initial_state is None else {
+            "initial_state": list(initial_state[i * states_each:(i + 1) * states_each])}
+        result = layer(result, **state, **kwargs)
+    return _flat(result)
+
+
+def outputs(obj, flat: list) -> Outputs:
+    """Flat returned values (as from :func:`call`, converted to numpy) as :class:`Outputs`."""
+    last = _layers(obj)[-1]
     if isinstance(last, keras.layers.Bidirectional) and last.merge_mode is None:
         return Outputs((flat[0], flat[1]), tuple(flat[2:]))
     return Outputs(flat[0], tuple(flat[1:]))
+
+
+def run(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None,
+        mask: np.ndarray | None = None) -> Outputs:
+    """Call on numpy arrays; numpy :class:`Outputs` back, states in spec order."""
+    return outputs(obj, [keras.ops.convert_to_numpy(t) for t in call(obj, x, initial_state, mask)])
+
+
+def variables(obj) -> list:
+    """Every weight variable, in canonical reading order."""
+    return [v for cell in _all_cells(obj)
+            for v in (cell.kernel, cell.recurrent_kernel, *([cell.bias] if cell.use_bias else []))]

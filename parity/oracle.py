@@ -223,4 +223,4 @@ def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None
         else:
             seq = directions[0]
             outputs = seq if spec.return_sequences else seq[:, -1]
-    return Outputs(outputs, tuple(finals))
+    return Outputs(outputs, tuple(finals) if spec.return_state else ())

@@ -162,7 +162,9 @@ class LayerWeights:
     recurrent_bias: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        # not dataclasses.asdict: it deep-copies, which would cut autograd graphs
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) is not None}
 
 
 # One entry per layer and direction, torch's order: l0, l0 reverse, l1, l1 reverse, ...

@@ -46,10 +46,16 @@ _RUNS = 6  # 2 systematic (+/-) and 4 random-sign perturbed runs
 _SEED = 20261126
 
 
-def _noise(spec: RecurrentSpec, tol: Tolerance, batch: int):
-    rng = np.random.default_rng(_SEED)
+def _noise(spec: RecurrentSpec, tol: Tolerance, batch: int, *, sign: float | None = None,
+           seed: int = _SEED):
+    """Injected rounding errors. With ``sign`` every error has that sign; otherwise, for ``_RUNS``
+    copies of the batch stacked along the batch axis, the first copy's are all +, the second's
+    all -, the rest random (fixed seed). Works on numpy and (detached) torch magnitudes."""
+    rng = np.random.default_rng(seed)
 
     def signs(shape):
+        if sign is not None:
+            return np.full(shape, sign)
         s = rng.choice([-1.0, 1.0], size=shape)
         s[:batch] = 1.0
         s[batch:2 * batch] = -1.0
@@ -57,9 +63,14 @@ def _noise(spec: RecurrentSpec, tol: Tolerance, batch: int):
 
     def noise(index, step, magnitude):
         terms = spec.layer_input_size(index // spec.directions) + spec.units + 2
-        z_error = signs(magnitude.shape) * terms * tol.unit_roundoff * magnitude
+        convert = np.asarray
+        if not isinstance(magnitude, np.ndarray):  # a torch tensor: inject, do not differentiate
+            import torch
+            magnitude = magnitude.detach()
+            convert = torch.as_tensor
+        z_error = convert(signs(tuple(magnitude.shape)) * terms * tol.unit_roundoff) * magnitude
         out_shape = (magnitude.shape[0], spec.units)
-        out_error = signs(out_shape) * tol.activation_error * tol.unit_roundoff
+        out_error = convert(signs(out_shape) * tol.activation_error * tol.unit_roundoff)
         return z_error, out_error
 
     return noise

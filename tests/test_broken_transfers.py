@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 from hypothesis import Phase, given, settings
 
+import parity
 from parity import keras_side, torch_side
 from parity.checks import test_recurrent as checks
-from parity.errors import ParityError
+from parity.errors import ParityError, TransferError
+from parity.spec import LayerWeights, RecurrentSpec
 
 
 def _layerwise(fn):
@@ -53,12 +55,30 @@ def _stacked_layers_swapped(spec, weights):
     return tuple(w for layer in layers for w in layer)
 
 
+def _gates_swapped(kind, a, b):
+    """Swap gate blocks a and b (canonical Keras order) of every array of a ``kind`` cell."""
+    def swap(spec, i, w):
+        if spec.kind != kind:
+            return w
+
+        def fix(v, axis):
+            blocks = np.split(v, spec.cell.gates, axis=axis)
+            blocks[a], blocks[b] = blocks[b], blocks[a]
+            return np.concatenate(blocks, axis=axis)
+        return LayerWeights(fix(w.kernel, 1), fix(w.recurrent_kernel, 1),
+                            None if w.bias is None else fix(w.bias, 0),
+                            None if w.recurrent_bias is None else fix(w.recurrent_bias, 0))
+    return swap
+
+
 WEIGHT_BUGS = {
     "kernel not transposed (square layer)": _layerwise(_kernel_not_transposed),
     "bias dropped": _layerwise(_bias_dropped),
     "bias counted twice": _layerwise(_bias_counted_twice),
     "one weight off by 1e-3": _layerwise(_one_weight_off),
     "two stacked layers swapped": _stacked_layers_swapped,
+    "GRU z and r gates swapped": _layerwise(_gates_swapped("gru", 0, 1)),
+    "LSTM i and f gates swapped": _layerwise(_gates_swapped("lstm", 0, 1)),
 }
 
 # keras_to_torch breaks the torch writer; torch_to_keras breaks the Keras writer.
@@ -98,6 +118,67 @@ def test_go_backwards_ignored_is_caught(monkeypatch):
         run_default_profile(checks.keras_to_torch)
 
 
+def _patch_forward(monkeypatch, change):
+    """Replace KerasRNN.forward by one that calls the real one through ``change``."""
+    real_forward = torch_side.KerasRNN.forward
+    monkeypatch.setattr(torch_side.KerasRNN, "forward",
+                        lambda self, x, initial_state=None, mask=None:
+                        change(real_forward, self, x, initial_state, mask))
+
+
+def test_mask_ignored_is_caught(monkeypatch):
+    _patch_forward(monkeypatch, lambda real, self, x, h0, mask: real(self, x, h0, None))
+    with pytest.raises(ParityError):
+        run_default_profile(checks.keras_to_torch)
+
+
+def test_backward_direction_not_re_reversed_is_caught(monkeypatch):
+    real_result = torch_side.KerasRNN._keras_result
+
+    def unreversed(self, per_direction, finals):
+        if len(per_direction) == 2:  # hand over the backward outputs in input order
+            per_direction = [per_direction[0], per_direction[1].flip(1)]
+        return real_result(self, per_direction, finals)
+
+    monkeypatch.setattr(torch_side.KerasRNN, "_keras_result", unreversed)
+    with pytest.raises(ParityError):
+        run_default_profile(checks.keras_to_torch)
+
+
+def test_gru_reset_after_variant_mixed_up_is_caught(monkeypatch):
+    real_step = torch_side._cell_step
+    monkeypatch.setattr(torch_side, "_cell_step", lambda spec, params, x_t, state: real_step(
+        spec.replace(reset_after=True), params, x_t, state))  # reset_before computed as after
+    with pytest.raises(ParityError):
+        run_default_profile(checks.keras_to_torch)
+
+
+def test_gru_reset_after_module_mismatch_is_refused():
+    spec = RecurrentSpec("gru", 3, 3, reset_after=False)
+    layer = keras_side.build(spec)
+    wrong = torch_side.KerasRNN(spec, rnn=torch_side.torch.nn.GRU(3, 3, batch_first=True))
+    with pytest.raises(TransferError, match="reset_after"):
+        parity.copy_weights(layer, wrong)
+
+
+def test_gradient_mapped_to_the_wrong_gate_is_caught(monkeypatch):
+    real_read = torch_side.read_weights
+    swap = _gates_swapped("gru", 0, 1)
+    other = _gates_swapped("lstm", 0, 1)
+
+    def misread(obj, *, values=torch_side._numpy):
+        weights = real_read(obj, values=values)
+        if values is torch_side._numpy:
+            return weights  # weights are read correctly; only gradients are mis-mapped
+        spec = torch_side.describe(obj)
+        return tuple(other(spec, i, swap(spec, i, w)) for i, w in enumerate(weights))
+
+    monkeypatch.setattr(torch_side, "read_weights", misread)
+    with pytest.raises(ParityError):
+        run_default_profile(checks.gradients)
+
+
 def test_the_unbroken_transfer_passes_the_same_run():
     run_default_profile(checks.keras_to_torch)
     run_default_profile(checks.torch_to_keras)
+    run_default_profile(checks.gradients)

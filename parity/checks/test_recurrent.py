@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parity import keras_side, strategies, torch_side
-from parity.cases import ParityCase, check_case
+from parity.cases import ParityCase, check_case, check_gradients
 from parity.compare import assert_matches_oracle
 from parity.spec import Outputs
 
@@ -33,7 +33,12 @@ def copy_into_torch(case: ParityCase) -> None:
     check_case(case, "copy_into_torch")
 
 
+def gradients(case: ParityCase) -> None:
+    check_gradients(case, "keras_to_torch")
+
+
 test_keras_to_torch = given(case=CASES)(keras_to_torch)
+test_gradients_match = given(case=CASES)(gradients)
 test_torch_to_keras = given(case=CASES)(torch_to_keras)
 test_copy_weights_into_existing_module = given(case=CASES)(copy_into_torch)
 

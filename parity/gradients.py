@@ -1,0 +1,186 @@
+"""Gradient parity: for a scalar loss with a random cotangent on every returned tensor, the
+gradients with respect to the input, the initial states and every weight must match between the
+frameworks and the float64 oracle (differentiated by torch autograd in float64).
+
+Weight gradients are read into the canonical layout by the same readers that read weights
+(``keras_side.read_weights`` / ``torch_side.read_weights``), so a gate mapped wrongly for the
+weights is mapped wrongly for the gradients too, and one transfer table serves both.
+
+Tolerance: per element, the oracle's gradients recomputed with the forward rounding errors of
+:mod:`parity.tolerances` injected (all +, all -, two random-sign runs) give an envelope of how
+sensitive these gradients are to rounding along this trajectory; the backward pass's own
+summations (over batch and time for weights) add at most ``n u`` of the tensor's scale, n being the
+number of terms summed. Their sum, times the safety factor, is what one implementation may miss by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from parity import keras_side, oracle, torch_side
+from parity._frameworks import keras, torch
+from parity.compare import ParityReport, TensorDiff, _pair, diff
+from parity.errors import ParityError, UnsupportedConfig
+from parity.spec import LayerWeights, RecurrentSpec, Weights
+from parity.tolerances import TOLERANCES, _noise
+
+_WEIGHT_AXES = {"kernel": ("input", "gate*unit"), "recurrent_kernel": ("unit", "gate*unit"),
+                "bias": ("gate*unit",), "recurrent_bias": ("gate*unit",)}
+
+
+def cotangents(spec: RecurrentSpec, shapes: Sequence[tuple[int, ...]], seed: int) -> list:
+    """One random cotangent per returned tensor, exactly representable in the layer's dtype."""
+    rng = np.random.default_rng([seed, 7])
+    return [rng.uniform(-1, 1, shape).astype(spec.np_dtype).astype(np.float64) for shape in shapes]
+
+
+def _named(spec: RecurrentSpec, dx, dstates, dweights: Weights) -> dict[str, np.ndarray]:
+    named = {"grad x": dx}
+    named.update({f"grad initial_state[{i}]": g for i, g in enumerate(dstates)})
+    for i, w in enumerate(dweights):
+        for k, v in w.arrays().items():
+            if k == "recurrent_bias" and spec.biases_summed:
+                continue  # the same gradient as "bias": both enter only through their sum
+            named[f"grad weights[{i}].{k}"] = v
+    return named
+
+
+def keras_gradients(obj, spec, x, initial_state, mask, cots) -> dict[str, np.ndarray]:
+    backend = keras.backend.backend()
+    variables = keras_side.variables(obj)
+    states = list(initial_state or [])
+    if backend == "tensorflow":
+        import tensorflow as tf
+        xt, st = tf.constant(x), [tf.constant(s) for s in states]
+        with tf.GradientTape() as tape:
+            tape.watch([xt, *st])
+            flat = keras_side.call(obj, xt, st or None, mask)
+            loss = tf.add_n([tf.reduce_sum(tf.cast(t, tf.float64) * c) for t, c in zip(flat, cots)])
+        grads = tape.gradient(loss, [xt, *st, *[v.value for v in variables]])
+    elif backend == "torch":
+        xt = torch_side.to_tensor(x).requires_grad_()
+        st = [torch_side.to_tensor(s).requires_grad_() for s in states]
+        flat = keras_side.call(obj, xt, st or None, mask)
+        loss = sum((t.double() * torch.as_tensor(c)).sum() for t, c in zip(flat, cots))
+        grads = torch.autograd.grad(loss, [xt, *st, *[v.value for v in variables]],
+                                    allow_unused=True)
+    else:
+        raise UnsupportedConfig("keras backend", backend,
+                                "gradient parity supports the tensorflow and torch backends")
+
+    def as_numpy(g, like):
+        if g is None:
+            return np.zeros(tuple(like.shape))
+        return np.asarray(keras.ops.convert_to_numpy(g), dtype=np.float64)
+
+    by_variable = {id(v): as_numpy(g, v) for v, g in zip(variables, grads[1 + len(st):])}
+    dweights = keras_side.read_weights(obj, values=lambda v: by_variable[id(v)], gradients=True)
+    dstates = [as_numpy(g, s) for g, s in zip(grads[1:1 + len(st)], states)]
+    return _named(spec, as_numpy(grads[0], x), dstates, dweights)
+
+
+def torch_gradients(module, spec, x, initial_state, mask, cots) -> dict[str, np.ndarray]:
+    xt = torch_side.to_tensor(x).requires_grad_()
+    st = [torch_side.to_tensor(s).requires_grad_() for s in initial_state or []]
+    params = list(module.parameters())
+    result = module(xt, st or None, None if mask is None else torch.from_numpy(mask))
+    flat = list(result) if isinstance(result, tuple) else [result]
+    loss = sum((t.double() * torch.as_tensor(c)).sum() for t, c in zip(flat, cots))
+    grads = torch.autograd.grad(loss, [xt, *st, *params], allow_unused=True)
+    by_param = {id(p): (np.zeros(tuple(p.shape)) if g is None else
+                        g.detach().cpu().to(torch.float64).numpy())
+                for p, g in zip(params, grads[1 + len(st):])}
+    dweights = torch_side.read_weights(module, values=lambda p: by_param[id(p)])
+    dstates = [g.detach().cpu().to(torch.float64).numpy() for g in grads[1:1 + len(st)]]
+    return _named(spec, grads[0].detach().cpu().to(torch.float64).numpy(), dstates, dweights)
+
+
+def oracle_gradients(spec, weights: Weights, x, initial_state, mask, cots,
+                     noise=None) -> dict[str, np.ndarray]:
+    """Gradients of the float64 oracle (torch autograd over the oracle's numpy-style recurrence)."""
+    x64 = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+    st = [torch.tensor(np.asarray(s, dtype=np.float64), requires_grad=True)
+          for s in initial_state or []]
+    w64 = tuple(LayerWeights(**{k: torch.tensor(v, requires_grad=True)
+                                for k, v in w.arrays().items()}) for w in weights)
+    out = oracle.run(spec, w64, x64, st or None, mask, noise=noise)
+    flat = list(out.output) if isinstance(out.output, tuple) else [out.output]
+    flat += list(out.states)
+    loss = sum((t * torch.as_tensor(c)).sum() for t, c in zip(flat, cots))
+    leaves = [x64, *st, *[v for w in w64 for v in w.arrays().values()]]
+    grads = [g.detach().numpy() for g in torch.autograd.grad(loss, leaves)]
+    it = iter(grads[1 + len(st):])
+    dweights = tuple(LayerWeights(**{k: next(it) for k in w.arrays()}) for w in w64)
+    return _named(spec, grads[0], grads[1:1 + len(st)], dweights)
+
+
+def gradient_allowed(spec, weights, x, initial_state, mask, cots,
+                     clean: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    tol = TOLERANCES[spec.dtype]
+    batch, steps = x.shape[:2]
+    envelope = {k: np.zeros_like(v) for k, v in clean.items()}
+    for run, sign in enumerate((1.0, -1.0, None, None)):
+        noise = _noise(spec, tol, batch, sign=sign, seed=run)
+        perturbed = oracle_gradients(spec, weights, x, initial_state, mask, cots, noise)
+        for k in envelope:
+            envelope[k] = np.maximum(envelope[k], np.abs(perturbed[k] - clean[k]))
+    # terms summed by the backward pass: over batch and time for weights, over units and gates
+    # for inputs and states
+    terms = batch * steps + spec.cell.gates * spec.units + max(spec.input_size, spec.units) + 2
+    return {k: tol.safety * (envelope[k] + terms * tol.unit_roundoff * np.abs(clean[k]).max())
+            for k in clean}
+
+
+def compare_gradients(keras_obj, torch_obj, x: np.ndarray,
+                      initial_state: Sequence[np.ndarray] | None = None,
+                      mask: np.ndarray | None = None, *, seed: int = 0,
+                      context: str | None = None) -> ParityReport:
+    """Gradients of sum(returned tensors * random cotangents) in both frameworks and the oracle."""
+    spec, k_weights, module, t_weights = _pair(keras_obj, torch_obj)
+    x = np.asarray(x)
+    oracle.check_inputs(spec, x, initial_state, mask)
+    reference = oracle.run(spec, k_weights, x, initial_state, mask)
+    shapes = [np.shape(t) for t in reference.named().values()]
+    cots = cotangents(spec, shapes, seed)
+    k = keras_gradients(keras_obj, spec, x, initial_state, mask, cots)
+    t = torch_gradients(module, spec, x, initial_state, mask, cots)
+    k_ref = oracle_gradients(spec, k_weights, x, initial_state, mask, cots)
+    same_weights = all(np.array_equal(a, b) for wa, wb in zip(k_weights, t_weights)
+                       for a, b in zip(wa.arrays().values(), wb.arrays().values()))
+    t_ref = k_ref if same_weights else oracle_gradients(spec, t_weights, x, initial_state, mask,
+                                                          cots)
+    allowed = gradient_allowed(spec, k_weights, x, initial_state, mask, cots, k_ref)
+    own = 1.0 + TOLERANCES["float64"].unit_roundoff / TOLERANCES[spec.dtype].unit_roundoff
+    gates = (spec.cell.keras_gate_order, spec.units)
+
+    def diffs(a_name, a, b_name, b, scale) -> list[TensorDiff]:
+        out = []
+        for name in a:
+            field = name.rsplit(".", 1)[-1]
+            axes = _WEIGHT_AXES.get(field) if name.startswith("grad weights") else (
+                ("batch", "step", "feature") if name == "grad x" else None)
+            out.append(diff(name, a_name, a[name], b_name, b[name], scale * allowed[name],
+                            axis_names=axes, gates=gates))
+        return out
+
+    summary = (f"loss = sum(returned tensors * cotangents), cotangent seed {seed}; x shape "
+               f"{x.shape} {x.dtype}; mask {'none' if mask is None else 'given'}")
+    return ParityReport(spec, diffs("keras", k, "torch", t, 2.0),
+                        diffs("keras", k, "oracle", k_ref, own),
+                        diffs("torch", t, "oracle", t_ref, own), [], summary, context,
+                        what="Gradient")
+
+
+def assert_gradient_parity(keras_obj, torch_obj, x: np.ndarray,
+                           initial_state: Sequence[np.ndarray] | None = None,
+                           mask: np.ndarray | None = None, *, seed: int = 0,
+                           context: str | None = None) -> ParityReport:
+    """:func:`compare_gradients`, raising :class:`parity.ParityError` on any mismatch."""
+    __tracebackhide__ = True
+    report = compare_gradients(keras_obj, torch_obj, x, initial_state, mask, seed=seed,
+                               context=context)
+    if not report.ok:
+        raise ParityError(report.explain(), report)
+    return report
