@@ -11,13 +11,13 @@ from parity.compare import ParityReport, assert_parity, compare
 from parity.gradients import assert_gradient_parity, compare_gradients
 from parity.errors import ParityConfigError, ParityError, TransferError, UnsupportedConfig
 from parity.spec import LayerWeights, Outputs, RecurrentSpec
-from parity.torch_side import KerasRNN
+from parity.torch_side import GRUResetBefore, KerasRNN
 from parity.transfer import copy_weights, read, to_keras, to_torch
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "KerasRNN", "LayerWeights", "Outputs", "ParityCase", "ParityConfigError", "ParityError",
+    "GRUResetBefore", "KerasRNN", "LayerWeights", "Outputs", "ParityCase", "ParityConfigError", "ParityError",
     "ParityReport", "RecurrentSpec", "TransferError", "UnsupportedConfig", "assert_parity",
     "assert_gradient_parity", "check_case", "check_gradients", "compare", "compare_gradients",
     "copy_weights", "read", "to_keras", "to_torch",

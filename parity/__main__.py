@@ -23,6 +23,15 @@ def _sweep(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _table(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.sweep import error_table
+
+    if rest:
+        raise SystemExit(f"table: unrecognised arguments {rest}")
+    print("\n".join(error_table(args.examples)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -36,8 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--examples", type=int, default=300)
     sweep.add_argument("--wide", action="store_true", help="wide magnitudes and gains")
     sweep.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
+    table = commands.add_parser("table", help="largest error against the float64 oracle per cell "
+                                "and situation (Markdown), over derandomised cases")
+    table.add_argument("--examples", type=int, default=30, help="cases per cell and column")
     args, rest = parser.parse_known_args(argv)
-    return {"check": _check, "sweep": _sweep}[args.command](args, rest)
+    return {"check": _check, "sweep": _sweep, "table": _table}[args.command](args, rest)
 
 
 if __name__ == "__main__":

@@ -241,6 +241,10 @@ def _cell_options(spec: RecurrentSpec) -> dict:
         options["activation"] = spec.activation
     if spec.kind == "gru":
         options["reset_after"] = spec.reset_after
+    if spec.dtype == "bfloat16":
+        # the default Orthogonal initialiser needs a QR that TensorFlow lacks for bfloat16; the
+        # initial values are overwritten by the transfer anyway
+        options["recurrent_initializer"] = "glorot_uniform"
     return options
 
 

@@ -193,6 +193,10 @@ def test_a_refused_copy_writes_nothing():
     lambda: strategies.parity_cases(min_steps=0),
     lambda: strategies.parity_cases(specs=SPEC),
     lambda: strategies.parity_cases(wide="yes"),
+    lambda: strategies.parity_cases(masks=("diagonal",)),
+    lambda: strategies.recurrent_specs(bidirectional="both"),
+    lambda: strategies.recurrent_specs(merge_modes=("max",)),
+    lambda: strategies.recurrent_specs(kinds=("conv_lstm",)),
 ])
 def test_invalid_strategy_arguments_raise(make):
     with pytest.raises(InvalidArgument):

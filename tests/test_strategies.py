@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import parity
+import parity.masking
 from parity import strategies as ps
 from parity.spec import RecurrentSpec, check_weights
 
@@ -58,3 +59,22 @@ def test_the_default_specs_draw_square_layers_often():
 
     collect()
     assert sum(square) >= 10, f"{sum(square)} of {len(square)} draws were square"
+
+
+@given(ps.recurrent_specs(bidirectional=True, kinds=("lstm", "gru")))
+def test_bidirectional_specs_are_ones_keras_can_build(spec):
+    assert spec.bidirectional and not spec.go_backwards
+    assert spec.zero_output_for_mask == spec.return_sequences  # Keras forces it
+    assert not (spec.num_layers > 1 and spec.return_state)     # Keras cannot return those
+
+
+@given(ps.parity_cases(masks=("right_padded", "left_padded", "gaps", "with_empty_row")))
+def test_mask_patterns_are_what_they_say(case):
+    mask = case.step_mask()
+    assert mask.shape == (case.batch, case.steps) and mask.dtype == bool
+    if case.mask == "right_padded":
+        assert parity.masking.right_padded_lengths(mask) is not None and mask[0].all()
+    if case.mask == "left_padded":
+        assert all(row[-1] and (np.diff(row.astype(int)) >= 0).all() for row in mask)
+    if case.mask == "with_empty_row":
+        assert (~mask).all(axis=1).any()

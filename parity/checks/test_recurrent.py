@@ -13,7 +13,10 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
+import pytest
+
 from parity import keras_side, strategies, torch_side
+from parity.capabilities import unsupported_reason
 from parity.cases import ParityCase, check_case, check_gradients
 from parity.compare import assert_matches_oracle
 from parity.spec import Outputs
@@ -65,3 +68,19 @@ def test_state_carried_across_a_split_equals_the_whole_sequence(case, data):
         second = side.run(obj, x[:, split:], first.states)
         joined = Outputs(np.concatenate([first.output, second.output], axis=1), second.states)
         assert_matches_oracle(obj, joined, x, h0, label=f"{name} run in two parts")
+
+
+HALF_CASES = strategies.parity_cases(specs=strategies.recurrent_specs(
+    dtypes=("float16", "bfloat16"), activations=("tanh",), max_units=8, max_input_size=8,
+    max_layers=2), max_steps=12)
+
+
+@given(case=HALF_CASES)
+def test_half_precision_forward_and_gradients(case):
+    """float16 and bfloat16, where both frameworks run them here; tanh only, so that overflow
+    (a limitation of the format, not a porting bug) stays out of the comparison."""
+    reason = unsupported_reason(case.spec.dtype, case.spec.kind)
+    if reason:
+        pytest.skip(reason)
+    check_case(case, "keras_to_torch")
+    check_gradients(case, "keras_to_torch")

@@ -1,0 +1,50 @@
+"""Gradient comparison: a wrong gradient is located by gate and unit; half-precision probing."""
+
+from __future__ import annotations
+
+import pytest
+
+import parity
+from parity import capabilities, torch_side
+from parity.cases import ParityCase, build_pair
+from parity.errors import ParityError
+from parity.spec import RecurrentSpec
+
+
+def test_a_gradient_difference_names_the_gate_and_unit():
+    spec = RecurrentSpec("gru", 3, 3, return_sequences=True)
+    case = ParityCase(spec, batch=2, steps=4, seed=3)
+    keras_layer, module = build_pair(case, "keras_to_torch")
+    with torch_side.torch.no_grad():  # torch's z gate of unit 1 (rows 3..5 are z) off by 0.5
+        module.rnn.weight_hh_l0[4, 0] += 0.5
+    with pytest.raises(ParityError) as info:
+        parity.assert_gradient_parity(keras_layer, module, case.inputs())
+    message = str(info.value)
+    assert message.startswith("Gradient parity check failed")
+    assert "grad weights[0].recurrent_kernel ('unit', 'gate*unit')" in message
+    assert "gate=" in message and "grad x ('batch', 'step', 'feature')" in message
+
+
+def test_gradient_reports_cover_inputs_states_and_every_weight():
+    spec = RecurrentSpec("lstm", 2, 3, bidirectional=True, return_state=True)
+    case = ParityCase(spec, batch=2, steps=3, seed=4, with_initial_state=True)
+    keras_layer, module = build_pair(case, "keras_to_torch")
+    report = parity.assert_gradient_parity(keras_layer, module, case.inputs(),
+                                           case.initial_state())
+    names = {d.name for d in report.cross}
+    assert "grad x" in names and {f"grad initial_state[{i}]" for i in range(4)} <= names
+    assert {f"grad weights[{i}].kernel" for i in range(2)} <= names  # forward and backward
+
+
+def test_half_precision_probe_reports_a_reason_when_a_framework_fails(monkeypatch):
+    capabilities.unsupported_reason.cache_clear()
+    assert capabilities.unsupported_reason("float32") is None
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no kernel")
+
+    monkeypatch.setattr(torch_side, "KerasRNN", broken)
+    capabilities.unsupported_reason.cache_clear()
+    reason = capabilities.unsupported_reason("float16")
+    capabilities.unsupported_reason.cache_clear()
+    assert reason.startswith("torch cannot run a float16 lstm here") and "no kernel" in reason
