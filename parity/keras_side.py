@@ -19,7 +19,7 @@ from parity.spec import DTYPES, LayerWeights, Outputs, RecurrentSpec, Weights
 
 _CELLS = {keras.layers.SimpleRNNCell: "simple_rnn", keras.layers.LSTMCell: "lstm",
           keras.layers.GRUCell: "gru"}
-_LAYERS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
+LAYER_CLASSES = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM,
            "gru": keras.layers.GRU}
 _CELL_OF = {v: k for k, v in _CELLS.items()}
 
@@ -254,7 +254,7 @@ def build(spec: RecurrentSpec):
     layers for a bidirectional stack (which Keras cannot ask for states)."""
     flags = dict(return_sequences=spec.return_sequences, return_state=spec.return_state,
                  zero_output_for_mask=spec.zero_output_for_mask)
-    layer_class, cell_class = _LAYERS[spec.kind], _CELL_OF[spec.kind]
+    layer_class, cell_class = LAYER_CLASSES[spec.kind], _CELL_OF[spec.kind]
     if spec.bidirectional:
         if spec.num_layers > 1 and spec.return_state:
             raise UnsupportedConfig("return_state", True, "Keras cannot return the states of a "

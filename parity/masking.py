@@ -41,3 +41,14 @@ def right_padded_lengths(mask: np.ndarray) -> np.ndarray | None:
     if np.array_equal(mask, expected) and lengths.min() >= 1:
         return lengths
     return None
+
+
+def from_masking_layer(x: np.ndarray, mask_value: float = 0.0) -> np.ndarray:
+    """The mask ``keras.layers.Masking(mask_value)`` attaches: a step is kept unless every feature
+    equals ``mask_value``."""
+    return np.any(np.asarray(x) != mask_value, axis=-1)
+
+
+def from_token_ids(ids: np.ndarray) -> np.ndarray:
+    """The mask ``keras.layers.Embedding(..., mask_zero=True)`` attaches: id 0 is padding."""
+    return np.asarray(ids) != 0

@@ -15,7 +15,8 @@ import numpy as np
 
 from parity import masking
 from parity.errors import UnsupportedConfig
-from parity.spec import LayerWeights, Outputs, RecurrentSpec, Weights, check_weights, weight_index
+from parity.spec import (LayerWeights, Outputs, RecurrentSpec, Weights, check_weights,
+                         merge_directions, weight_index)
 
 # noise(weight_index, step, magnitude) -> (absolute error added to the gate pre-activations,
 # relative error of the cell's results), where magnitude = |x||W| + |h||U| + |b| bounds what the
@@ -167,19 +168,6 @@ def _direction(spec, xp, w, index, seq, mask, state, reverse: bool, zero_output:
     return xp.stack(outs), state
 
 
-def _merge(spec, xp, y, y_rev):
-    mode = spec.merge_mode
-    if mode == "concat":
-        return xp.concat([y, y_rev])
-    if mode == "sum":
-        return y + y_rev
-    if mode == "ave":
-        return (y + y_rev) / 2
-    if mode == "mul":
-        return y * y_rev
-    return (y, y_rev)
-
-
 def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None = None,
         mask: np.ndarray | None = None, *, noise: Noise | None = None) -> Outputs:
     """Outputs and final states of ``spec`` on ``x`` with Keras' return conventions, computed in
@@ -215,10 +203,11 @@ def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None
         if spec.bidirectional:
             y, y_rev = directions
             if last and not spec.return_sequences:
-                outputs = _merge(spec, xp, y[:, -1], y_rev[:, -1])
+                outputs = merge_directions(spec.merge_mode, y[:, -1], y_rev[:, -1], xp.concat)
             else:
                 y_rev = xp.flip(y_rev)  # back to the input's time order
-                outputs = _merge(spec, xp, y, y_rev) if last else xp.concat([y, y_rev])
+                mode = spec.merge_mode if last else "concat"
+                outputs = merge_directions(mode, y, y_rev, xp.concat)
             seq = outputs
         else:
             seq = directions[0]

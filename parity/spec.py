@@ -145,6 +145,20 @@ class RecurrentSpec:
                 if getattr(self, f) != getattr(other, f)]
 
 
+def merge_directions(mode: str | None, y, y_rev, concat):
+    """Keras' Bidirectional merge of the two directions' outputs (``concat`` joins on the last axis);
+    ``None`` returns both."""
+    if mode == "concat":
+        return concat([y, y_rev])
+    if mode == "sum":
+        return y + y_rev
+    if mode == "ave":
+        return (y + y_rev) / 2
+    if mode == "mul":
+        return y * y_rev
+    return y, y_rev
+
+
 @dataclass(frozen=True)
 class LayerWeights:
     """One layer (and direction)'s weights in the canonical layout: Keras orientation and gate

@@ -17,7 +17,8 @@ import numpy as np
 from parity import masking
 from parity._frameworks import torch
 from parity.errors import UnsupportedConfig
-from parity.spec import LayerWeights, Outputs, RecurrentSpec, Weights, weight_index
+from parity.spec import (LayerWeights, Outputs, RecurrentSpec, Weights, merge_directions,
+                         weight_index)
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
                 "bfloat16": torch.bfloat16}
@@ -226,9 +227,9 @@ class KerasRNN(nn.Module):
         if spec.bidirectional:
             y_rev = per_direction[1]
             if spec.return_sequences:
-                out = _merge(spec.merge_mode, y, y_rev.flip(1))
+                out = merge_directions(spec.merge_mode, y, y_rev.flip(1), _concat)
             else:
-                out = _merge(spec.merge_mode, y[:, -1], y_rev[:, -1])
+                out = merge_directions(spec.merge_mode, y[:, -1], y_rev[:, -1], _concat)
         else:
             out = y if spec.return_sequences else y[:, -1]
         if not spec.return_state:
@@ -243,16 +244,8 @@ class KerasRNN(nn.Module):
                 f"zero_output_for_mask={s.zero_output_for_mask}")
 
 
-def _merge(mode, y, y_rev):
-    if mode == "concat":
-        return torch.cat([y, y_rev], dim=-1)
-    if mode == "sum":
-        return y + y_rev
-    if mode == "ave":
-        return (y + y_rev) / 2
-    if mode == "mul":
-        return y * y_rev
-    return y, y_rev
+def _concat(tensors):
+    return torch.cat(tensors, dim=-1)
 
 
 def _states(spec: RecurrentSpec, initial_state, x: torch.Tensor):
