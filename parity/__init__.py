@@ -8,8 +8,8 @@
 from parity import _frameworks  # noqa: F401  (torch before tensorflow, quiet TF logging)
 from parity.cases import ParityCase, check_case, check_gradients
 from parity.compare import ParityReport, assert_parity, compare
-from parity.gradients import assert_gradient_parity, compare_gradients
 from parity.errors import ParityConfigError, ParityError, TransferError, UnsupportedConfig
+from parity.gradients import assert_gradient_parity, compare_gradients
 from parity.spec import LayerWeights, Outputs, RecurrentSpec
 from parity.torch_side import GRUResetBefore, KerasRNN
 from parity.transfer import copy_weights, read, to_keras, to_torch

@@ -1,9 +1,13 @@
-"""Command line: ``python -m parity check [pytest options...]`` runs the shipped parity checks."""
+"""Command line: ``python -m parity {run,check,sweep,table,report,compare}``; ``--help`` on each."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from parity.bench_report import write_report
+from parity.bench_results import merge
 
 
 def _check(args: argparse.Namespace, rest: list[str]) -> int:
@@ -32,6 +36,72 @@ def _table(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace, rest: list[str]) -> int:
+    if rest:
+        raise SystemExit(f"report: unrecognised arguments {rest}")
+    out = args.out or str(Path(args.run).with_suffix("")) + "-report"
+    print(write_report(args.run, out))
+    return 0
+
+
+def _compare(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.bench_compare import compare_runs
+    from parity.bench_results import load
+
+    if rest:
+        raise SystemExit(f"compare: unrecognised arguments {rest}")
+    comparison = compare_runs(load(args.base), load(args.new), factor=args.factor,
+                              alpha=args.alpha)
+    text = comparison.markdown()
+    if args.out:
+        if Path(args.out).exists():
+            raise FileExistsError(f"{args.out} exists: choose a new file (nothing is overwritten)")
+        Path(args.out).write_text(text)
+    print(text)
+    return 1 if comparison.regressions else 0
+
+
+def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    """The main job: parity checks, smoke benchmarks, report, in a new timestamped folder."""
+    import subprocess
+    import time
+
+    if not Path("benchmarks", "test_recurrent_core.py").exists():
+        raise FileNotFoundError("benchmarks/ not found: run the main job from the repository "
+                                "root (benchmarks are not installed with the package)")
+    out = Path(args.reports) / time.strftime("%Y%m%d-%H%M%S")
+    if out.exists():
+        raise FileExistsError(f"{out} exists: nothing is overwritten, try again in a second")
+    out.mkdir(parents=True)
+    checks = subprocess.run([sys.executable, "-m", "parity", "check", "-q",
+                             f"--junitxml={out / 'parity-checks.xml'}", *rest])
+    run_json = out / "benchmarks.json"
+    parts, code = [], 0
+    for i in range(args.processes):  # separate processes: per-process effects become visible
+        part = out / f"benchmarks-process{i}.json"
+        code = code or subprocess.run(
+            [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
+             f"--bench-sizes={args.sizes}", "--bench-windows=1", f"--benchmark-json={part}",
+             "--benchmark-save-data"]).returncode
+        parts.append(part)
+    benchmarks = subprocess.CompletedProcess([], code)
+    if code == 0:
+        merge(parts, run_json)
+        for part in parts:
+            part.unlink()
+        print(write_report(run_json, out / "report"))
+    print(f"parity checks: {'passed' if checks.returncode == 0 else 'FAILED'}; benchmarks: "
+          f"{'passed' if benchmarks.returncode == 0 else 'FAILED'}; results in {out}")
+    return checks.returncode or benchmarks.returncode
+
+
+def _merge(args: argparse.Namespace, rest: list[str]) -> int:
+    if rest:
+        raise SystemExit(f"merge: unrecognised arguments {rest}")
+    print(merge(args.inputs, args.output))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -48,8 +118,37 @@ def main(argv: list[str] | None = None) -> int:
     table = commands.add_parser("table", help="largest error against the float64 oracle per cell "
                                 "and situation (Markdown), over derandomised cases")
     table.add_argument("--examples", type=int, default=30, help="cases per cell and column")
+    report = commands.add_parser("report", help="Markdown report and PNG plots of a benchmark "
+                                 "run (pytest --benchmark-json output)")
+    report.add_argument("run", help="the run's JSON file")
+    report.add_argument("--out", help="new folder for the report (default: RUN-report)")
+    compare = commands.add_parser("compare", help="flag significant speed changes between two "
+                                  "runs; exit 1 on a regression")
+    compare.add_argument("base")
+    compare.add_argument("new")
+    compare.add_argument("--factor", type=float, default=1.1,
+                         help="smallest median ratio that counts as a change (default 1.1)")
+    compare.add_argument("--alpha", type=float, default=0.01,
+                         help="significance level of the Mann-Whitney U test (default 0.01)")
+    compare.add_argument("--out", help="also write the Markdown to this new file")
+    run = commands.add_parser("run", help="the main job: parity checks, smoke benchmarks and "
+                              "their report, in a new folder under --reports")
+    run.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    run.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
+    run.add_argument("--processes", type=int, default=3,
+                     help="benchmark sessions (processes) to merge into the run (default 3)")
+    merge_ = commands.add_parser("merge", help="merge benchmark runs made in separate processes "
+                                 "into one run (each process becomes a timing window)")
+    merge_.add_argument("output", help="new JSON file")
+    merge_.add_argument("inputs", nargs="+")
     args, rest = parser.parse_known_args(argv)
-    return {"check": _check, "sweep": _sweep, "table": _table}[args.command](args, rest)
+    commands_ = {"check": _check, "sweep": _sweep, "table": _table, "report": _report,
+                 "compare": _compare, "run": _run, "merge": _merge}
+    try:
+        return commands_[args.command](args, rest)
+    except (ValueError, FileExistsError, FileNotFoundError) as e:  # bad files or options: say so, exit 2
+        print(f"python -m parity {args.command}: error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -240,7 +240,7 @@ def _pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object, Weights
                             "expected a Keras recurrent layer (or list/Sequential of them)")
     if not torch_side.is_torch(torch_obj):
         raise TransferError("torch_obj", type(torch_obj).__name__,
-                            "expected a torch.nn.RNN or a parity.KerasRNN")
+                            "expected a torch.nn.RNN, LSTM or GRU, or a parity.KerasRNN")
     spec, k_weights = transfer.read(keras_obj)
     module = torch_side.as_keras_like(torch_obj, spec)
     t_spec = torch_side.describe(module)

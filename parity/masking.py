@@ -22,6 +22,7 @@ import numpy as np
 
 from parity.errors import UnsupportedConfig
 
+
 def check_mask(mask, batch_time: tuple[int, int]) -> None:
     if mask is None:
         return

@@ -15,8 +15,15 @@ import numpy as np
 
 from parity import masking
 from parity.errors import UnsupportedConfig
-from parity.spec import (LayerWeights, Outputs, RecurrentSpec, Weights, check_weights,
-                         merge_directions, weight_index)
+from parity.spec import (
+    LayerWeights,
+    Outputs,
+    RecurrentSpec,
+    Weights,
+    check_weights,
+    merge_directions,
+    weight_index,
+)
 
 # noise(weight_index, step, magnitude) -> (absolute error added to the gate pre-activations,
 # relative error of the cell's results), where magnitude = |x||W| + |h||U| + |b| bounds what the
@@ -32,6 +39,8 @@ class _Numpy:
         return np.asarray(a, dtype=np.float64)
 
     zeros = staticmethod(lambda shape, like: np.zeros(shape))
+    matmul = staticmethod(lambda a, w: a @ w)
+    add = staticmethod(lambda a, b: a + b)
     tanh = staticmethod(np.tanh)
     relu = staticmethod(lambda z: np.maximum(z, 0.0))
     abs = staticmethod(np.abs)
@@ -47,11 +56,28 @@ class _Numpy:
 
 
 class _Torch:
-    """...and for float64 torch tensors (differentiable)."""
+    """...and for float64 torch tensors (differentiable). With ``record``, every product with a
+    weight (``a @ w``, and ``+ b``) is remembered with its result, so that the magnitudes of the
+    terms that weight gradients sum over can be recovered after a backward pass."""
 
-    def __init__(self):
+    def __init__(self, record: bool = False):
         import torch
         self.t = torch
+        self.records = [] if record else None
+
+    def matmul(self, a, w):
+        out = a @ w
+        if self.records is not None:
+            out.retain_grad()
+            self.records.append((a, w, out))
+        return out
+
+    def add(self, a, b):
+        out = a + b
+        if self.records is not None:
+            out.retain_grad()
+            self.records.append((None, b, out))
+        return out
 
     def asarray(self, a):
         if self.t.is_tensor(a):
@@ -98,17 +124,17 @@ def _step(spec: RecurrentSpec, xp, w: LayerWeights, x_t, state, noise_at):
     """One cell step in Keras' formulas. Returns (new states, output)."""
     u = spec.units
     h = state[0]
-    xz = x_t @ w.kernel
+    xz = xp.matmul(x_t, w.kernel)
     if w.bias is not None:
-        xz = xz + w.bias
+        xz = xp.add(xz, w.bias)
     recurrent, recurrent_bias = w.recurrent_kernel, w.recurrent_bias
     if spec.kind == "gru" and not spec.reset_after:
         # the candidate multiplies (r * h) by its block, below
         recurrent = recurrent[:, :2 * u]
         recurrent_bias = None if recurrent_bias is None else recurrent_bias[:2 * u]
-    hz = h @ recurrent
+    hz = xp.matmul(h, recurrent)
     if recurrent_bias is not None:
-        hz = hz + recurrent_bias
+        hz = xp.add(hz, recurrent_bias)
     z_error = out_error = 0.0
     if noise_at is not None:
         magnitude = xp.abs(x_t) @ xp.abs(w.kernel) + xp.abs(h) @ xp.abs(w.recurrent_kernel)
@@ -137,9 +163,9 @@ def _step(spec: RecurrentSpec, xp, w: LayerWeights, x_t, state, noise_at):
     if spec.reset_after:
         candidate = xp.tanh(pre[:, 2 * u:] + r * hz[:, 2 * u:])
     else:
-        candidate = (r * h) @ w.recurrent_kernel[:, 2 * u:]
+        candidate = xp.matmul(r * h, w.recurrent_kernel[:, 2 * u:])
         if w.recurrent_bias is not None:
-            candidate = candidate + w.recurrent_bias[2 * u:]
+            candidate = xp.add(candidate, w.recurrent_bias[2 * u:])
         candidate = xp.tanh(pre[:, 2 * u:] + candidate)
     new_h = zg * h + (1.0 - zg) * candidate
     new_h = new_h + new_h * out_error
@@ -169,11 +195,12 @@ def _direction(spec, xp, w, index, seq, mask, state, reverse: bool, zero_output:
 
 
 def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None = None,
-        mask: np.ndarray | None = None, *, noise: Noise | None = None) -> Outputs:
+        mask: np.ndarray | None = None, *, noise: Noise | None = None, xp=None) -> Outputs:
     """Outputs and final states of ``spec`` on ``x`` with Keras' return conventions, computed in
-    float64 (numpy, or torch when ``x`` is a torch tensor). ``mask`` is (batch, time), True = keep."""
+    float64 (numpy, or torch when ``x`` is a torch tensor). ``mask`` is (batch, time), True = keep.
+    ``xp`` overrides the array namespace (a recording ``_Torch``, for gradient tolerances)."""
     check_weights(spec, weights)
-    xp = namespace(x)
+    xp = xp or namespace(x)
     seq = xp.asarray(x)
     mask = None if mask is None else np.asarray(mask, dtype=bool)
     if spec.go_backwards:

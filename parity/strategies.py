@@ -13,10 +13,9 @@ Defaults keep magnitudes bounded (inputs in [-1, 1], recurrent gain <= 1.5) so t
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
-
-import numpy as np
 
 from parity.cases import MASK_PATTERNS, ParityCase
 from parity.spec import ACTIVATIONS, CELL_KINDS, DTYPES, MERGE_MODES, RecurrentSpec
@@ -25,7 +24,8 @@ __all__ = ["recurrent_specs", "parity_cases", "sequences", "initial_states"]
 
 
 def _check_range(name: str, low: int, high: int, floor: int = 1) -> None:
-    if isinstance(low, bool) or isinstance(high, bool) or not (isinstance(low, int) and isinstance(high, int)):
+    integers = all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high))
+    if not integers:
         raise InvalidArgument(f"min_{name}={low!r}, max_{name}={high!r}: must be integers")
     if low < floor or high < low:
         raise InvalidArgument(f"min_{name}={low!r}, max_{name}={high!r}: need "

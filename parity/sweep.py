@@ -70,41 +70,48 @@ _COLUMNS = (
 )
 
 
+def _column(kind: str, options: dict, masks, what: str, examples: int) -> dict[str, float]:
+    """Largest relative error per framework and largest tolerance share, for one table cell."""
+    from parity.cases import check_gradients
+
+    found = {"keras": 0.0, "torch": 0.0, "used": 0.0}
+    specs = strategies.recurrent_specs(kinds=(kind,), **options)
+
+    @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategies.parity_cases(specs=specs, masks=masks))
+    def run(case):
+        reports = []
+        if what in ("forward", "both"):
+            reports.append(check_case(case))
+        if what in ("gradients", "both"):
+            reports.append(check_gradients(case))
+        for r in reports:
+            for fw, e in r.largest_error_against_oracle(relative=True).items():
+                found[fw] = max(found[fw], e)
+            found["used"] = max(found["used"], *r.tolerance_used().values())
+
+    run()
+    return found
+
+
 def error_table(examples: int = 30) -> list[str]:
     """Markdown: per cell kind and column, the largest error against the float64 oracle of each
-    framework (relative to the largest magnitude of the tensor) and the largest share of the
-    tolerance used, over ``examples`` derandomised cases per cell."""
+    framework (K = Keras, T = torch; relative to the largest magnitude of the tensor) and the
+    largest share of the tolerance used, over ``examples`` derandomised cases per cell."""
     from parity.capabilities import unsupported_reason
-    from parity.cases import check_gradients
 
     header = "| cell | " + " | ".join(c[0] for c in _COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(_COLUMNS) + 1)]
     for kind in ("simple_rnn", "lstm", "gru"):
         row = [kind]
-        for name, options, masks, what in _COLUMNS:
+        for _name, options, masks, what in _COLUMNS:
             dtype = options.get("dtypes", ("float32",))[0]
             reason = unsupported_reason(dtype, kind) if dtype in ("float16", "bfloat16") else None
             if reason:
                 row.append(f"skipped: {reason[:60]}")
                 continue
-            found = {"keras": 0.0, "torch": 0.0, "used": 0.0}
-            specs = strategies.recurrent_specs(kinds=(kind,), **options)
-
-            @settings(max_examples=examples, deadline=None, database=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck))
-            @given(case=strategies.parity_cases(specs=specs, masks=masks))
-            def run(case):
-                reports = []
-                if what in ("forward", "both"):
-                    reports.append(check_case(case))
-                if what in ("gradients", "both"):
-                    reports.append(check_gradients(case))
-                for r in reports:
-                    for fw, e in r.largest_error_against_oracle(relative=True).items():
-                        found[fw] = max(found[fw], e)
-                    found["used"] = max(found["used"], *r.tolerance_used().values())
-
-            run()
+            found = _column(kind, options, masks, what, examples)
             row.append(f"K {found['keras']:.1e} / T {found['torch']:.1e} "
                        f"({100 * found['used']:.0f} %)")
         lines.append("| " + " | ".join(row) + " |")

@@ -17,8 +17,14 @@ import numpy as np
 from parity import masking
 from parity._frameworks import torch
 from parity.errors import UnsupportedConfig
-from parity.spec import (LayerWeights, Outputs, RecurrentSpec, Weights, merge_directions,
-                         weight_index)
+from parity.spec import (
+    LayerWeights,
+    Outputs,
+    RecurrentSpec,
+    Weights,
+    merge_directions,
+    weight_index,
+)
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
                 "bfloat16": torch.bfloat16}

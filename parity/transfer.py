@@ -6,6 +6,7 @@ from parity import keras_side, torch_side
 from parity.errors import TransferError
 from parity.spec import RecurrentSpec, Weights
 
+
 def side_of(obj):
     """The module (``keras_side`` or ``torch_side``) that handles ``obj``."""
     if keras_side.is_keras(obj):
@@ -14,7 +15,7 @@ def side_of(obj):
         return torch_side
     raise TransferError("object", type(obj).__name__,
                         "expected a Keras recurrent layer (or list/Sequential of them), "
-                        "a torch.nn.RNN or a parity.KerasRNN")
+                        "a torch.nn.RNN, LSTM or GRU, or a parity.KerasRNN")
 
 
 def read(obj) -> tuple[RecurrentSpec, Weights]:
@@ -27,7 +28,8 @@ def check_compatible(src_spec: RecurrentSpec, dst_spec: RecurrentSpec, *,
                      src_reverses: bool, dst_reverses: bool) -> None:
     """Raise TransferError unless both describe the same weights and the same maths.
 
-    ``*_reverses`` say whether that side can express ``go_backwards`` (a plain nn.RNN cannot).
+    ``*_reverses`` say whether that side can express ``go_backwards`` (a plain torch module
+    cannot).
     """
     diffs = src_spec.same_computation(dst_spec)
     if diffs:
@@ -39,8 +41,8 @@ def check_compatible(src_spec: RecurrentSpec, dst_spec: RecurrentSpec, *,
     if src_spec.go_backwards or dst_spec.go_backwards:
         if not (src_reverses and dst_reverses):
             raise TransferError("go_backwards", True,
-                                "a plain torch.nn.RNN reads time forwards; use parity.to_torch, "
-                                "whose module reverses time as Keras does")
+                                "a plain torch recurrent module reads time forwards; use "
+                                "parity.to_torch, whose module reverses time as Keras does")
         if src_spec.go_backwards != dst_spec.go_backwards:
             raise TransferError("go_backwards", src_spec.go_backwards,
                                 f"the destination has go_backwards={dst_spec.go_backwards}")
@@ -80,12 +82,13 @@ def to_torch(keras_obj) -> torch_side.KerasRNN:
 def to_keras(torch_obj):
     """A new, built Keras layer that computes what ``torch_obj`` computes.
 
-    From a ``KerasRNN`` the Keras flags are restored; from a plain ``nn.RNN`` the layer returns the
-    whole sequence and every final state, as torch does (a stack becomes ``RNN([cells...])``).
+    From a ``KerasRNN`` the Keras flags are restored; from a plain torch module the layer returns
+    the whole sequence and every final state, as torch does (a stack becomes ``RNN([cells...])``,
+    a bidirectional stack a ``Sequential`` of ``Bidirectional`` layers).
     """
     if not torch_side.is_torch(torch_obj):
         raise TransferError("torch_obj", type(torch_obj).__name__,
-                            "to_keras takes a torch.nn.RNN or a parity.KerasRNN")
+                            "to_keras takes a torch.nn.RNN, LSTM or GRU, or a parity.KerasRNN")
     spec, weights = read(torch_obj)
     layer = keras_side.build(spec)
     keras_side.write_weights(layer, weights)

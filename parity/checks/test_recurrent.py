@@ -10,10 +10,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import pytest
 
 from parity import keras_side, strategies, torch_side
 from parity.capabilities import unsupported_reason

@@ -1,0 +1,79 @@
+"""pytest-benchmark setup for the recurrent-core benchmarks: size sets, pinned threads, the
+machine's measured peak in the run's JSON, and no xdist (parallel workers would share cores).
+
+    pytest benchmarks --bench-sizes=smoke --benchmark-json=run.json --benchmark-save-data
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from parity import bench
+from parity._frameworks import keras, torch
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("rnn-parity benchmarks")
+    group.addoption("--bench-sizes", choices=sorted(bench.SIZE_SETS), default="smoke",
+                    help="which size set to time (default: smoke)")
+    group.addoption("--bench-threads", type=int, default=None,
+                    help="threads for both frameworks (default: every core)")
+    group.addoption("--bench-windows", type=int, default=3,
+                    help="time each benchmark in this many windows spread over the session "
+                         "(default 3): a slow phase of a shared machine then hits some windows, "
+                         "not all, and compare can tell it from a regression")
+
+
+def pytest_configure(config):
+    if getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
+        raise pytest.UsageError("benchmarks refuse to run under pytest-xdist: parallel workers "
+                                "share the cores and void the timings; drop -n")
+    threads = config.getoption("bench_threads") or os.cpu_count()
+    if threads < 1:
+        raise pytest.UsageError(f"--bench-threads={threads}: must be at least 1")
+    torch.set_num_threads(threads)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        try:  # must happen before TensorFlow's runtime starts
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError as e:
+            raise pytest.UsageError(f"cannot pin TensorFlow's threads: {e}") from e
+    config.parity_threads = threads
+
+
+def pytest_generate_tests(metafunc):
+    if "size" not in metafunc.fixturenames:
+        return
+    sizes = bench.SIZE_SETS[metafunc.config.getoption("bench_sizes")]
+    windows = metafunc.config.getoption("bench_windows")
+    if windows < 1:
+        raise pytest.UsageError(f"--bench-windows={windows}: must be at least 1")
+    metafunc.parametrize("window", range(windows), ids=[f"w{i}" for i in range(windows)])
+    metafunc.parametrize("size", sizes, ids=[s.name for s in sizes])
+    metafunc.parametrize("cell", bench.CELLS)
+    metafunc.parametrize("pass_", bench.PASSES)
+    metafunc.parametrize("path", bench.PATHS)
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    machine_info["parity"] = {
+        "fp32_gemm_peak_gflops": bench.gemm_peak_gflops(),
+        "peak_method": "best of 5 float32 square matmuls (n=2048 CPU, 8192 GPU, TF32 off)",
+        "threads": getattr(config, "parity_threads", None),
+        "device": bench.device_name(),
+        "torch": torch.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "tensorflow": _tensorflow_version(),
+    }
+
+
+def _tensorflow_version():
+    try:
+        import tensorflow as tf
+    except ImportError:
+        return None
+    return tf.__version__

@@ -1,0 +1,56 @@
+"""Time the recurrent core of both frameworks: each cell, forward and training step (forward +
+backward), on each execution path, over the chosen size set. Build, trace and compile happen in
+``bench.prepare``; each path's output is checked against the float64 oracle before it is timed."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from parity import bench
+from parity.errors import UnsupportedConfig
+from parity.spec import RecurrentSpec
+
+TARGET_SECONDS = {"smoke": 0.15, "full": 0.5}  # timed seconds per benchmark and window
+_PREPARED: dict = {}  # built and compiled once, timed in every window
+
+
+def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
+    if size.gpu_only and bench.device() == "cpu":
+        pytest.skip(f"size {size.name} runs on GPU only")
+    if path == "torch-cuda" and bench.device() == "cpu":
+        pytest.skip("no CUDA device: torch-cuda runs only on a GPU machine")
+    spec = RecurrentSpec(cell, size.units, size.input_size, return_sequences=True)
+    key = (spec, size, pass_, path)
+    if key not in _PREPARED:
+        try:
+            _PREPARED[key] = bench.prepare(spec, size, pass_, path)
+        except UnsupportedConfig as e:
+            _PREPARED[key] = e
+        else:
+            _PREPARED[key].check()  # timing a wrong computation is void
+    timed = _PREPARED[key]
+    if isinstance(timed, UnsupportedConfig):
+        pytest.skip(str(timed))
+
+    start = time.perf_counter()
+    timed.call()
+    once = time.perf_counter() - start
+    target = TARGET_SECONDS[request.config.getoption("bench_sizes")]
+    # at least 10 rounds: fewer cannot make a Mann-Whitney U test significant in compare
+    rounds = max(10, min(300, int(target / max(once, 1e-6))))
+
+    flops = bench.flops(spec, size.batch, size.steps, pass_)
+    benchmark.group = f"{cell} {size.name} {pass_}"
+    benchmark.extra_info.update(
+        window=window, cell=cell, size=size.name, batch=size.batch, steps=size.steps,
+        input_size=size.input_size, units=size.units, pass_=pass_, path=path,
+        framework="torch" if path.startswith("torch") else "keras", kernel=timed.kernel,
+        flops=flops, threads=request.config.parity_threads, device=bench.device_name())
+    benchmark.pedantic(timed.call, rounds=rounds, warmup_rounds=1, iterations=1)
+    if benchmark.stats is not None:  # None under --benchmark-disable
+        median = benchmark.stats.stats.median
+        gflops = flops / median / 1e9
+        benchmark.extra_info.update(
+            gflops=gflops, peak_fraction=gflops / bench.gemm_peak_gflops())

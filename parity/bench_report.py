@@ -1,0 +1,105 @@
+"""``python -m parity report RUN.json``: a Markdown report and PNG plots of one benchmark run.
+
+Nothing is overwritten: the report goes into a folder that must not exist yet.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from parity.bench import CELLS, PATHS
+from parity.bench_results import Run, load, versions
+
+_SIZE_ORDER = ("seed", "small", "mid", "fastrnns", "deepbench-lstm", "deepbench-gru",
+               "deepbench-vanilla")
+
+
+def _order(r):
+    size = _SIZE_ORDER.index(r.size) if r.size in _SIZE_ORDER else len(_SIZE_ORDER)
+    return (CELLS.index(r.cell) if r.cell in CELLS else 9, size, r.pass_,
+            PATHS.index(r.path) if r.path in PATHS else 99)
+
+
+def _time(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} us"
+
+
+def markdown(run: Run, plots: list[str] = ()) -> str:
+    peak = run.peak_gflops
+    threads = run.machine.get("parity", {}).get("threads")
+    lines = [f"# Recurrent-core benchmarks: {Path(run.source).name}", "",
+             f"- device: {run.machine.get('parity', {}).get('device')}, threads {threads}",
+             f"- {versions(run)}",
+             f"- measured fp32 GEMM peak: {peak:.1f} GFLOP/s" if peak else "- peak: not recorded",
+             "- FLOPs: 2*g*B*H*(I+H)*T per layer and direction (g gates); training step = 3x.",
+             "- ratio: this path's median / torch-eager's median for the same cell, size and "
+             "pass (> 1: slower than torch eager).", ""]
+    groups = defaultdict(list)
+    for r in sorted(run.results, key=_order):
+        groups[(r.cell, r.size, r.pass_)].append(r)
+    for (cell, size, pass_), results in groups.items():
+        first = results[0]
+        reference = next((r for r in results if r.path == "torch-eager"), None)
+        lines += [f"## {cell}, {size} ({first.shape}), {pass_}", "",
+                  "| framework | path | median | IQR | GFLOP/s | % of peak | ratio | kernel |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in results:
+            ratio = f"{r.median / reference.median:.2f}" if reference else "n/a"
+            share = f"{100 * r.gflops / peak:.3g}" if peak else "n/a"
+            lines.append(f"| {r.framework} | {r.path} | {_time(r.median)} | {_time(r.iqr)} | "
+                         f"{r.gflops:.3g} | {share} | {ratio} | {r.kernel} |")
+        lines.append("")
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    return "\n".join(lines)
+
+
+def plot(run: Run, out: Path) -> list[str]:
+    """One PNG per cell and pass: GFLOP/s by size, a line per framework path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    for cell in sorted({r.cell for r in run.results}, key=CELLS.index):
+        for pass_ in ("forward", "train"):
+            results = [r for r in run.results if r.cell == cell and r.pass_ == pass_]
+            if not results:
+                continue
+            sizes = sorted({r.size for r in results},
+                           key=lambda s: _SIZE_ORDER.index(s) if s in _SIZE_ORDER else 99)
+            fig, ax = plt.subplots(figsize=(6, 4))
+            for path in [p for p in PATHS if any(r.path == p for r in results)]:
+                by_size = {r.size: r.gflops for r in results if r.path == path}
+                xs = [s for s in sizes if s in by_size]
+                ax.plot(xs, [by_size[s] for s in xs], marker="o", label=path)
+            ax.set_yscale("log")
+            ax.set_xlabel("size")
+            ax.set_ylabel("GFLOP/s (log)")
+            ax.set_title(f"{cell} {pass_}")
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            name = f"{cell}-{pass_}.png"
+            fig.savefig(out / name, dpi=100)
+            plt.close(fig)
+            names.append(name)
+    return names
+
+
+def write_report(run_json: str | Path, out_dir: str | Path) -> Path:
+    """Write report.md and the plots into ``out_dir``, which must not exist yet."""
+    run = load(run_json)
+    out = Path(out_dir)
+    if out.exists():
+        raise FileExistsError(f"{out} exists: choose a new folder (reports are never overwritten)")
+    out.mkdir(parents=True)
+    plots = plot(run, out)
+    report = out / "report.md"
+    report.write_text(markdown(run, plots))
+    return report

@@ -1,0 +1,136 @@
+"""Benchmark machinery: FLOP counts, reading runs, the report, and the significance-aware compare
+on recorded runs (fixtures/benchmarks: two real back-to-back smoke runs on the CI machine)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from parity import bench
+from parity.__main__ import main
+from parity.bench_compare import compare_runs
+from parity.bench_report import write_report
+from parity.bench_results import BenchmarkFileError, Run, load, machine_differences
+from parity.spec import RecurrentSpec
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
+RUN_A, RUN_B = FIXTURES / "smoke-a.json", FIXTURES / "smoke-b.json"
+
+
+def test_flops_follow_the_documented_formula():
+    lstm = RecurrentSpec("lstm", 5, 4)
+    assert bench.flops(lstm, batch=2, steps=3, pass_="forward") == 2 * 4 * 2 * 5 * (4 + 5) * 3
+    assert bench.flops(lstm, 2, 3, "train") == 3 * bench.flops(lstm, 2, 3, "forward")
+    stacked_bi = RecurrentSpec("gru", 5, 4, num_layers=2, bidirectional=True)
+    per_layer = [2 * 3 * 2 * 5 * (4 + 5) * 3, 2 * 3 * 2 * 5 * (10 + 5) * 3]
+    assert bench.flops(stacked_bi, 2, 3, "forward") == 2 * sum(per_layer)
+
+
+def _slowed(run: Run, factor: float) -> Run:
+    """The same run with every sample (and median) scaled: a known slowdown."""
+    results = tuple(dataclasses.replace(r, median=r.median * factor,
+                                        data=tuple(v * factor for v in r.data),
+                                        windows=tuple(tuple(v * factor for v in w)
+                                                      for w in r.windows))
+                    for r in run.results)
+    return dataclasses.replace(run, source=f"{run.source} x{factor}", results=results)
+
+
+def test_an_a_a_pair_of_real_runs_flags_nothing():
+    comparison = compare_runs(load(RUN_A), load(RUN_B))
+    assert len(comparison.changes) == 60  # 3 cells x 2 sizes x 2 passes x 5 CPU paths
+    assert comparison.regressions == [] and not any(c.verdict == "improvement"
+                                                    for c in comparison.changes)
+    assert all(len(r.windows) == 3 for r in comparison.base.results)  # 3 processes merged
+
+
+def test_a_known_slowdown_is_flagged_and_a_speedup_is_not_a_regression():
+    base = load(RUN_A)
+    slow = compare_runs(base, _slowed(base, 1.5))
+    # a 1.5x slowdown is flagged wherever the runs' own window-to-window spread is below 1.5/1.1
+    # (on the recorded runs: 43 of 60 at 1.5x, 59 of 60 at 2x); a 3x slowdown everywhere
+    assert len(slow.regressions) >= 0.6 * len(slow.changes)
+    assert len(compare_runs(base, _slowed(base, 3.0)).regressions) == len(slow.changes)
+    fast = compare_runs(base, _slowed(base, 1 / 3))
+    assert not fast.regressions and all(c.verdict == "improvement" for c in fast.changes)
+    within = compare_runs(base, _slowed(base, 1.05))   # significant, but below the factor
+    assert not within.regressions
+
+
+def test_compare_cli_exit_codes(tmp_path, capsys):
+    assert main(["compare", str(RUN_A), str(RUN_B)]) == 0
+    slow = tmp_path / "slow.json"
+    raw = json.loads(RUN_A.read_text())
+    for b in raw["benchmarks"]:
+        b["stats"]["data"] = [v * 2 for v in b["stats"]["data"]]
+        b["stats"]["median"] *= 2
+    slow.write_text(json.dumps(raw))
+    assert main(["compare", str(RUN_A), str(slow)]) == 1
+    assert "regression" in capsys.readouterr().out
+    assert main(["compare", str(RUN_A), str(slow), "--factor", "0.9"]) == 2
+    assert "factor=0.9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "not valid JSON"),
+    ('{"machine_info": {}}', "no 'benchmarks' list"),
+    ('{"benchmarks": [{"name": "x", "stats": {"median": 1}, "extra_info": {}}]}',
+     "not a run of this suite's benchmarks"),
+    ('{"benchmarks": []}', "holds no benchmarks"),
+])
+def test_corrupt_or_foreign_files_get_a_clear_error(tmp_path, content, message):
+    path = tmp_path / "run.json"
+    path.write_text(content)
+    with pytest.raises(BenchmarkFileError, match=message) as info:
+        load(path)
+    assert str(path) in str(info.value)
+
+
+def test_runs_without_raw_samples_cannot_be_compared(tmp_path):
+    raw = json.loads(RUN_A.read_text())
+    for b in raw["benchmarks"]:
+        b["stats"].pop("data", None)
+    path = tmp_path / "nodata.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(BenchmarkFileError, match="--benchmark-save-data"):
+        compare_runs(load(RUN_A), load(path))
+
+
+def test_different_machines_are_warned_about():
+    a = load(RUN_A)
+    other = dict(a.machine, node="another-host",
+                 parity=dict(a.machine["parity"], threads=16))
+    b = dataclasses.replace(a, machine=other)
+    differences = machine_differences(a, b)
+    assert any("node" in d for d in differences) and any("threads" in d for d in differences)
+    assert "different machines" in compare_runs(a, b).markdown()
+
+
+def test_report_has_a_table_per_cell_and_size_and_plots_and_never_overwrites(tmp_path):
+    report = write_report(RUN_A, tmp_path / "report")
+    text = report.read_text()
+    for heading in ("## lstm, seed (B=1 T=5 I=4 H=2), forward", "## gru, small (B=16"):
+        assert heading in text
+    assert "| keras | tf-function-xla |" in text and "% of peak" in text
+    pngs = sorted(p.name for p in report.parent.glob("*.png"))
+    assert "lstm-train.png" in pngs and len(pngs) == 6
+    with pytest.raises(FileExistsError):
+        write_report(RUN_A, tmp_path / "report")
+
+
+def test_benchmarks_refuse_xdist():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_conftest", Path(__file__).resolve().parents[1] / "benchmarks" / "conftest.py")
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+
+    class Config:
+        option = type("Option", (), {"numprocesses": 2})()
+
+    with pytest.raises(pytest.UsageError, match="xdist"):
+        conftest.pytest_configure(Config())
