@@ -74,7 +74,8 @@ def _sync() -> None:
 
 @functools.cache
 def gemm_peak_gflops() -> float:
-    """The measured float32 GEMM rate of this device (best of a few square matmuls), in GFLOP/s."""
+    """The measured float32 GEMM rate of this device (best of 10 square matmuls), in GFLOP/s.
+    Measured once per process, first thing in a benchmark session (see benchmarks/conftest.py)."""
     n = 8192 if device() == "cuda" else 2048
     if device() == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -83,7 +84,7 @@ def gemm_peak_gflops() -> float:
     torch.mm(a, b)
     _sync()
     best = float("inf")
-    for _ in range(5):
+    for _ in range(10):
         start = time.perf_counter()
         torch.mm(a, b)
         _sync()

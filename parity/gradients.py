@@ -152,9 +152,9 @@ def gradient_allowed(spec, weights, x, initial_state, mask, cots,
     fan = spec.cell.gates * spec.units + max(spec.input_size, spec.units) + 2
     allowed = {}
     for k, c in clean.items():
-        summation = (fan + steps) * tol.unit_roundoff * np.abs(c).max()
+        summation = (fan + steps) * (tol.unit_roundoff * np.abs(c).max() + tol.subnormal)
         if k.startswith("grad weights"):
-            summation = summation + batch * steps * tol.unit_roundoff * terms[k]
+            summation = summation + batch * steps * (tol.unit_roundoff * terms[k] + tol.subnormal)
         # twice the forward headroom: the backward pass is modelled less finely than the forward
         allowed[k] = 2 * tol.safety * (envelope[k] + summation)
     return allowed

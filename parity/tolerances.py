@@ -31,15 +31,21 @@ class Tolerance:
     #                          approximations in Eigen and Sleef are within a few ulps)
     safety: float          # headroom over the injected envelope: real rounding need not match
     #                        the injected signs, and several rounding sources can line up
+    subnormal: float       # spacing of the format's subnormals: the absolute error floor of a
+    #                        result rounded near zero (matters for half precisions' gradients)
 
 
 TOLERANCES: dict[str, Tolerance] = {
-    "float32": Tolerance(unit_roundoff=2.0**-24, activation_error=16.0, safety=4.0),
-    "float64": Tolerance(unit_roundoff=2.0**-53, activation_error=16.0, safety=4.0),
+    "float32": Tolerance(unit_roundoff=2.0**-24, activation_error=16.0, safety=4.0,
+                         subnormal=2.0**-149),
+    "float64": Tolerance(unit_roundoff=2.0**-53, activation_error=16.0, safety=4.0,
+                         subnormal=2.0**-1074),
     # Half precisions: frameworks usually accumulate in float32 and round results to the storage
     # type, so the per-operation roundoff of the storage type is the honest (pessimistic) model.
-    "float16": Tolerance(unit_roundoff=2.0**-11, activation_error=2.0, safety=4.0),
-    "bfloat16": Tolerance(unit_roundoff=2.0**-8, activation_error=2.0, safety=4.0),
+    "float16": Tolerance(unit_roundoff=2.0**-11, activation_error=2.0, safety=4.0,
+                         subnormal=2.0**-24),
+    "bfloat16": Tolerance(unit_roundoff=2.0**-8, activation_error=2.0, safety=4.0,
+                          subnormal=2.0**-133),
 }
 
 _RUNS = 6  # 2 systematic (+/-) and 4 random-sign perturbed runs
@@ -96,7 +102,8 @@ def allowed_error(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
             deviation = np.nanmax(np.abs(runs - ref), axis=0)
         # the largest deviation over units at each (batch, step): one sample per element is noisy
         spread = np.max(deviation, axis=-1, keepdims=True)
-        return tol.safety * (spread + tol.unit_roundoff * np.abs(ref))
+        floor = (spec.input_size + spec.units + 2) * tol.subnormal
+        return tol.safety * (spread + tol.unit_roundoff * np.abs(ref) + floor)
 
     if isinstance(reference.output, tuple):
         output = tuple(envelope(r, p) for r, p in zip(reference.output, perturbed.output))
