@@ -102,7 +102,7 @@ def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
     d = np.where(both_nan | same_inf, 0.0, np.where(np.isnan(d), np.inf, d))
     allowed = np.nan_to_num(np.broadcast_to(allowed, a.shape), nan=0.0, posinf=np.inf)
     bad = d > allowed
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rel = np.where(d == 0, 0.0, d / np.abs(b))
         ratio = np.where(d == 0, 0.0, d / allowed)
     rel = np.nan_to_num(rel, nan=np.inf)

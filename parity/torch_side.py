@@ -171,16 +171,17 @@ class KerasRNN(nn.Module):
         if x.dim() != 3 or x.shape[-1] != spec.input_size:
             raise UnsupportedConfig("x.shape", tuple(x.shape),
                                     f"expected (batch, time, {spec.input_size})")
+        mask_np = None if mask is None else mask.cpu().numpy()
         if mask is not None:
-            masking.check_mask(mask.cpu().numpy(), tuple(x.shape[:2]))
+            masking.check_mask(mask_np, tuple(x.shape[:2]))
         states = None if initial_state is None else _states(spec, initial_state, x)
         if spec.go_backwards:
             x = x.flip(1)
             mask = None if mask is None else mask.flip(1)
         native = type(self.rnn) is not GRUResetBefore
-        lengths = None if mask is None else masking.right_padded_lengths(mask.cpu().numpy())
+        lengths = None if mask is None else masking.right_padded_lengths(mask_np)
         if mask is None and native:
-            per_direction, finals = self._native(x, states)
+            per_direction, finals = self._native_call(x, states)
         elif lengths is not None and native and not spec.go_backwards:
             per_direction, finals = self._packed(x, states, torch.as_tensor(lengths))
         else:
@@ -210,9 +211,6 @@ class KerasRNN(nn.Module):
         if spec.bidirectional:
             per_direction.append(seq[..., u:].flip(1))  # backward, in its processing order
         return per_direction, finals
-
-    def _native(self, x, states):
-        return self._native_call(x, states)
 
     def _packed(self, x, states, lengths):
         """Right-padded batch: torch's packed sequence, then Keras' values at padded steps (the
