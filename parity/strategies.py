@@ -137,7 +137,8 @@ def sequences(spec: RecurrentSpec, *, min_batch: int = 1, max_batch: int = 4, mi
 
 
 def initial_states(spec: RecurrentSpec, batch: int) -> st.SearchStrategy[tuple[np.ndarray, ...]]:
-    """One (batch, units) initial state per layer, uniform in [-1, 1], in the spec's dtype."""
+    """Initial states in Keras order (per layer and direction: h, and c for an LSTM), each
+    (batch, units), uniform in [-1, 1], in the spec's dtype."""
     if not isinstance(spec, RecurrentSpec):
         raise InvalidArgument(f"spec={spec!r}: must be a RecurrentSpec")
     _check_range("batch", batch, batch)
