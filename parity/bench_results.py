@@ -26,10 +26,8 @@ class Result:
     framework: str
     median: float         # seconds: the median of the windows' medians
     iqr: float            # of all samples pooled
-    rounds: int
     flops: int
     gflops: float
-    peak_fraction: float
     kernel: str
     data: tuple[float, ...]  # raw samples of every window (with --benchmark-save-data)
     shape: str = ""           # "B=.. T=.. I=.. H=.."
@@ -100,9 +98,7 @@ def _pooled(key, parts) -> Result:
         name="-".join((extra["size"], extra["cell"], extra["pass_"], extra["path"])),
         cell=extra["cell"], size=extra["size"], pass_=extra["pass_"], path=extra["path"],
         framework=extra["framework"], median=median, iqr=iqr,
-        rounds=sum(int(stats.get("rounds", 0)) for _, stats in parts),
         flops=int(extra["flops"]), gflops=extra["flops"] / median / 1e9,
-        peak_fraction=float(np.median([e.get("peak_fraction", np.nan) for e, _ in parts])),
         kernel=str(extra["kernel"]), data=data,
         shape=" ".join(f"{k}={extra[n]}" for k, n in (("B", "batch"), ("T", "steps"),
                                                       ("I", "input_size"), ("H", "units"))

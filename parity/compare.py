@@ -14,7 +14,7 @@ import numpy as np
 from parity import keras_side, oracle, torch_side, transfer
 from parity.errors import ParityError, TransferError
 from parity.spec import Outputs, RecurrentSpec, Weights
-from parity.tolerances import TOLERANCES, allowed_error
+from parity.tolerances import TOLERANCES, allowed_error, oracle_factor
 
 _AXES = {3: ("batch", "step", "unit"), 2: ("batch", "unit")}
 
@@ -64,11 +64,6 @@ class TensorDiff:
     scale: float  # largest finite |b|, to put differences in proportion
     axis_names: tuple[str, ...] | None = None  # default: by rank (batch, step, unit)
     gates: tuple[tuple[str, ...], int] | None = None  # for weights: gate order and units
-
-    @property
-    def relative(self) -> float:
-        """Largest difference relative to the largest magnitude of ``b`` (norm-wise)."""
-        return self.max_abs.difference / self.scale if self.scale > 0 else self.max_abs.difference
 
     @property
     def ok(self) -> bool:
@@ -272,8 +267,7 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
     weight_differences = _weight_differences(k_weights, t_weights)
     t_ref = oracle.run(spec, t_weights, x, initial_state, mask) if weight_differences else k_ref
     allowed = allowed_error(spec, k_weights, x, initial_state, k_ref, mask)
-    # the oracle itself rounds in float64, which matters only when the frameworks do too
-    own = 1.0 + TOLERANCES["float64"].unit_roundoff / TOLERANCES[spec.dtype].unit_roundoff
+    own = oracle_factor(spec.dtype)
 
     def diffs(a_name, a: Outputs, b_name, b: Outputs, scale: float) -> list[TensorDiff]:
         limits = allowed.named()
@@ -311,7 +305,7 @@ def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,
     oracle.check_inputs(spec, x, initial_state, mask)
     reference = oracle.run(spec, weights, x, initial_state, mask)
     allowed = allowed_error(spec, weights, x, initial_state, reference, mask).named()
-    own = 1.0 + TOLERANCES["float64"].unit_roundoff / TOLERANCES[spec.dtype].unit_roundoff
+    own = oracle_factor(spec.dtype)
     for name, value in outputs.named().items():
         d = diff(name, label, value, "oracle", reference.named()[name], own * allowed[name])
         if not d.ok:

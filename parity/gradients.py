@@ -24,7 +24,7 @@ from parity._frameworks import keras, torch
 from parity.compare import ParityReport, TensorDiff, _pair, diff
 from parity.errors import ParityError, UnsupportedConfig
 from parity.spec import LayerWeights, RecurrentSpec, Weights
-from parity.tolerances import TOLERANCES, _noise
+from parity.tolerances import TOLERANCES, _noise, oracle_factor
 
 _WEIGHT_AXES = {"kernel": ("input", "gate*unit"), "recurrent_kernel": ("unit", "gate*unit"),
                 "bias": ("gate*unit",), "recurrent_bias": ("gate*unit",)}
@@ -180,7 +180,7 @@ def compare_gradients(keras_obj, torch_obj, x: np.ndarray,
     t_ref = k_ref if same_weights else oracle_gradients(spec, t_weights, x, initial_state, mask,
                                                           cots)
     allowed = gradient_allowed(spec, k_weights, x, initial_state, mask, cots, k_ref, terms)
-    own = 1.0 + TOLERANCES["float64"].unit_roundoff / TOLERANCES[spec.dtype].unit_roundoff
+    own = oracle_factor(spec.dtype)
     gates = (spec.cell.keras_gate_order, spec.units)
 
     def diffs(a_name, a, b_name, b, scale) -> list[TensorDiff]:
