@@ -14,10 +14,11 @@ import pytest
 import parity
 from parity._frameworks import keras, torch
 from parity.compare import assert_matches_oracle
+from parity.scenarios import load_fixture
 from parity.spec import Outputs
 
-ONE_HOT = {"h": [1, 0, 0, 0], "e": [0, 1, 0, 0], "l": [0, 0, 1, 0], "o": [0, 0, 0, 1]}
-WORDS = {"h": ["h"], "hello": ["hello"], "batch": ["hello", "eolll", "lleel"]}
+LAB = load_fixture("lab_12_0")
+ONE_HOT, WORDS = LAB["one_hot"], LAB["words"]
 
 
 def one_hot(words: list[str]) -> np.ndarray:
@@ -26,16 +27,16 @@ def one_hot(words: list[str]) -> np.ndarray:
 
 @pytest.fixture
 def keras_rnn():
-    keras.utils.set_random_seed(12)  # Keras' own initialisers, as in the lab
-    layer = keras.layers.SimpleRNN(units=2, return_sequences=True, return_state=True)
+    keras.utils.set_random_seed(LAB["seed"])  # Keras' own initialisers, as in the lab
+    layer = keras.layers.SimpleRNN(units=LAB["units"], return_sequences=True, return_state=True)
     layer.build((None, None, 4))
     return layer
 
 
 @pytest.fixture
 def torch_rnn():
-    torch.manual_seed(12)
-    return torch.nn.RNN(input_size=4, hidden_size=2, batch_first=True)
+    torch.manual_seed(LAB["seed"])
+    return torch.nn.RNN(input_size=4, hidden_size=LAB["units"], batch_first=True)
 
 
 @pytest.mark.parametrize("words", WORDS.values(), ids=WORDS.keys())
@@ -76,7 +77,7 @@ def test_keras_one_character_at_a_time_equals_whole_sequence(keras_rnn, words):
 
 def test_batch_first_equals_time_major(keras_rnn):
     x = one_hot(WORDS["batch"])
-    time_major = torch.nn.RNN(input_size=4, hidden_size=2, batch_first=False)
+    time_major = torch.nn.RNN(input_size=4, hidden_size=LAB["units"], batch_first=False)
     parity.copy_weights(keras_rnn, time_major)
     with torch.no_grad():
         seq, h_n = time_major(torch.from_numpy(x).transpose(0, 1))

@@ -1,0 +1,433 @@
+"""Lock-step training parity: the same model, weights, batches (fixed order) and optimizer in both
+frameworks, step by step, judged against a float64 reference run.
+
+Matched semantics (each a silent source of diverging curves when left to defaults):
+
+- Adam's epsilon: see :mod:`parity.optim` (stated once, converted for the other framework per step).
+- Biases: where the Keras cell has one bias, torch's ``bias_hh`` is frozen for the run, so
+  torch trains the same parameters (left trainable, both torch biases get the full gradient and
+  their sum moves twice as far per SGD step).
+- Frozen layers: a Keras ``trainable=False`` Embedding must be ``requires_grad=False`` in torch.
+- Dropout: both run in inference mode (Dropout is the identity). Dropout masks come from each
+  framework's own RNG and cannot be made equal, so training-mode dropout cannot be compared step
+  by step; at rate 0 or in inference mode the computation is identical.
+
+Tolerance, derived as for the forward checks (:mod:`parity.tolerances`): the run is repeated in
+float64 by torch (the reference) and four more times with rounding errors of the training dtype
+injected at every step (all +, all -, two random-sign patterns): every layer output is scaled by
+``1 + s n u`` (n = the layer's fan-in), every gradient element moved by ``s n u (|g| + rms(g))``
+(n = batch x time terms summed, the rms standing for the terms' scale) and every updated parameter
+by ``s u |p|``, and the step size by its own rounding error (Keras computes Adam's
+``1 - beta^t`` in the model's dtype, where it cancels: ~6e-6 of the step size in float32 at step 1;
+see ``step_size_condition``).
+The largest deviation of those runs from the reference, per step for the loss and
+per element for every parameter, times the safety factor, plus the storage rounding of the value,
+is what one framework may miss the reference by; the two frameworks may differ by twice that.
+Chaotic stretches of training widen it exactly as much as this trajectory amplifies rounding.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from parity import keras_side, models, torch_side
+from parity._frameworks import keras, torch
+from parity.errors import ParityError, TransferError, UnsupportedConfig
+from parity.optim import Loss, Optimizer
+from parity.tolerances import TOLERANCES
+
+_SEED = 20261126
+_PATTERNS = ("+", "-", "random", "random")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Inputs (token ids (batch, time) or features (batch, time, features)), integer labels and an
+    optional boolean loss mask (batch, time)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One optimizer step: the losses computed before it, the weights after it."""
+
+    index: int
+    loss_keras: float
+    loss_torch: float
+    loss_reference: float
+    loss_allowed: float          # one framework vs the reference; the frameworks may differ by 2x
+    param_gap: float             # largest |keras - torch| over every weight element
+    param_where: str             # which weight and element
+    param_allowed: float         # the cross-framework tolerance at that element
+    share_used: float            # largest |difference| / tolerance over losses and weights, 3 pairs
+    failure: str = ""            # the first broken comparison of this step, if any
+
+    @property
+    def loss_gap(self) -> float:
+        return abs(self.loss_keras - self.loss_torch)
+
+
+@dataclass
+class TrainingRecord:
+    steps: list[Step] = field(default_factory=list)
+    context: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(not s.failure for s in self.steps)
+
+    @property
+    def largest_loss_gap(self) -> float:
+        return max((s.loss_gap for s in self.steps), default=0.0)
+
+    @property
+    def largest_param_gap(self) -> float:
+        return max((s.param_gap for s in self.steps), default=0.0)
+
+    @property
+    def share_used(self) -> float:
+        return max((s.share_used for s in self.steps), default=0.0)
+
+    def losses(self, side: str) -> list[float]:
+        return [getattr(s, f"loss_{side}") for s in self.steps]
+
+    def explain(self) -> str:
+        failed = [s for s in self.steps if s.failure]
+        head = (f"training parity {'broken' if failed else 'holds'} over {len(self.steps)} steps; "
+                f"largest loss gap {self.largest_loss_gap:.3g}, largest weight gap "
+                f"{self.largest_param_gap:.3g}, {self.share_used:.1%} of tolerance used")
+        lines = [head]
+        if failed:
+            first = failed[0]
+            lines += [f"first failure at step {first.index}: {first.failure}",
+                      f"  losses there: keras {first.loss_keras:.9g}, torch {first.loss_torch:.9g}, "
+                      f"float64 reference {first.loss_reference:.9g} (allowed +-{first.loss_allowed:.3g})",
+                      f"  {len(failed)} of {len(self.steps)} steps fail"]
+        lines += [f"note: {n}" for n in self.notes]
+        if self.context:
+            lines.append(f"reproduce: {self.context}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------- the two sides
+
+def _first(result):
+    return result[0] if isinstance(result, (list, tuple)) else result
+
+
+def _torch_model(obj):
+    """A torch module whose call returns logits first; a plain recurrent module is wrapped (its
+    parameters are shared, so training the wrapper trains it)."""
+    if isinstance(obj, (models.KerasSequential, torch.nn.Sequential, torch_side.KerasRNN)):
+        return obj
+    if torch_side.is_torch(obj):
+        return torch_side.as_keras_like(obj, torch_side.describe(obj))
+    raise TransferError("torch_model", type(obj).__name__, "expected a torch module")
+
+
+def _recurrent_modules(module) -> list:
+    if isinstance(module, torch_side.KerasRNN):
+        return [module]
+    return [m for m in module.modules() if isinstance(m, torch_side.KerasRNN)]
+
+
+def _freeze_second_biases(module) -> list[str]:
+    """Freeze bias_hh where Keras has one bias; the names frozen."""
+    frozen = []
+    for rnn_module in _recurrent_modules(module):
+        if rnn_module.spec.use_bias and rnn_module.spec.biases_summed:
+            for name, p in rnn_module.rnn.named_parameters():
+                if name.startswith("bias_hh") and p.requires_grad:
+                    p.requires_grad_(False)
+                    frozen.append(name)
+    return frozen
+
+
+def _to_torch_input(x: np.ndarray, dtype) -> torch.Tensor:
+    if np.issubdtype(x.dtype, np.integer):
+        return torch.from_numpy(x.astype(np.int64))
+    return torch.from_numpy(x).to(dtype)
+
+
+def _model_dtype(module) -> torch.dtype:
+    return next(p.dtype for p in module.parameters() if p.is_floating_point())
+
+
+class _TorchRun:
+    def __init__(self, module, loss: Loss, optimizer: Optimizer) -> None:
+        self.module, self.loss = module, loss
+        self.module.eval()  # inference-mode dropout: see the module docstring
+        self.params = [p for p in module.parameters() if p.requires_grad]
+        self.optimizer = optimizer.torch(self.params)
+        self.grad_hook = None
+
+    def step(self, batch: Batch) -> float:
+        dtype = _model_dtype(self.module)
+        x = _to_torch_input(batch.x, dtype)
+        y = torch.from_numpy(batch.y.astype(np.int64))
+        mask = None if batch.mask is None else torch.from_numpy(batch.mask)
+        self.optimizer.zero_grad()
+        loss = self.loss.torch(_first(self.module(x)), y, mask)
+        loss.backward()
+        if self.grad_hook:
+            self.grad_hook(self.params, batch)
+        self.optimizer.step()
+        return float(loss.detach())
+
+
+class _KerasRun:
+    def __init__(self, model, loss: Loss, optimizer: Optimizer) -> None:
+        backend = keras.backend.backend()
+        if backend not in ("tensorflow", "torch"):
+            raise UnsupportedConfig("keras backend", backend,
+                                    "training parity supports the tensorflow and torch backends")
+        self.model, self.loss, self.backend = model, loss, backend
+        self.variables = list(model.trainable_variables)
+        self.optimizer = optimizer.keras()
+        self.optimizer.build(self.variables)
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            def loss_and_gradients(x, y, mask):
+                with tf.GradientTape() as tape:
+                    loss = self.loss.keras(_first(self.model(x, training=False)), y, mask)
+                return loss, tape.gradient(loss, self.variables)
+            # traced once per batch shape (eager Keras RNNs run step by step in Python); the
+            # optimizer stays eager so that its per-step epsilon is read at every step
+            self._loss_and_gradients = tf.function(loss_and_gradients, reduce_retracing=True)
+
+    def step(self, batch: Batch) -> float:
+        x = batch.x.astype(np.int32) if np.issubdtype(batch.x.dtype, np.integer) else batch.x
+        if self.backend == "tensorflow":
+            loss, grads = self._loss_and_gradients(x, batch.y, batch.mask)
+        else:
+            for v in self.variables:
+                v.value.grad = None
+            loss = self.loss.keras(_first(self.model(x, training=False)), batch.y, batch.mask)
+            loss.backward()
+            grads = [v.value.grad for v in self.variables]
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return float(keras.ops.convert_to_numpy(loss))
+
+
+# ------------------------------------------------------------------------------- perturbations
+
+def _fan_in(block_or_module) -> int:
+    if isinstance(block_or_module, models.Dense):
+        return block_or_module.input_size + 1
+    if isinstance(block_or_module, models.Recurrent):
+        spec = block_or_module.spec
+        return spec.input_size + spec.units + 1
+    return 0
+
+
+def _perturbable_layers(module) -> list[tuple[torch.nn.Module, int]]:
+    if isinstance(module, models.KerasSequential):
+        return [(layer, _fan_in(block)) for block, layer in zip(module.blocks, module.layers)
+                if _fan_in(block)]
+    if isinstance(module, torch_side.KerasRNN):
+        return [(module, _fan_in(models.Recurrent(module.spec)))]
+    blocks, owners = models.read_torch(module)[0], models._torch_parts(module)[1]
+    return [(o, _fan_in(b)) for b, o in zip(blocks, owners) if _fan_in(b)]
+
+
+class _Perturbation:
+    """Rounding errors of size ``u`` injected into a float64 run (see the module docstring)."""
+
+    def __init__(self, pattern: str, u: float, seed: int) -> None:
+        self.pattern, self.u = pattern, u
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def signs(self, like: torch.Tensor) -> torch.Tensor:
+        if self.pattern == "+":
+            return torch.ones_like(like)
+        if self.pattern == "-":
+            return -torch.ones_like(like)
+        bits = torch.randint(0, 2, like.shape, generator=self.generator)
+        return (2 * bits - 1).to(like.dtype)
+
+    def attach(self, module) -> None:
+        for layer, fan_in in _perturbable_layers(module):
+            def hook(_module, _inputs, output, n=fan_in):
+                first = _first(output)
+                perturbed = first * (1 + self.signs(first) * n * self.u)
+                if isinstance(output, tuple):
+                    return (perturbed, *output[1:])
+                return perturbed
+            layer.register_forward_hook(hook)
+
+    def step_size(self, optimizer, spec: Optimizer, step: int) -> None:
+        """Move the learning rate by the step size's rounding error (see ``step_size_condition``)."""
+        sign = float(self.signs(torch.zeros(1, dtype=torch.float64)))
+        for group in optimizer.param_groups:
+            group["lr"] = spec.learning_rate * (1 + sign * spec.step_size_condition(step) * self.u)
+
+    def gradients(self, params, batch: Batch) -> None:
+        terms = int(np.prod(batch.x.shape[:2]))
+        for p in params:
+            if p.grad is not None:
+                g = p.grad
+                scale = g.abs() + g.pow(2).mean().sqrt()
+                g.add_(self.signs(g) * terms * self.u * scale)
+
+    def parameters(self, params) -> None:
+        with torch.no_grad():
+            for p in params:
+                p.add_(self.signs(p) * self.u * p.abs())
+
+
+# ------------------------------------------------------------------------------- lock step
+
+def _weights(obj) -> dict[str, np.ndarray]:
+    blocks, weights = models.read(obj)
+    return models.named_arrays(blocks, weights)
+
+
+def _check_same_start(keras_model, torch_model) -> None:
+    kb, kw = models.read(keras_model)
+    tb, tw = models.read(torch_model)
+    models.check_same_blocks(kb, tb)
+    k, t = models.named_arrays(kb, kw), models.named_arrays(tb, tw)
+    storage = np.dtype(_dtype_name(torch_model)) if _dtype_name(torch_model) != "bfloat16" \
+        else np.float32
+    for name in k:
+        # torch's two biases are compared as their sum, rounded as Keras stores it
+        if not np.array_equal(k[name].astype(storage), t[name].astype(storage)):
+            raise TransferError("weights", name, "both models must start from the same weights; "
+                                "build one from the other with parity.to_torch / parity.to_keras "
+                                "or copy with parity.copy_weights")
+
+
+def _check_trainable(keras_model, torch_model) -> None:
+    if not isinstance(torch_model, models.KerasSequential):
+        return
+    for i, (block, layer) in enumerate(zip(torch_model.blocks, torch_model.layers)):
+        if isinstance(block, models.Embedding) and layer.weight.requires_grad != block.trainable:
+            raise TransferError("trainable", block.trainable, f"layer {i} is an Embedding whose torch "
+                                f"weight has requires_grad={layer.weight.requires_grad}; match them")
+
+
+def _dtype_name(torch_model) -> str:
+    return {v: k for k, v in torch_side.TORCH_DTYPES.items()}[_model_dtype(torch_model)]
+
+
+def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
+                   optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
+    """Train both models in place, ``epochs`` passes over ``batches`` in order, and record every
+    step against the float64 reference (see the module docstring). Raises ``TransferError`` if
+    they do not start from the same weights; mismatches are in the record, not raised (see
+    :func:`assert_training_parity`)."""
+    if epochs < 1 or not batches:
+        raise UnsupportedConfig("epochs/batches", (epochs, len(batches)),
+                                "give at least one batch and one epoch")
+    torch_model = _torch_model(torch_model)
+    _check_same_start(keras_model, torch_model)
+    _check_trainable(keras_model, torch_model)
+    record = TrainingRecord(context=context)
+    frozen = _freeze_second_biases(torch_model)
+    if frozen:
+        record.notes.append(f"torch {', '.join(sorted(set(frozen)))} frozen (Keras has one bias; "
+                            "only the sum trains)")
+    dtype = _dtype_name(torch_model)
+    u, safety = TOLERANCES[dtype].unit_roundoff, TOLERANCES[dtype].safety
+
+    reference = copy.deepcopy(torch_model).double()
+    runs = {"keras": _KerasRun(keras_model, loss, optimizer),
+            "torch": _TorchRun(torch_model, loss, optimizer),
+            "reference": _TorchRun(reference, loss, optimizer)}
+    perturbed = []
+    for k, pattern in enumerate(_PATTERNS):
+        module = copy.deepcopy(reference)
+        noise = _Perturbation(pattern, u, _SEED + k)
+        noise.attach(module)
+        run = _TorchRun(module, loss, optimizer)
+        run.grad_hook = noise.gradients
+        perturbed.append((run, noise))
+
+    index = 0
+    for _ in range(epochs):
+        for batch in batches:
+            index += 1
+            optimizer.before_step(index, runs["keras"].optimizer,
+                                  [r.optimizer for r in runs.values() if isinstance(r, _TorchRun)]
+                                  + [r.optimizer for r, _ in perturbed])
+            losses = {side: run.step(batch) for side, run in runs.items()}
+            losses_perturbed = []
+            for run, noise in perturbed:
+                noise.step_size(run.optimizer, optimizer, index)
+                losses_perturbed.append(run.step(batch))
+                noise.parameters(run.params)
+            record.steps.append(_judge(index, losses, losses_perturbed, keras_model, torch_model,
+                                       reference, [r.module for r, _ in perturbed], u, safety))
+    return record
+
+
+def _judge(index, losses, losses_perturbed, keras_model, torch_model, reference, perturbed_modules,
+           u, safety) -> Step:
+    ref_loss = losses["reference"]
+    loss_envelope = max(abs(lp - ref_loss) for lp in losses_perturbed)
+    loss_allowed = safety * loss_envelope + 4 * u * abs(ref_loss)
+    k, t, r = _weights(keras_model), _weights(torch_model), _weights(reference)
+    others = [_weights(m) for m in perturbed_modules]
+    failure, share = "", 0.0
+    for a, b, scale, what in ((losses["keras"], ref_loss, 1, "keras loss vs reference"),
+                              (losses["torch"], ref_loss, 1, "torch loss vs reference"),
+                              (losses["keras"], losses["torch"], 2, "keras vs torch loss")):
+        ratio = abs(a - b) / (scale * loss_allowed) if loss_allowed else np.inf * (a != b)
+        share = max(share, ratio)
+        if ratio > 1 and not failure:
+            failure = f"{what}: {a:.9g} vs {b:.9g}, difference {abs(a - b):.3g} > allowed " \
+                      f"{scale * loss_allowed:.3g}"
+    gap, where, gap_allowed = 0.0, "", 0.0
+    for name, ref in r.items():
+        envelope = np.max([np.abs(o[name] - ref) for o in others], axis=0)
+        allowed = safety * envelope + 4 * u * np.abs(ref)
+        for a, b, scale, what in ((k[name], ref, 1, "keras vs reference"),
+                                  (t[name], ref, 1, "torch vs reference"),
+                                  (k[name], t[name], 2, "keras vs torch")):
+            d = np.abs(a - b)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where(d == 0, 0.0, d / (scale * allowed))
+            worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.size else ()
+            share = max(share, float(ratio[worst]) if ratio.size else 0.0)
+            if ratio.size and ratio[worst] > 1 and not failure:
+                failure = (f"weight {name}{list(worst)} after the step, {what}: {a[worst]:.9g} vs "
+                           f"{b[worst]:.9g}, difference {d[worst]:.3g} > allowed "
+                           f"{scale * allowed[worst]:.3g}")
+        d = np.abs(k[name] - t[name])
+        if d.size and d.max() >= gap:
+            worst = np.unravel_index(int(np.argmax(d)), d.shape)
+            gap, where, gap_allowed = float(d[worst]), f"{name}{list(worst)}", \
+                float(2 * (safety * envelope[worst] + 4 * u * abs(ref[worst])))
+    return Step(index, losses["keras"], losses["torch"], ref_loss, loss_allowed, gap, where,
+                gap_allowed, share, failure)
+
+
+def assert_training_parity(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
+                           optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
+    """:func:`train_lockstep`, raising :class:`parity.ParityError` (with the record) on a mismatch."""
+    record = train_lockstep(keras_model, torch_model, batches, loss=loss, optimizer=optimizer,
+                            epochs=epochs, context=context)
+    if not record.ok:
+        raise ParityError(record.explain(), record)
+    return record
+
+
+def predict(model, x: np.ndarray) -> np.ndarray:
+    """Logits of a Keras or torch model on numpy input, as float64 numpy (inference mode)."""
+    if keras_side.is_keras(model):
+        xs = x.astype(np.int32) if np.issubdtype(x.dtype, np.integer) else x
+        return np.asarray(keras.ops.convert_to_numpy(_first(model(xs, training=False))),
+                          dtype=np.float64)
+    module = _torch_model(model)
+    module.eval()
+    with torch.no_grad():
+        out = _first(module(_to_torch_input(x, _model_dtype(module))))
+    return out.to(torch.float64).numpy()
