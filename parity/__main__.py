@@ -1,4 +1,5 @@
-"""Command line: ``python -m parity {run,check,sweep,table,report,compare}``; ``--help`` on each."""
+"""Command line: ``python -m parity {run,check,scenarios,sweep,table,report,compare,merge}``;
+``--help`` on each."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def _compare(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
-    """The main job: parity checks, smoke benchmarks, report, in a new timestamped folder."""
+    """The main job: parity checks, the course scenarios' loss curves, smoke benchmarks and their
+    report, in a new timestamped folder."""
     import subprocess
     import time
 
@@ -75,6 +77,11 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     out.mkdir(parents=True)
     checks = subprocess.run([sys.executable, "-m", "parity", "check", "-q",
                              f"--junitxml={out / 'parity-checks.xml'}", *rest])
+    from parity.scenario_report import write as write_scenarios
+    from parity.scenarios import TRAINING
+
+    scenario_results, _ = write_scenarios(list(TRAINING), out / "scenarios")
+    scenarios_ok = all(r.ok for r in scenario_results)
     run_json = out / "benchmarks.json"
     parts, code = [], 0
     for i in range(args.processes):  # separate processes: per-process effects become visible
@@ -90,9 +97,32 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
         for part in parts:
             part.unlink()
         print(write_report(run_json, out / "report"))
-    print(f"parity checks: {'passed' if checks.returncode == 0 else 'FAILED'}; benchmarks: "
+    print(f"parity checks: {'passed' if checks.returncode == 0 else 'FAILED'}; scenarios: "
+          f"{'passed' if scenarios_ok else 'FAILED'}; benchmarks: "
           f"{'passed' if benchmarks.returncode == 0 else 'FAILED'}; results in {out}")
-    return checks.returncode or benchmarks.returncode
+    return checks.returncode or int(not scenarios_ok) or benchmarks.returncode
+
+
+def _scenarios(args: argparse.Namespace, rest: list[str]) -> int:
+    import time
+
+    from parity import scenarios
+    from parity.scenario_report import write
+
+    if rest:
+        raise SystemExit(f"scenarios: unrecognised arguments {rest}")
+    unknown = sorted(set(args.names) - set(scenarios.TRAINING))
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; known: {list(scenarios.TRAINING)}")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path(args.reports) / f"scenarios-{stamp}"
+    results, table = write(args.names or list(scenarios.TRAINING), out)
+    print(table)
+    for r in results:
+        for problem in r.problems():
+            print(f"\n{r.name}: {problem}")
+    print(f"\nplots and details in {out}")
+    return 0 if all(r.ok for r in results) else 1
 
 
 def _merge(args: argparse.Namespace, rest: list[str]) -> int:
@@ -137,13 +167,20 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
     run.add_argument("--processes", type=int, default=3,
                      help="benchmark sessions (processes) to merge into the run (default 3)")
+    scen = commands.add_parser("scenarios", help="train the seed's course scenarios in both "
+                               "frameworks in lock step; table, PNG loss curves; exit 1 on a "
+                               "mismatch")
+    scen.add_argument("names", nargs="*", help="scenarios to run (default: all)")
+    scen.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    scen.add_argument("--out", help="new folder for the plots (default: reports/scenarios-STAMP)")
     merge_ = commands.add_parser("merge", help="merge benchmark runs made in separate processes "
                                  "into one run (each process becomes a timing window)")
     merge_.add_argument("output", help="new JSON file")
     merge_.add_argument("inputs", nargs="+")
     args, rest = parser.parse_known_args(argv)
     commands_ = {"check": _check, "sweep": _sweep, "table": _table, "report": _report,
-                 "compare": _compare, "run": _run, "merge": _merge}
+                 "compare": _compare, "run": _run, "merge": _merge,
+                 "scenarios": _scenarios}
     try:
         return commands_[args.command](args, rest)
     except (ValueError, FileExistsError, FileNotFoundError) as e:  # bad files or options: say so, exit 2

@@ -45,7 +45,8 @@ def _layers(obj) -> list:
             raise UnsupportedConfig(
                 "layer", type(layer).__name__,
                 "a recurrent stack may hold only SimpleRNN, LSTM, GRU, keras.layers.RNN and "
-                "Bidirectional layers (whole models with other layers are not supported yet)")
+                "Bidirectional layers; for whole models use parity.to_torch(model) and "
+                "parity.assert_model_parity / parity.assert_training_parity")
     return layers
 
 

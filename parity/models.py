@@ -96,10 +96,13 @@ def _chain(model) -> list:
     for layer in layers:
         nodes = layer._inbound_nodes
         parents = [p.operation for p in nodes[0].parent_nodes] if len(nodes) == 1 else None
-        expected = [previous] if previous is not None else []
         # the mask travels as its own tensor, so an op such as not_equal can be a parent too
-        if parents is None or [p for p in parents if isinstance(p, keras.layers.Layer)
-                               and not isinstance(p, keras.layers.InputLayer)] != expected:
+        layer_parents = None if parents is None else [
+            p for p in parents if isinstance(p, keras.layers.Layer)]
+        ok = layer_parents == [previous] if previous is not None else (
+            layer_parents is not None and len(layer_parents) == 1
+            and isinstance(layer_parents[0], keras.layers.InputLayer))
+        if not ok:
             raise UnsupportedConfig("model", model.name, "a functional model must be one chain "
                                     "(each layer called once, on the previous layer's output)",
                                     where=layer.name)
@@ -167,7 +170,25 @@ def read_keras(model) -> tuple[tuple[Block, ...], list[BlockWeights]]:
         raise UnsupportedConfig("model", model.name, "the model has no layers")
     blocks = tuple(_keras_block(layer) for layer in layers)
     _check_chain(blocks)
+    _check_one_dtype(layers)
     return blocks, [_keras_weights(layer, b) for layer, b in zip(layers, blocks)]
+
+
+def _check_one_dtype(layers) -> None:
+    """Keras casts a layer's floating inputs to the layer's own dtype, so a wrapper or Dropout
+    left at the default float32 silently computes a float64 model's values in float32."""
+    dtypes = {}
+    for layer in layers:
+        for part in [layer, *([layer.layer] if isinstance(layer, keras.layers.TimeDistributed)
+                              else [])]:
+            if not isinstance(part, keras.layers.Embedding):  # its input is integer ids
+                dtypes.setdefault(keras_side._dtype(part), part.name)
+    if isinstance(layers[0], keras.layers.Embedding):
+        dtypes.setdefault(keras_side._dtype(layers[0]), layers[0].name)
+    if len(dtypes) > 1:
+        raise UnsupportedConfig("dtype", sorted(dtypes), "every layer of the model must compute in "
+                                "one dtype (pass dtype= to each layer, wrappers and Dropout "
+                                f"included); layers seen: {dtypes}")
 
 
 def write_keras(model, weights: list[BlockWeights]) -> None:
@@ -181,20 +202,29 @@ def write_keras(model, weights: list[BlockWeights]) -> None:
             variable.assign(value.astype(variable.dtype))
 
 
-def _keras_layer(block: Block):
+def _keras_layer(block: Block, dtype: str):
     if isinstance(block, Embedding):
         return keras.layers.Embedding(block.input_dim, block.output_dim, mask_zero=block.mask_zero,
                                       trainable=block.trainable, dtype=block.dtype)
     if isinstance(block, Masking):
-        return keras.layers.Masking(block.mask_value)
+        return keras.layers.Masking(block.mask_value, dtype=dtype)
     if isinstance(block, Recurrent):
         return keras_side.build(block.spec)
     if isinstance(block, Dropout):
-        layer = keras.layers.Dropout(block.rate)
+        layer = keras.layers.Dropout(block.rate, dtype=dtype)
     else:
         layer = keras.layers.Dense(block.units, activation=block.activation,
                                    use_bias=block.use_bias, dtype=block.dtype)
-    return keras.layers.TimeDistributed(layer) if block.time_distributed else layer
+    return keras.layers.TimeDistributed(layer, dtype=dtype) if block.time_distributed else layer
+
+
+def _model_dtype(blocks: tuple[Block, ...]) -> str:
+    found = {b.spec.dtype if isinstance(b, Recurrent) else b.dtype for b in blocks
+             if isinstance(b, (Recurrent, Embedding, Dense))}
+    if len(found) > 1:
+        raise UnsupportedConfig("dtype", sorted(found), "every layer of a model must compute in "
+                                "one dtype")
+    return found.pop() if found else "float32"
 
 
 def _keras_input(first: Block, second: Block | None):
@@ -211,7 +241,8 @@ def _keras_input(first: Block, second: Block | None):
 def build_keras(blocks: tuple[Block, ...]):
     """A built ``keras.Sequential`` computing ``blocks``."""
     _check_chain(blocks)
-    layers = [_keras_layer(b) for b in blocks]
+    dtype = _model_dtype(blocks)
+    layers = [_keras_layer(b, dtype) for b in blocks]
     return keras.Sequential([_keras_input(blocks[0], blocks[1] if len(blocks) > 1 else None),
                              *layers])
 

@@ -20,7 +20,7 @@ from hypothesis.errors import InvalidArgument
 from parity.cases import MASK_PATTERNS, ParityCase
 from parity.spec import ACTIVATIONS, CELL_KINDS, DTYPES, MERGE_MODES, RecurrentSpec
 
-__all__ = ["recurrent_specs", "parity_cases", "sequences", "initial_states"]
+__all__ = ["recurrent_specs", "parity_cases", "sequences", "initial_states", "model_cases"]
 
 
 def _check_range(name: str, low: int, high: int, floor: int = 1) -> None:
@@ -145,3 +145,62 @@ def initial_states(spec: RecurrentSpec, batch: int) -> st.SearchStrategy[tuple[n
     return st.builds(
         lambda seed: ParityCase(spec, batch, 1, seed, with_initial_state=True).initial_state(),
         st.integers(0, 2**32 - 1))
+
+
+def model_cases(*, kinds=tuple(CELL_KINDS), max_units: int = 6, max_vocab: int = 12,
+                max_batch: int = 4, max_steps: int = 8,
+                dtypes=("float32", "float64")) -> st.SearchStrategy:
+    """Whole models as :class:`parity.model_parity.ModelCase`: Embedding (mask_zero drawn), one
+    or two recurrent layers (cell, units, bias, GRU variant, Bidirectional with concat/sum drawn),
+    Dropout drawn after each, a Dense head (activation drawn; time-distributed on sequences), and
+    token ids whose zeros (padding, and gaps inside sequences) Keras masks."""
+    from parity import models
+    from parity.model_parity import ModelCase
+
+    kinds = _check_choices("kinds", kinds, CELL_KINDS)
+    dtypes = _check_choices("dtypes", dtypes, DTYPES)
+    for name, value in (("units", max_units), ("vocab", max_vocab), ("batch", max_batch),
+                        ("steps", max_steps)):
+        _check_range(name, 2 if name == "vocab" else 1, value)
+
+    @st.composite
+    def cases(draw):
+        dtype = draw(st.sampled_from(dtypes), label="dtype")
+        vocab = draw(st.integers(2, max_vocab), label="vocab")
+        width = draw(st.integers(1, max_units), label="embedding dim")
+        blocks = [models.Embedding(vocab, width, mask_zero=draw(st.booleans(), label="mask_zero"),
+                                   dtype=dtype)]
+        layers = draw(st.integers(1, 2), label="recurrent layers")
+        size = width
+        for i in range(layers):
+            last = i == layers - 1
+            kind = draw(st.sampled_from(kinds), label="kind")
+            bi = draw(st.booleans(), label="bidirectional")
+            sequences = True if not last else draw(st.booleans(), label="return_sequences")
+            spec = RecurrentSpec(
+                kind=kind, units=draw(st.integers(1, max_units), label="units"), input_size=size,
+                use_bias=draw(st.booleans(), label="use_bias"), return_sequences=sequences,
+                dtype=dtype, reset_after=draw(st.booleans(), label="reset_after")
+                if kind == "gru" else True, bidirectional=bi,
+                merge_mode=draw(st.sampled_from(["concat", "sum"]), label="merge_mode")
+                if bi else "concat", zero_output_for_mask=sequences if bi else False)
+            blocks.append(models.Recurrent(spec))
+            size = spec.output_size
+            if draw(st.booleans(), label="dropout"):
+                blocks.append(models.Dropout(0.5, time_distributed=sequences))
+        head = draw(st.sampled_from(["linear", "relu", "tanh", "sigmoid", "softmax"]),
+                    label="activation")
+        low = 2 if head == "softmax" else 1  # a softmax over one unit is constant
+        blocks.append(models.Dense(size, draw(st.integers(low, max(low, max_units)),
+                                              label="head units"),
+                                   head, time_distributed=sequences, dtype=dtype))
+        batch = draw(st.integers(1, max_batch), label="batch")
+        steps = draw(st.integers(1, max_steps), label="steps")
+        seed = draw(st.integers(0, 2**32 - 1), label="seed")
+        rng = np.random.default_rng(seed)
+        ids = rng.integers(0, vocab, (batch, steps))
+        lengths = rng.integers(1, steps + 1, batch)  # post padding, and zeros inside as gaps
+        ids[np.arange(steps)[None, :] >= lengths[:, None]] = 0
+        return ModelCase(tuple(blocks), ids, seed)
+
+    return cases()

@@ -15,14 +15,18 @@ Matched semantics (each a silent source of diverging curves when left to default
 Tolerance, derived as for the forward checks (:mod:`parity.tolerances`): the run is repeated in
 float64 by torch (the reference) and four more times with rounding errors of the training dtype
 injected at every step (all +, all -, two random-sign patterns): every layer output is scaled by
-``1 + s n u`` (n = the layer's fan-in), every gradient element moved by ``s n u (|g| + rms(g))``
-(n = batch x time terms summed, the rms standing for the terms' scale) and every updated parameter
+``1 + s n u`` (n = the layer's fan-in), every nonzero gradient element moved by
+``s n u (|g| + rms(g))`` (n = batch x time terms summed, the rms standing for the terms' scale;
+exact zeros, from inputs absent from the batch, are exact in every framework) and every updated parameter
 by ``s u |p|``, and the step size by its own rounding error (Keras computes Adam's
 ``1 - beta^t`` in the model's dtype, where it cancels: ~6e-6 of the step size in float32 at step 1;
 see ``step_size_condition``).
-The largest deviation of those runs from the reference, per step for the loss and
-per element for every parameter, times the safety factor, plus the storage rounding of the value,
-is what one framework may miss the reference by; the two frameworks may differ by twice that.
+The largest deviation of those runs from the reference, per step for the loss and per element
+for every parameter (the largest so far: see ``_judge``), times the safety factor, plus the
+storage rounding of the value, is what one framework may miss the reference by; the two
+frameworks may differ by twice that.
+The loss also carries its own rounding, ``u (|loss| + max|logit|)``: log-softmax subtracts logits,
+so a confident prediction's tiny loss has an absolute error of order ``u max|logit|``.
 Chaotic stretches of training widen it exactly as much as this trajectory amplifies rounding.
 """
 
@@ -36,11 +40,12 @@ import numpy as np
 from parity import keras_side, models, torch_side
 from parity._frameworks import keras, torch
 from parity.errors import ParityError, TransferError, UnsupportedConfig
-from parity.optim import Loss, Optimizer
+from parity.optim import Adam, Loss, Optimizer
 from parity.tolerances import TOLERANCES
 
-_SEED = 20261126
-_PATTERNS = ("+", "-", "random", "random")
+SEED = 20261126
+PATTERNS = ("+", "-", "random", "random")
+FLOAT32_ROUNDOFF = TOLERANCES["float32"].unit_roundoff
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,7 @@ class Step:
     param_where: str             # which weight and element
     param_allowed: float         # the cross-framework tolerance at that element
     share_used: float            # largest |difference| / tolerance over losses and weights, 3 pairs
+    tightest: str                # the comparison that used that share
     failure: str = ""            # the first broken comparison of this step, if any
 
     @property
@@ -122,7 +128,7 @@ def _first(result):
     return result[0] if isinstance(result, (list, tuple)) else result
 
 
-def _torch_model(obj):
+def as_torch_model(obj):
     """A torch module whose call returns logits first; a plain recurrent module is wrapped (its
     parameters are shared, so training the wrapper trains it)."""
     if isinstance(obj, (models.KerasSequential, torch.nn.Sequential, torch_side.KerasRNN)):
@@ -174,7 +180,9 @@ class _TorchRun:
         y = torch.from_numpy(batch.y.astype(np.int64))
         mask = None if batch.mask is None else torch.from_numpy(batch.mask)
         self.optimizer.zero_grad()
-        loss = self.loss.torch(_first(self.module(x)), y, mask)
+        logits = _first(self.module(x))
+        self.logit_scale = float(logits.detach().abs().max())
+        loss = self.loss.torch(logits, y, mask)
         loss.backward()
         if self.grad_hook:
             self.grad_hook(self.params, batch)
@@ -238,7 +246,7 @@ def _perturbable_layers(module) -> list[tuple[torch.nn.Module, int]]:
     return [(o, _fan_in(b)) for b, o in zip(blocks, owners) if _fan_in(b)]
 
 
-class _Perturbation:
+class Perturbation:
     """Rounding errors of size ``u`` injected into a float64 run (see the module docstring)."""
 
     def __init__(self, pattern: str, u: float, seed: int) -> None:
@@ -263,18 +271,31 @@ class _Perturbation:
                 return perturbed
             layer.register_forward_hook(hook)
 
+    def weights(self, module) -> None:
+        """Scale every Dense and recurrent weight by ``1 + s n u`` (n = the layer's fan-in)."""
+        with torch.no_grad():
+            for layer, fan_in in _perturbable_layers(module):
+                for p in layer.parameters():
+                    p.mul_(1 + self.signs(p) * fan_in * self.u)
+
     def step_size(self, optimizer, spec: Optimizer, step: int) -> None:
-        """Move the learning rate by the step size's rounding error (see ``step_size_condition``)."""
+        """Move the learning rate by the step size's rounding error (see ``step_size_condition``).
+        At least float32's: TensorFlow makes Python-float hyperparameters float32 constants before
+        Keras casts them to the variable's dtype, so even a float64 model's Adam bias correction
+        uses float32-rounded betas (Keras 3.15, TF backend: 6.7e-6 of the first step)."""
         sign = float(self.signs(torch.zeros(1, dtype=torch.float64)))
+        u = max(self.u, FLOAT32_ROUNDOFF)
         for group in optimizer.param_groups:
-            group["lr"] = spec.learning_rate * (1 + sign * spec.step_size_condition(step) * self.u)
+            group["lr"] = spec.learning_rate * (1 + sign * spec.step_size_condition(step) * u)
 
     def gradients(self, params, batch: Batch) -> None:
         terms = int(np.prod(batch.x.shape[:2]))
         for p in params:
             if p.grad is not None:
                 g = p.grad
-                scale = g.abs() + g.pow(2).mean().sqrt()
+                # structural zeros (weights of inputs absent from the batch) are exact in every
+                # framework: no noise there
+                scale = (g.abs() + g.pow(2).mean().sqrt()) * (g != 0)
                 g.add_(self.signs(g) * terms * self.u * scale)
 
     def parameters(self, params) -> None:
@@ -295,7 +316,7 @@ def _check_same_start(keras_model, torch_model) -> None:
     tb, tw = models.read(torch_model)
     models.check_same_blocks(kb, tb)
     k, t = models.named_arrays(kb, kw), models.named_arrays(tb, tw)
-    storage = np.dtype(_dtype_name(torch_model)) if _dtype_name(torch_model) != "bfloat16" \
+    storage = np.dtype(dtype_name(torch_model)) if dtype_name(torch_model) != "bfloat16" \
         else np.float32
     for name in k:
         # torch's two biases are compared as their sum, rounded as Keras stores it
@@ -314,7 +335,27 @@ def _check_trainable(keras_model, torch_model) -> None:
                                 f"weight has requires_grad={layer.weight.requires_grad}; match them")
 
 
-def _dtype_name(torch_model) -> str:
+def _check_logits(torch_model) -> None:
+    """The losses take logits. Keras' cross-entropy finds the pre-activation of a softmax or
+    sigmoid output (``_keras_logits``) and silently uses it instead, even with from_logits=True,
+    so such a head would train on different maths in the two frameworks."""
+    blocks = getattr(torch_model, "blocks", ())
+    if blocks and isinstance(blocks[-1], models.Dense) and \
+            blocks[-1].activation in ("softmax", "sigmoid"):
+        raise UnsupportedConfig("activation", blocks[-1].activation, "the last Dense must output "
+                                "logits (activation='linear'): Keras' cross-entropy would silently "
+                                "use its pre-activation instead (keras _get_logits), torch's would "
+                                "not", where=f"layer {len(blocks) - 1}")
+
+
+def _sparse_adam(keras_model, optimizer: Optimizer) -> bool:
+    if not isinstance(optimizer, Adam) or keras.backend.backend() != "tensorflow":
+        return False
+    return any(isinstance(layer, keras.layers.Embedding) and layer.trainable
+               for layer in getattr(keras_model, "layers", []))
+
+
+def dtype_name(torch_model) -> str:
     return {v: k for k, v in torch_side.TORCH_DTYPES.items()}[_model_dtype(torch_model)]
 
 
@@ -327,15 +368,23 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
     if epochs < 1 or not batches:
         raise UnsupportedConfig("epochs/batches", (epochs, len(batches)),
                                 "give at least one batch and one epoch")
-    torch_model = _torch_model(torch_model)
+    torch_model = as_torch_model(torch_model)
     _check_same_start(keras_model, torch_model)
+    _check_logits(torch_model)
     _check_trainable(keras_model, torch_model)
     record = TrainingRecord(context=context)
     frozen = _freeze_second_biases(torch_model)
     if frozen:
         record.notes.append(f"torch {', '.join(sorted(set(frozen)))} frozen (Keras has one bias; "
                             "only the sum trains)")
-    dtype = _dtype_name(torch_model)
+    if _sparse_adam(keras_model, optimizer):
+        record.notes.append(
+            "Keras (TensorFlow backend) applies Adam to an Embedding's sparse gradient slice by "
+            "slice: where a token repeats within a batch, its second moment gets the sum of the "
+            "squared slices instead of the square of their sum (keras ops.square on IndexedSlices), "
+            "so the embedding trains differently from torch's dense Adam; freeze it, use SGD, or "
+            "expect a mismatch on repeated tokens")
+    dtype = dtype_name(torch_model)
     u, safety = TOLERANCES[dtype].unit_roundoff, TOLERANCES[dtype].safety
 
     reference = copy.deepcopy(torch_model).double()
@@ -343,15 +392,15 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
             "torch": _TorchRun(torch_model, loss, optimizer),
             "reference": _TorchRun(reference, loss, optimizer)}
     perturbed = []
-    for k, pattern in enumerate(_PATTERNS):
+    for k, pattern in enumerate(PATTERNS):
         module = copy.deepcopy(reference)
-        noise = _Perturbation(pattern, u, _SEED + k)
+        noise = Perturbation(pattern, u, SEED + k)
         noise.attach(module)
         run = _TorchRun(module, loss, optimizer)
         run.grad_hook = noise.gradients
         perturbed.append((run, noise))
 
-    index = 0
+    index, seen = 0, {}
     for _ in range(epochs):
         for batch in batches:
             index += 1
@@ -364,50 +413,58 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
                 noise.step_size(run.optimizer, optimizer, index)
                 losses_perturbed.append(run.step(batch))
                 noise.parameters(run.params)
+            losses["logit scale"] = runs["reference"].logit_scale
             record.steps.append(_judge(index, losses, losses_perturbed, keras_model, torch_model,
-                                       reference, [r.module for r, _ in perturbed], u, safety))
+                                       reference, [r.module for r, _ in perturbed], u, safety,
+                                       seen))
     return record
 
 
+def _worst(a, b, allowed, what: str) -> tuple[float, str]:
+    """Largest |a - b| / allowed over the elements, and the element described."""
+    a, b = np.atleast_1d(a), np.atleast_1d(b)
+    allowed = np.broadcast_to(allowed, a.shape)
+    d = np.abs(a - b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(d == 0, 0.0, d / allowed)
+    i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+    where = "" if a.shape == (1,) else str([int(k) for k in i])
+    return float(ratio[i]), (f"{what}{where}: {a[i]:.9g} vs {b[i]:.9g}, difference {d[i]:.3g}, "
+                             f"allowed {allowed[i]:.3g}")
+
+
 def _judge(index, losses, losses_perturbed, keras_model, torch_model, reference, perturbed_modules,
-           u, safety) -> Step:
+           u, safety, seen: dict[str, np.ndarray]) -> Step:
+    """Judge one step. ``seen`` carries each weight's largest envelope so far: a perturbed run's
+    deviation can pass through zero when that weight's motion reverses, while a real rounding
+    error of that size may still be there, so a weight's envelope never shrinks."""
     ref_loss = losses["reference"]
     loss_envelope = max(abs(lp - ref_loss) for lp in losses_perturbed)
-    loss_allowed = safety * loss_envelope + 4 * u * abs(ref_loss)
+    # the loss's own rounding: log-softmax subtracts logits of size max|z|, so a confident
+    # prediction's tiny loss carries an absolute error of order u max|z|, whatever the weights
+    loss_allowed = safety * (loss_envelope + u * (abs(ref_loss) + losses["logit scale"]))
+    checks = [_worst(losses["keras"], ref_loss, loss_allowed, "keras loss vs reference"),
+              _worst(losses["torch"], ref_loss, loss_allowed, "torch loss vs reference"),
+              _worst(losses["keras"], losses["torch"], 2 * loss_allowed, "keras vs torch loss")]
     k, t, r = _weights(keras_model), _weights(torch_model), _weights(reference)
     others = [_weights(m) for m in perturbed_modules]
-    failure, share = "", 0.0
-    for a, b, scale, what in ((losses["keras"], ref_loss, 1, "keras loss vs reference"),
-                              (losses["torch"], ref_loss, 1, "torch loss vs reference"),
-                              (losses["keras"], losses["torch"], 2, "keras vs torch loss")):
-        ratio = abs(a - b) / (scale * loss_allowed) if loss_allowed else np.inf * (a != b)
-        share = max(share, ratio)
-        if ratio > 1 and not failure:
-            failure = f"{what}: {a:.9g} vs {b:.9g}, difference {abs(a - b):.3g} > allowed " \
-                      f"{scale * loss_allowed:.3g}"
     gap, where, gap_allowed = 0.0, "", 0.0
     for name, ref in r.items():
         envelope = np.max([np.abs(o[name] - ref) for o in others], axis=0)
+        seen[name] = envelope = np.maximum(seen.get(name, envelope), envelope)
         allowed = safety * envelope + 4 * u * np.abs(ref)
-        for a, b, scale, what in ((k[name], ref, 1, "keras vs reference"),
-                                  (t[name], ref, 1, "torch vs reference"),
-                                  (k[name], t[name], 2, "keras vs torch")):
-            d = np.abs(a - b)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(d == 0, 0.0, d / (scale * allowed))
-            worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape) if ratio.size else ()
-            share = max(share, float(ratio[worst]) if ratio.size else 0.0)
-            if ratio.size and ratio[worst] > 1 and not failure:
-                failure = (f"weight {name}{list(worst)} after the step, {what}: {a[worst]:.9g} vs "
-                           f"{b[worst]:.9g}, difference {d[worst]:.3g} > allowed "
-                           f"{scale * allowed[worst]:.3g}")
+        checks += [_worst(k[name], ref, allowed, f"weight {name} keras vs reference"),
+                   _worst(t[name], ref, allowed, f"weight {name} torch vs reference"),
+                   _worst(k[name], t[name], 2 * allowed, f"weight {name} keras vs torch")]
         d = np.abs(k[name] - t[name])
         if d.size and d.max() >= gap:
-            worst = np.unravel_index(int(np.argmax(d)), d.shape)
-            gap, where, gap_allowed = float(d[worst]), f"{name}{list(worst)}", \
-                float(2 * (safety * envelope[worst] + 4 * u * abs(ref[worst])))
+            i = np.unravel_index(int(np.argmax(d)), d.shape)
+            gap, where, gap_allowed = float(d[i]), f"{name}{[int(x) for x in i]}", \
+                float(2 * allowed[i])
+    share, tightest = max(checks, key=lambda c: c[0])
+    failure = next((text for ratio, text in checks if ratio > 1), "")
     return Step(index, losses["keras"], losses["torch"], ref_loss, loss_allowed, gap, where,
-                gap_allowed, share, failure)
+                gap_allowed, share, tightest, failure)
 
 
 def assert_training_parity(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
@@ -426,7 +483,7 @@ def predict(model, x: np.ndarray) -> np.ndarray:
         xs = x.astype(np.int32) if np.issubdtype(x.dtype, np.integer) else x
         return np.asarray(keras.ops.convert_to_numpy(_first(model(xs, training=False))),
                           dtype=np.float64)
-    module = _torch_model(model)
+    module = as_torch_model(model)
     module.eval()
     with torch.no_grad():
         out = _first(module(_to_torch_input(x, _model_dtype(module))))

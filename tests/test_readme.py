@@ -26,3 +26,11 @@ def test_own_tests_example_runs():
     namespace: dict = {}
     exec(compile(code, str(README), "exec"), namespace)
     settings(max_examples=5)(namespace["test_my_ports"])()  # a few examples: it runs, and passes
+
+
+def test_whole_model_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    example = next(b for b in blocks if "parity.assert_training_parity" in b)
+    namespace: dict = {}
+    exec(compile(example, str(README), "exec"), namespace)
+    assert namespace["record"].ok and len(namespace["record"].steps) == 5

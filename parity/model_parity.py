@@ -1,0 +1,96 @@
+"""Forward parity of whole models (Keras model vs its torch port), judged against float64.
+
+Reference: the torch model copied to float64. Envelope: four more float64 copies with the model
+dtype's rounding errors injected (all +, all -, two random-sign patterns), as in
+:mod:`parity.training`: every weight of a Dense or recurrent layer is scaled by ``1 + s n u``
+(n = fan-in; a relative weight error of ``n u`` moves each pre-activation by the standard dot
+product error bound ``n u |x||W|``, at every time step, and lets it travel through the
+recurrence) and every such layer's output by ``1 + s n u``. Per element, what one framework may
+miss the reference by is the safety factor times the largest deviation of those runs, plus the
+storage rounding of the value; the frameworks may differ by twice that. The recurrent layers
+themselves are checked far more finely against the independent oracle (:mod:`parity.compare`);
+this check is about the model: the transfer of every layer and the mask flowing between them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from parity import models
+from parity._frameworks import keras
+from parity.compare import TensorDiff, diff
+from parity.errors import ParityError
+from parity.tolerances import TOLERANCES
+from parity.training import PATTERNS, SEED, Perturbation, as_torch_model, dtype_name, predict
+
+
+def _reference_outputs(torch_model, x: np.ndarray, u: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    reference = copy.deepcopy(torch_model).double()
+    outputs = []
+    for k, pattern in enumerate(PATTERNS):
+        module = copy.deepcopy(reference)
+        noise = Perturbation(pattern, u, SEED + k)
+        noise.weights(module)
+        noise.attach(module)
+        outputs.append(predict(module, x))
+    return predict(reference, x), outputs
+
+
+def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
+    """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``."""
+    torch_model = as_torch_model(torch_model)
+    models.check_same_blocks(models.read(keras_model)[0], models.read(torch_model)[0])
+    dtype = dtype_name(torch_model)
+    u, safety = TOLERANCES[dtype].unit_roundoff, TOLERANCES[dtype].safety
+    ref, perturbed = _reference_outputs(torch_model, x, u)
+    allowed = safety * np.max([np.abs(p - ref) for p in perturbed], axis=0) + 4 * u * np.abs(ref)
+    k, t = predict(keras_model, x), predict(torch_model, x)
+    axes = ("batch", "step", "unit") if ref.ndim == 3 else ("batch", "unit")
+    return [diff("output", "keras", k, "torch", t, 2 * allowed, axis_names=axes),
+            diff("output", "keras", k, "float64 reference", ref, allowed, axis_names=axes),
+            diff("output", "torch", t, "float64 reference", ref, allowed, axis_names=axes)]
+
+
+def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str = "") -> list[TensorDiff]:
+    """:func:`compare_models`, raising :class:`parity.ParityError` naming (batch, step, unit) of
+    the worst element, both values and the allowed difference."""
+    diffs = compare_models(keras_model, torch_model, x)
+    failing = [d for d in diffs if not d.ok]
+    if failing:
+        lines = ["model parity check failed:"]
+        for d in failing:
+            p = d.worst
+            lines.append(f"  {d.a_name} vs {d.b_name}: {d.mismatched} of {d.total} elements beyond "
+                         f"tolerance; worst at {d.where(p)}: {p.a:.9g} vs {p.b:.9g}, difference "
+                         f"{p.difference:.3g}, allowed {p.allowed:.3g}")
+        if context:
+            lines.append(f"reproduce: {context}")
+        raise ParityError("\n".join(lines), diffs)
+    return diffs
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    """A whole model (as blocks), a seed for Keras' initialisers and token ids (0 = padding)."""
+
+    blocks: tuple
+    ids: np.ndarray
+    seed: int
+
+    def keras_model(self):
+        keras.utils.set_random_seed(self.seed)
+        model = models.build_keras(self.blocks)
+        if isinstance(self.blocks[0], models.Embedding):
+            # dense random embeddings: the one-hot of the seed would hide transposition bugs
+            rng = np.random.default_rng(self.seed)
+            layer = model.layers[0]
+            layer.embeddings.assign(rng.uniform(-1, 1, tuple(layer.embeddings.shape))
+                                    .astype(layer.embeddings.dtype))
+        return model
+
+    def __repr__(self) -> str:
+        return (f"ModelCase(blocks={self.blocks!r}, ids=np.array({self.ids.tolist()}), "
+                f"seed={self.seed})")
