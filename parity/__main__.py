@@ -1,10 +1,11 @@
-"""Command line: ``python -m parity {run,check,scenarios,sweep,table,report,compare,merge}``;
-``--help`` on each."""
+"""Command line: ``python -m parity {run,check,scenarios,golden,gate,sweep,table,report,compare,
+merge}``; ``--help`` on each."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from parity.bench_report import write_report
@@ -66,7 +67,6 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     """The main job: parity checks, the course scenarios' loss curves, smoke benchmarks and their
     report, in a new timestamped folder."""
     import subprocess
-    import time
 
     if not Path("benchmarks", "test_recurrent_core.py").exists():
         raise FileNotFoundError("benchmarks/ not found: run the main job from the repository "
@@ -104,8 +104,6 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _scenarios(args: argparse.Namespace, rest: list[str]) -> int:
-    import time
-
     from parity import scenarios
     from parity.scenario_report import write
 
@@ -123,6 +121,37 @@ def _scenarios(args: argparse.Namespace, rest: list[str]) -> int:
             print(f"\n{r.name}: {problem}")
     print(f"\nplots and details in {out}")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _golden(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity import golden
+
+    if rest:
+        raise SystemExit(f"golden: unrecognised arguments {rest}")
+    if args.action == "record":
+        path = golden.record(args.directory,
+                             ids=golden.case_ids(with_scenarios=not args.no_scenarios))
+        print(f"golden baseline recorded in {path} ({golden.versions()})")
+        return 0
+    report = golden.compare(golden.load(args.directory))
+    print(report.markdown())
+    return 1 if report.drifted else 0
+
+
+def _gate(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.gate import run_gate
+
+    if rest:
+        raise SystemExit(f"gate: unrecognised arguments {rest}")
+    out = Path(args.out) if args.out else Path(args.reports) / f"gate-{time.strftime('%Y%m%d-%H%M%S')}"
+    verdict = run_gate(out, golden=args.golden, bench_baseline=args.bench_baseline,
+                       bench_run=args.bench_run, processes=args.processes, sizes=args.sizes,
+                       factor=args.factor, alpha=args.alpha,
+                       fail_on=tuple(args.fail_on.split(",")) if args.fail_on else (),
+                       skip=tuple(args.skip.split(",")) if args.skip else ())
+    print(verdict.markdown())
+    print(f"gate summary: {out / 'gate.md'}, JUnit: {out / 'gate.xml'}")
+    return verdict.exit_code
 
 
 def _merge(args: argparse.Namespace, rest: list[str]) -> int:
@@ -173,6 +202,28 @@ def main(argv: list[str] | None = None) -> int:
     scen.add_argument("names", nargs="*", help="scenarios to run (default: all)")
     scen.add_argument("--reports", default="reports", help="parent folder (default: reports)")
     scen.add_argument("--out", help="new folder for the plots (default: reports/scenarios-STAMP)")
+    gold = commands.add_parser("golden", help="record each framework's outputs on the canonical "
+                               "cases (record DIR), or compare today's with them (compare DIR; "
+                               "exit 1 on drift)")
+    gold.add_argument("action", choices=["record", "compare"])
+    gold.add_argument("directory", help="baseline folder (record: must not exist yet)")
+    gold.add_argument("--no-scenarios", action="store_true",
+                      help="leave out the course scenarios' training losses")
+    gate = commands.add_parser("gate", help="one verdict on an upgrade: parity checks, golden drift "
+                               "and speed against baselines; gate.md + gate.xml; exit = sum of "
+                               "causes (1 parity, 2 drift, 4 speed, 8 environment)")
+    gate.add_argument("--golden", help="golden baseline folder (python -m parity golden record)")
+    gate.add_argument("--bench-baseline", help="benchmark run to compare with (JSON)")
+    gate.add_argument("--bench-run", help="an existing new benchmark run instead of running one")
+    gate.add_argument("--processes", type=int, default=3, help="benchmark processes (default 3)")
+    gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
+    gate.add_argument("--factor", type=float, default=1.1)
+    gate.add_argument("--alpha", type=float, default=0.01)
+    gate.add_argument("--fail-on", default="parity,drift,speed,environment",
+                      help="causes that fail the gate, comma-separated (others are advisory)")
+    gate.add_argument("--skip", default="", help="steps to leave out: parity,drift,speed")
+    gate.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    gate.add_argument("--out", help="new folder (default: reports/gate-STAMP)")
     merge_ = commands.add_parser("merge", help="merge benchmark runs made in separate processes "
                                  "into one run (each process becomes a timing window)")
     merge_.add_argument("output", help="new JSON file")
@@ -180,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     commands_ = {"check": _check, "sweep": _sweep, "table": _table, "report": _report,
                  "compare": _compare, "run": _run, "merge": _merge,
-                 "scenarios": _scenarios}
+                 "scenarios": _scenarios, "golden": _golden, "gate": _gate}
     try:
         return commands_[args.command](args, rest)
     except (ValueError, FileExistsError, FileNotFoundError) as e:  # bad files or options: say so, exit 2

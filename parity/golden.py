@@ -1,0 +1,267 @@
+"""Golden outputs: what each framework computed for a fixed canonical set of cases, stored with the
+versions that computed it, so that an upgrade which moves one framework's numbers is seen even
+while the two frameworks still agree with each other.
+
+Canonical set (:func:`canonical_cases`): every cell (SimpleRNN, LSTM, GRU, plus GRU
+``reset_after=False``), unidirectional, bidirectional and a 2-layer stack, unmasked, right-padded
+and with gaps, returning sequences and states; gradients (input, initial states, every weight) for
+two cases per cell; and the course scenarios' per-step training losses. Inputs and weights come
+from fixed seeds (numpy's PCG64 streams, stable across numpy versions).
+
+Baseline format (a directory, never overwritten):
+
+- ``manifest.json``: ``format`` (1), ``recorded`` (UTC time), ``versions`` (python, numpy, torch,
+  tensorflow, keras, keras backend), ``machine`` (platform, processor, threads), and ``cases``:
+  for each case id its description (a pasteable ``ParityCase`` or the scenario name) and, per
+  framework, the tensor names stored.
+- ``arrays.npz`` (compressed): one float64 array per ``"<case id>|<framework>|<tensor>"``; the
+  values are exactly what the framework returned (float32 results widen to float64 exactly).
+
+Drift (:func:`compare`): for each case, framework and tensor, ``|today - recorded|`` per element
+against what two correct implementations may differ by (the cross-framework tolerance of the
+forward, gradient and training checks): "identical" (bit for bit), "rounding" (within it) or
+"drift" (beyond it: the framework now computes something else).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from parity import keras_side, oracle, torch_side
+from parity._frameworks import keras, torch
+from parity.cases import ParityCase, build_pair
+from parity.errors import UnsupportedConfig
+from parity.gradients import (
+    cotangents,
+    gradient_allowed,
+    keras_gradients,
+    oracle_gradients,
+    torch_gradients,
+)
+from parity.spec import CELL_KINDS, RecurrentSpec
+from parity.tolerances import allowed_error
+
+FORMAT = 1
+SEED = 20261126
+FRAMEWORKS = ("keras", "torch")
+
+
+def canonical_cases() -> dict[str, tuple[ParityCase, bool]]:
+    """Case id -> (case, with gradients)."""
+    cases = {}
+    for kind in CELL_KINDS:
+        for layout in ("uni", "bi", "stack"):
+            for mask in ("none", "right_padded", "gaps"):
+                if layout == "stack" and mask != "none":
+                    continue
+                spec = RecurrentSpec(kind, units=4, input_size=3, return_sequences=True,
+                                     return_state=True,
+                                     num_layers=2 if layout == "stack" else 1,
+                                     bidirectional=layout == "bi",
+                                     zero_output_for_mask=layout == "bi")
+                case = ParityCase(spec, batch=3, steps=7, seed=SEED, mask=mask,
+                                  with_initial_state=mask == "none")
+                gradients = (layout, mask) in (("uni", "none"), ("bi", "right_padded"))
+                cases[f"{kind}/{layout}/{mask}"] = (case, gradients)
+    spec = RecurrentSpec("gru", 4, 3, return_sequences=True, return_state=True, reset_after=False)
+    cases["gru_reset_before/uni/gaps"] = (ParityCase(spec, 3, 7, SEED, mask="gaps"), True)
+    return cases
+
+
+def versions() -> dict[str, str]:
+    import tensorflow as tf
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "keras_backend": keras.backend.backend()}
+
+
+def _machine() -> dict[str, object]:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads()}
+
+
+@dataclass
+class Computed:
+    """Today's values per framework and tensor, and per tensor the allowed difference between two
+    correct implementations."""
+
+    values: dict[str, dict[str, np.ndarray]]
+    allowed: dict[str, np.ndarray]
+    description: str
+
+
+def compute_case(case: ParityCase, gradients: bool) -> Computed:
+    spec = case.spec
+    keras_obj, torch_obj = build_pair(case, "keras_to_torch")
+    x, h0, mask = case.inputs(), case.initial_state(), case.step_mask()
+    weights = case.weights()
+    reference = oracle.run(spec, weights, x, h0, mask)
+    values = {"keras": keras_side.run(keras_obj, x, h0, mask).named(),
+              "torch": torch_side.run(torch_obj, x, h0, mask).named()}
+    allowed = {k: 2 * v for k, v in allowed_error(spec, weights, x, h0, reference, mask)
+               .named().items()}
+    if gradients:
+        cots = cotangents(spec, [np.shape(t) for t in reference.named().values()], case.seed)
+        values["keras"].update(keras_gradients(keras_obj, spec, x, h0, mask, cots))
+        values["torch"].update(torch_gradients(torch_obj, spec, x, h0, mask, cots))
+        clean, terms = oracle_gradients(spec, weights, x, h0, mask, cots, term_magnitudes=True)
+        allowed.update({k: 2 * v for k, v in gradient_allowed(spec, weights, x, h0, mask, cots,
+                                                               clean, terms).items()})
+    arrays = {fw: {k: np.asarray(v, dtype=np.float64) for k, v in named.items()}
+              for fw, named in values.items()}
+    return Computed(arrays, allowed, repr(case))
+
+
+def compute_scenario(name: str) -> Computed:
+    from parity import scenarios
+    record = scenarios.run(name).record
+    losses = {fw: {"losses": np.array(record.losses(fw))} for fw in FRAMEWORKS}
+    allowed = {"losses": np.array([2 * s.loss_allowed for s in record.steps])}
+    return Computed(losses, allowed, f"scenario {name}")
+
+
+def case_ids(*, with_scenarios: bool = True) -> list[str]:
+    from parity.scenarios import TRAINING
+    ids = list(canonical_cases())
+    return ids + ([f"scenario/{name}" for name in TRAINING] if with_scenarios else [])
+
+
+def compute(ids: list[str]) -> dict[str, Computed]:
+    cases = canonical_cases()
+    unknown = [i for i in ids if i not in cases and not i.startswith("scenario/")]
+    if unknown:
+        raise UnsupportedConfig("case", unknown, f"canonical cases are {case_ids()}")
+    return {i: compute_scenario(i.split("/", 1)[1]) if i.startswith("scenario/")
+            else compute_case(*cases[i]) for i in ids}
+
+
+def record(directory: str | Path, *, ids: list[str] | None = None) -> Path:
+    """Compute the canonical set (or the cases ``ids``) and store it in the new directory
+    ``directory``."""
+    path = Path(directory)
+    if path.exists():
+        raise FileExistsError(f"{path} exists: a golden baseline is never overwritten; record into "
+                              "a new directory (e.g. one named after the versions)")
+    computed = compute(ids if ids is not None else case_ids())
+    arrays = {f"{case_id}|{fw}|{name}": v for case_id, c in computed.items()
+              for fw, named in c.values.items() for name, v in named.items()}
+    manifest = {"format": FORMAT, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "versions": versions(), "machine": _machine(),
+                "cases": {case_id: {"description": c.description,
+                                    "tensors": {fw: sorted(named) for fw, named in c.values.items()}}
+                          for case_id, c in computed.items()}}
+    path.mkdir(parents=True)
+    np.savez_compressed(path / "arrays.npz", **arrays)
+    (path / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+@dataclass
+class Baseline:
+    path: Path
+    manifest: dict
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self.manifest["versions"]
+
+
+def load(directory: str | Path) -> Baseline:
+    path = Path(directory)
+    files = [path / "manifest.json", path / "arrays.npz"]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"not a golden baseline, missing {missing}; record one with "
+                                "python -m parity golden record DIR")
+    manifest = json.loads(files[0].read_text())
+    if manifest.get("format") != FORMAT:
+        raise UnsupportedConfig("format", manifest.get("format"),
+                                f"this version reads golden format {FORMAT}", where=str(path))
+    with np.load(files[1]) as data:
+        arrays = {k: data[k] for k in data.files}
+    return Baseline(path, manifest, arrays)
+
+
+@dataclass
+class Drift:
+    case: str
+    framework: str
+    tensor: str
+    largest_change: float        # max |today - recorded|
+    share: float                 # max |today - recorded| / allowed
+    verdict: str                 # "identical", "rounding", "drift" or "missing"
+
+    @property
+    def cell(self) -> str:
+        return self.case.split("/", 1)[0] if not self.case.startswith("scenario/") else "scenarios"
+
+
+@dataclass
+class DriftReport:
+    baseline: Baseline
+    today: dict[str, str]
+    rows: list[Drift] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> list[Drift]:
+        return [r for r in self.rows if r.verdict in ("drift", "missing")]
+
+    def table(self) -> list[str]:
+        """Largest change per cell and framework (Markdown)."""
+        lines = ["| cell | framework | tensors | identical | largest change | share of "
+                 "tolerance | verdict |", "|---|---|---|---|---|---|---|"]
+        groups: dict[tuple[str, str], list[Drift]] = {}
+        for r in self.rows:
+            groups.setdefault((r.cell, r.framework), []).append(r)
+        for (cell, fw), rows in groups.items():
+            worst = max(rows, key=lambda r: r.share)
+            identical = sum(r.verdict == "identical" for r in rows)
+            verdict = "drift" if any(r.verdict in ("drift", "missing") for r in rows) else (
+                "identical" if identical == len(rows) else "rounding")
+            lines.append(f"| {cell} | {fw} | {len(rows)} | {identical} | "
+                         f"{max(r.largest_change for r in rows):.3g} | {worst.share:.1%} | "
+                         f"{verdict} |")
+        return lines
+
+    def markdown(self) -> str:
+        before, now = self.baseline.versions, self.today
+        changed = [f"{k} {before.get(k)} -> {now.get(k)}" for k in now if before.get(k) != now.get(k)]
+        lines = [f"Golden baseline `{self.baseline.path}` recorded {self.baseline.manifest['recorded']}"
+                 f" with {', '.join(f'{k} {v}' for k, v in before.items())}.",
+                 f"Changed since: {', '.join(changed) if changed else 'nothing'}.", "",
+                 *self.table()]
+        for r in self.drifted[:20]:
+            lines.append(f"- {r.verdict}: {r.case} {r.framework} {r.tensor}: largest change "
+                         f"{r.largest_change:.3g} = {r.share:.1f}x the allowed difference")
+        return "\n".join(lines)
+
+
+def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> DriftReport:
+    """Today's values of every recorded case against the baseline."""
+    if computed is None:
+        computed = compute([i for i in baseline.manifest["cases"] if i in case_ids()])
+    report = DriftReport(baseline, versions())
+    for case_id, entry in baseline.manifest["cases"].items():
+        now = computed.get(case_id)
+        for fw, names in entry["tensors"].items():
+            for name in names:
+                old = baseline.arrays[f"{case_id}|{fw}|{name}"]
+                new = None if now is None else now.values.get(fw, {}).get(name)
+                if new is None or new.shape != old.shape:
+                    report.rows.append(Drift(case_id, fw, name, np.inf, np.inf, "missing"))
+                    continue
+                d = np.abs(new - old)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    ratio = np.where(d == 0, 0.0, d / np.broadcast_to(now.allowed[name], d.shape))
+                share = float(np.nanmax(ratio, initial=0.0))
+                verdict = "identical" if not d.any() else ("rounding" if share <= 1 else "drift")
+                report.rows.append(Drift(case_id, fw, name, float(d.max(initial=0.0)), share,
+                                         verdict))
+    return report

@@ -1,0 +1,48 @@
+"""The CI workflow mirrors tox.ini and passes a workflow linter; the version matrix's constraints
+differ only where they should."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "parity.yml"
+
+
+def _lint(path: Path) -> subprocess.CompletedProcess:
+    # check-jsonschema (test extra) with the GitHub workflow schema it vendors: works offline
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema",
+                           "vendor.github-workflows", str(path)], capture_output=True, text=True)
+
+
+def test_workflow_passes_the_linter_and_a_broken_one_does_not(tmp_path):
+    assert _lint(WORKFLOW).returncode == 0
+    broken = tmp_path / "broken.yml"
+    broken.write_text(WORKFLOW.read_text().replace("runs-on:", "runs_on:", 1))
+    assert _lint(broken).returncode != 0
+
+
+def test_workflow_matrix_mirrors_tox():
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    env_list = tox["tox"]["env_list"]
+    factors = re.search(r"tf\{([^}]*)\}", env_list).group(1).split(",")
+    text = WORKFLOW.read_text()
+    matrix = re.search(r"toxenv: \[([^\]]*)\]", text).group(1).replace(" ", "").split(",")
+    assert matrix == [f"tf{f}" for f in factors]
+    for env in ("tests", "gate"):
+        assert f"tox -e {env}" in text and f"testenv:{env}" in tox
+
+
+def test_version_constraints_differ_only_in_tensorflow_and_keras():
+    def pins(name):
+        lines = (ROOT / "constraints" / name).read_text().splitlines()
+        return dict(line.split("==") for line in lines if "==" in line)
+    current, previous = pins("cpu.txt"), pins("tf2.20.txt")
+    differing = {k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k)}
+    assert differing == {"tensorflow-cpu", "keras"}
+    assert previous["tensorflow-cpu"].startswith("2.20") and current["tensorflow-cpu"].startswith("2.21")

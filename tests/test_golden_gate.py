@@ -1,0 +1,122 @@
+"""Golden baselines and the upgrade gate: nothing overwritten, drift told from rounding, one exit
+code per cause, JUnit a CI system can read."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parity import golden
+from parity.errors import UnsupportedConfig
+from parity.gate import CAUSES, run_gate
+
+BENCH = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
+IDS = ["gru/uni/none", "lstm/bi/right_padded"]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    return golden.record(tmp_path_factory.mktemp("golden") / "base", ids=IDS)
+
+
+def _tampered(baseline: Path, tmp_path: Path, change) -> Path:
+    copy = tmp_path / "tampered"
+    copy.mkdir(parents=True)
+    (copy / "manifest.json").write_text((baseline / "manifest.json").read_text())
+    with np.load(baseline / "arrays.npz") as data:
+        arrays = {k: change(k, data[k]) for k in data.files}
+    np.savez_compressed(copy / "arrays.npz", **arrays)
+    return copy
+
+
+def test_recording_never_overwrites(baseline):
+    before = (baseline / "arrays.npz").read_bytes()
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        golden.record(baseline, ids=IDS)
+    assert (baseline / "arrays.npz").read_bytes() == before
+
+
+def test_manifest_documents_versions_and_tensors(baseline):
+    manifest = json.loads((baseline / "manifest.json").read_text())
+    assert {"torch", "tensorflow", "keras", "numpy"} <= set(manifest["versions"])
+    tensors = manifest["cases"]["gru/uni/none"]["tensors"]["torch"]
+    assert "output" in tensors and any(t.startswith("grad weights") for t in tensors)
+
+
+def test_same_versions_are_identical(baseline):
+    report = golden.compare(golden.load(baseline))
+    assert report.rows and all(r.verdict == "identical" for r in report.rows)
+
+
+def test_rounding_is_told_from_drift(baseline, tmp_path):
+    def one_ulp(key, a):
+        return np.nextafter(a.astype(np.float32), np.float32(np.inf)).astype(np.float64) \
+            if key.startswith("gru") and key.endswith("|keras|output") else a
+    rounding = golden.compare(golden.load(_tampered(baseline, tmp_path, one_ulp)))
+    changed = [r for r in rounding.rows if r.verdict != "identical"]
+    assert [(r.case, r.framework, r.tensor, r.verdict) for r in changed] == \
+        [("gru/uni/none", "keras", "output", "rounding")]
+
+    def shifted(key, a):
+        return a + 1e-3 if key.startswith("lstm") and "|torch|" in key else a
+    drift = golden.compare(golden.load(_tampered(baseline, tmp_path / "b", shifted)))
+    assert drift.drifted and {r.framework for r in drift.drifted} == {"torch"}
+    assert "| lstm | torch |" in drift.markdown() and "drift" in drift.markdown()
+
+
+def test_load_refuses_what_is_not_a_baseline(tmp_path):
+    with pytest.raises(FileNotFoundError, match="golden record"):
+        golden.load(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": 99}))
+    np.savez(tmp_path / "arrays.npz")
+    with pytest.raises(UnsupportedConfig, match="format"):
+        golden.load(tmp_path)
+
+
+def _slowed_copy(tmp_path: Path, factor: float) -> Path:
+    run = json.loads((BENCH / "smoke-b.json").read_text())
+    for b in run["benchmarks"]:
+        stats = b["stats"]
+        for k in ("min", "max", "mean", "median", "q1", "q3", "iqr", "stddev", "total"):
+            stats[k] *= factor
+        stats["data"] = [v * factor for v in stats["data"]]
+    path = tmp_path / f"slowed-{factor}.json"
+    path.write_text(json.dumps(run))
+    return path
+
+
+def test_gate_says_safe_with_exit_0_and_junit(baseline, tmp_path):
+    verdict = run_gate(tmp_path / "g", golden=str(baseline), bench_baseline=str(BENCH / "smoke-a.json"),
+                       bench_run=str(BENCH / "smoke-b.json"), skip=("parity",))
+    assert verdict.exit_code == 0 and "SAFE" in (tmp_path / "g" / "gate.md").read_text()
+    suite = ET.parse(tmp_path / "g" / "gate.xml").getroot()
+    assert int(suite.get("tests")) > 60 and suite.get("failures") == "0"
+
+
+def test_gate_exit_code_sums_the_causes(baseline, tmp_path):
+    drifted = _tampered(baseline, tmp_path, lambda k, a: a + 1e-2)
+    verdict = run_gate(tmp_path / "g", golden=str(drifted), bench_baseline=str(BENCH / "smoke-a.json"),
+                       bench_run=str(_slowed_copy(tmp_path, 3.0)), skip=("parity",))
+    assert verdict.exit_code == CAUSES["drift"] + CAUSES["speed"]
+    text = (tmp_path / "g" / "gate.md").read_text()
+    assert "NOT safe" in text and "numeric drift" in text and "speed regression" in text
+    failures = ET.parse(tmp_path / "g" / "gate.xml").getroot().iter("failure")
+    assert {f.get("message").split(":")[0] for f in failures} == {"numeric drift", "speed regression"}
+    advisory = run_gate(tmp_path / "h", golden=str(drifted), bench_baseline=str(BENCH / "smoke-a.json"),
+                        bench_run=str(_slowed_copy(tmp_path, 3.0)), skip=("parity",),
+                        fail_on=("parity", "drift"))
+    assert advisory.exit_code == CAUSES["drift"]  # speed reported, not blocking
+
+
+def test_gate_reports_missing_baselines_as_environment(tmp_path):
+    verdict = run_gate(tmp_path / "g", golden=str(tmp_path / "nowhere"), bench_baseline=None,
+                       skip=("parity",))
+    assert verdict.exit_code == CAUSES["environment"]
+    with pytest.raises(FileExistsError):
+        run_gate(tmp_path / "g", golden=None, bench_baseline=None)
+    with pytest.raises(ValueError, match="unknown cause"):
+        run_gate(tmp_path / "x", golden=None, bench_baseline=None, fail_on=("speedy",))
