@@ -166,8 +166,8 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
         verdict.findings.append(Finding("speed", change.name, message))
     for name in comparison.only_base:
         verdict.findings.append(Finding("speed", name, "in the baseline but not run now"))
-    verdict.sections.append("## Speed against the benchmark baseline\n\n" +
-                            comparison.markdown().replace("# Benchmark comparison", "###", 1))
+    table = comparison.markdown().replace("# Benchmark comparison", "### Benchmark comparison", 1)
+    verdict.sections.append("## Speed against the benchmark baseline\n\n" + table)
 
 
 def run_gate(out: str | Path, *, golden: str | None, bench_baseline: str | None,
