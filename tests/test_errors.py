@@ -84,9 +84,10 @@ REFUSALS = {
         lambda: parity.to_torch([simple(return_sequences=True),
                                  built(keras.layers.SimpleRNN(4, return_state=True), 4)]),
         UnsupportedConfig, "return_state", "True"),
-    "sequential with a Dense layer": (
-        lambda: parity.to_torch(keras.Sequential([keras.Input((5, 3)), keras.layers.Dense(2)])),
-        UnsupportedConfig, "layer", "Dense"),
+    "sequential with a Conv1D layer": (
+        lambda: parity.to_torch(keras.Sequential([keras.Input((5, 3)), keras.layers.SimpleRNN(
+            2, return_sequences=True), keras.layers.Conv1D(2, 3)])),
+        UnsupportedConfig, "layer", "Conv1D"),
     "torch dropout between layers": (
         lambda: parity.to_keras(torch.nn.RNN(3, 4, num_layers=2, dropout=0.5)),
         UnsupportedConfig, "dropout", "0.5"),
