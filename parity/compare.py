@@ -231,6 +231,13 @@ def _explain(r: ParityReport) -> str:
     return "\n".join(lines)
 
 
+def device_of(obj) -> str:
+    """"cuda" or "cpu": where a torch module's weights or Keras' backend computes."""
+    if torch_side.is_torch(obj):
+        return torch_side.device_of(obj).type
+    return keras_side.device()
+
+
 def _pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object, Weights]:
     """Specs and weights of both, the torch object given Keras call semantics, validated."""
     if not keras_side.is_keras(keras_obj):
@@ -266,7 +273,8 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
     k_ref = oracle.run(spec, k_weights, x, initial_state, mask)
     weight_differences = _weight_differences(k_weights, t_weights)
     t_ref = oracle.run(spec, t_weights, x, initial_state, mask) if weight_differences else k_ref
-    allowed = allowed_error(spec, k_weights, x, initial_state, k_ref, mask)
+    allowed = allowed_error(spec, k_weights, x, initial_state, k_ref, mask,
+                            devices=(device_of(keras_obj), device_of(module)))
     own = oracle_factor(spec.dtype)
 
     def diffs(a_name, a: Outputs, b_name, b: Outputs, scale: float) -> list[TensorDiff]:
@@ -294,21 +302,45 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
     return report
 
 
+@dataclass(frozen=True)
+class OracleBounds:
+    """The float64 oracle's result for one layer and input, and how far a correct computation in
+    the layer's dtype may be from it, per element. Computing them is the costly part of a check;
+    :func:`assert_within` then compares any number of results against them."""
+
+    spec: RecurrentSpec
+    reference: Outputs
+    allowed: dict[str, np.ndarray]
+
+
+def oracle_bounds(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None,
+                  mask: np.ndarray | None = None, *, device: str | None = None) -> OracleBounds:
+    """Bounds for results computed on ``device`` (default: where ``obj`` computes)."""
+    spec, weights = transfer.read(obj)
+    x = np.asarray(x)
+    oracle.check_inputs(spec, x, initial_state, mask)
+    reference = oracle.run(spec, weights, x, initial_state, mask)
+    allowed = allowed_error(spec, weights, x, initial_state, reference, mask,
+                            devices=(device or device_of(obj),)).named()
+    own = oracle_factor(spec.dtype)
+    return OracleBounds(spec, reference, {name: own * a for name, a in allowed.items()})
+
+
+def assert_within(bounds: OracleBounds, outputs: Outputs, *, label: str = "outputs") -> None:
+    """Raise :class:`parity.ParityError` naming the worst element if ``outputs`` leave ``bounds``."""
+    __tracebackhide__ = True
+    for name, value in outputs.named().items():
+        d = diff(name, label, value, "oracle", bounds.reference.named()[name], bounds.allowed[name])
+        if not d.ok:
+            raise ParityError(f"{label} differ from the float64 oracle for {bounds.spec}: {name} "
+                              f"{d.mismatched}/{d.total} elements beyond tolerance; worst "
+                              f"{_fmt_point(d, d.worst, label, 'oracle')}")
+
+
 def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,
                           initial_state: Sequence[np.ndarray] | None = None,
                           mask: np.ndarray | None = None, *, label: str = "outputs") -> None:
     """Assert that ``outputs`` (computed some other way, e.g. one step at a time) equal what the
     float64 oracle gives for ``obj``'s spec and weights, within that dtype's tolerance."""
     __tracebackhide__ = True
-    spec, weights = transfer.read(obj)
-    x = np.asarray(x)
-    oracle.check_inputs(spec, x, initial_state, mask)
-    reference = oracle.run(spec, weights, x, initial_state, mask)
-    allowed = allowed_error(spec, weights, x, initial_state, reference, mask).named()
-    own = oracle_factor(spec.dtype)
-    for name, value in outputs.named().items():
-        d = diff(name, label, value, "oracle", reference.named()[name], own * allowed[name])
-        if not d.ok:
-            raise ParityError(f"{label} differ from the float64 oracle for {spec}: {name} "
-                              f"{d.mismatched}/{d.total} elements beyond tolerance; worst "
-                              f"{_fmt_point(d, d.worst, label, 'oracle')}")
+    assert_within(oracle_bounds(obj, x, initial_state, mask), outputs, label=label)

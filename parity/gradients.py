@@ -19,12 +19,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from parity import keras_side, oracle, torch_side
+from parity import keras_side, oracle, torch_side, transfer
 from parity._frameworks import keras, torch
-from parity.compare import ParityReport, TensorDiff, _pair, diff
+from parity.compare import ParityReport, TensorDiff, _fmt_point, _pair, device_of, diff
 from parity.errors import ParityError, UnsupportedConfig
 from parity.spec import LayerWeights, RecurrentSpec, Weights
-from parity.tolerances import TOLERANCES, _noise, oracle_factor
+from parity.tolerances import _noise, for_devices, oracle_factor
 
 _WEIGHT_AXES = {"kernel": ("input", "gate*unit"), "recurrent_kernel": ("unit", "gate*unit"),
                 "bias": ("gate*unit",), "recurrent_bias": ("gate*unit",)}
@@ -82,12 +82,13 @@ def keras_gradients(obj, spec, x, initial_state, mask, cots) -> dict[str, np.nda
 
 
 def torch_gradients(module, spec, x, initial_state, mask, cots) -> dict[str, np.ndarray]:
-    xt = torch_side.to_tensor(x).requires_grad_()
-    st = [torch_side.to_tensor(s).requires_grad_() for s in initial_state or []]
+    dev = torch_side.device_of(module)
+    xt = torch_side.to_tensor(x).to(dev).requires_grad_()
+    st = [torch_side.to_tensor(s).to(dev).requires_grad_() for s in initial_state or []]
     params = list(module.parameters())
-    result = module(xt, st or None, None if mask is None else torch.from_numpy(mask))
+    result = module(xt, st or None, None if mask is None else torch.from_numpy(mask).to(dev))
     flat = list(result) if isinstance(result, tuple) else [result]
-    loss = sum((t.double() * torch.as_tensor(c)).sum() for t, c in zip(flat, cots))
+    loss = sum((t.double() * torch.as_tensor(c, device=dev)).sum() for t, c in zip(flat, cots))
     grads = torch.autograd.grad(loss, [xt, *st, *params], allow_unused=True)
     by_param = {id(p): (np.zeros(tuple(p.shape)) if g is None else
                         g.detach().cpu().to(torch.float64).numpy())
@@ -136,8 +137,9 @@ def _unflatten(spec, grads, n_states, w64) -> dict[str, np.ndarray]:
 
 
 def gradient_allowed(spec, weights, x, initial_state, mask, cots,
-                     clean: dict[str, np.ndarray], terms: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    tol = TOLERANCES[spec.dtype]
+                     clean: dict[str, np.ndarray], terms: dict[str, np.ndarray], *,
+                     devices: Sequence[str] = ("cpu",)) -> dict[str, np.ndarray]:
+    tol = for_devices(spec.dtype, devices)
     batch, steps = x.shape[:2]
     envelope = {k: np.zeros_like(v) for k, v in clean.items()}
     for run, sign in enumerate((1.0, -1.0, None, None)):
@@ -173,25 +175,16 @@ def compare_gradients(keras_obj, torch_obj, x: np.ndarray,
     cots = cotangents(spec, shapes, seed)
     k = keras_gradients(keras_obj, spec, x, initial_state, mask, cots)
     t = torch_gradients(module, spec, x, initial_state, mask, cots)
-    k_ref, terms = oracle_gradients(spec, k_weights, x, initial_state, mask, cots,
-                                    term_magnitudes=True)
+    k_ref, allowed = _reference_and_allowed(spec, k_weights, x, initial_state, mask, cots,
+                                            (device_of(keras_obj), device_of(module)))
     same_weights = all(np.array_equal(a, b) for wa, wb in zip(k_weights, t_weights)
                        for a, b in zip(wa.arrays().values(), wb.arrays().values()))
     t_ref = k_ref if same_weights else oracle_gradients(spec, t_weights, x, initial_state, mask,
                                                           cots)
-    allowed = gradient_allowed(spec, k_weights, x, initial_state, mask, cots, k_ref, terms)
     own = oracle_factor(spec.dtype)
-    gates = (spec.cell.keras_gate_order, spec.units)
 
     def diffs(a_name, a, b_name, b, scale) -> list[TensorDiff]:
-        out = []
-        for name in a:
-            field = name.rsplit(".", 1)[-1]
-            axes = _WEIGHT_AXES.get(field) if name.startswith("grad weights") else (
-                ("batch", "step", "feature") if name == "grad x" else None)
-            out.append(diff(name, a_name, a[name], b_name, b[name], scale * allowed[name],
-                            axis_names=axes, gates=gates))
-        return out
+        return _diffs(spec, allowed, a_name, a, b_name, b, scale)
 
     summary = (f"loss = sum(returned tensors * cotangents), cotangent seed {seed}; x shape "
                f"{x.shape} {x.dtype}; mask {'none' if mask is None else 'given'}")
@@ -199,6 +192,48 @@ def compare_gradients(keras_obj, torch_obj, x: np.ndarray,
                         diffs("keras", k, "oracle", k_ref, own),
                         diffs("torch", t, "oracle", t_ref, own), [], summary, context,
                         what="Gradient")
+
+
+def _reference_and_allowed(spec, weights, x, initial_state, mask, cots, devices):
+    reference, terms = oracle_gradients(spec, weights, x, initial_state, mask, cots,
+                                        term_magnitudes=True)
+    return reference, gradient_allowed(spec, weights, x, initial_state, mask, cots, reference,
+                                       terms, devices=devices)
+
+
+def _diffs(spec, allowed, a_name, a, b_name, b, scale) -> list[TensorDiff]:
+    gates = (spec.cell.keras_gate_order, spec.units)
+    out = []
+    for name in a:
+        field = name.rsplit(".", 1)[-1]
+        axes = _WEIGHT_AXES.get(field) if name.startswith("grad weights") else (
+            ("batch", "step", "feature") if name == "grad x" else None)
+        out.append(diff(name, a_name, a[name], b_name, b[name], scale * allowed[name],
+                        axis_names=axes, gates=gates))
+    return out
+
+
+def assert_torch_gradients_match_oracle(module, x: np.ndarray,
+                                        initial_state: Sequence[np.ndarray] | None = None,
+                                        mask: np.ndarray | None = None, *, seed: int = 0,
+                                        label: str = "torch") -> None:
+    """Gradients of a ``parity.KerasRNN`` on its own device (CUDA: cuDNN's backward) against the
+    float64 oracle's, within the tolerance of the module's dtype; raises :class:`ParityError`
+    naming the worst element."""
+    __tracebackhide__ = True
+    spec, weights = transfer.read(module)
+    x = np.asarray(x)
+    oracle.check_inputs(spec, x, initial_state, mask)
+    shapes = [np.shape(t) for t in oracle.run(spec, weights, x, initial_state, mask).named().values()]
+    cots = cotangents(spec, shapes, seed)
+    got = torch_gradients(module, spec, x, initial_state, mask, cots)
+    reference, allowed = _reference_and_allowed(spec, weights, x, initial_state, mask, cots,
+                                                (device_of(module),))
+    for d in _diffs(spec, allowed, label, got, "oracle", reference, oracle_factor(spec.dtype)):
+        if not d.ok:
+            raise ParityError(f"{label} gradients differ from the float64 oracle for {spec}: "
+                              f"{d.name} {d.mismatched}/{d.total} elements beyond tolerance; worst "
+                              f"{_fmt_point(d, d.worst, label, 'oracle')} (cotangent seed {seed})")
 
 
 def assert_gradient_parity(keras_obj, torch_obj, x: np.ndarray,

@@ -24,6 +24,21 @@ LAYER_CLASSES = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM
 _CELL_OF = {v: k for k, v in _CELLS.items()}
 
 
+def device() -> str:
+    """Where Keras' backend puts new tensors: "cuda" or "cpu"."""
+    backend = keras.backend.backend()
+    if backend == "torch":
+        from keras.src.backend.torch.core import get_device
+        return "cuda" if str(get_device()).startswith("cuda") else "cpu"
+    if backend == "jax":
+        import jax
+        return "cuda" if jax.default_backend() == "gpu" else "cpu"
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return "cuda" if tf.config.list_logical_devices("GPU") else "cpu"
+    return "cpu"
+
+
 def is_keras(obj: object) -> bool:
     if isinstance(obj, (list, tuple)):
         return bool(obj) and all(isinstance(o, keras.layers.Layer) for o in obj)

@@ -219,7 +219,7 @@ class KerasRNN(nn.Module):
         if not self.spec.zero_output_for_mask:
             fw = per_direction[0]
             last_valid = (lengths - 1).to(fw.device)
-            carried = fw[torch.arange(fw.shape[0]), last_valid][:, None]
+            carried = fw[torch.arange(fw.shape[0], device=fw.device), last_valid][:, None]
             padded = torch.arange(fw.shape[1], device=fw.device)[None, :] >= \
                 lengths.to(fw.device)[:, None]
             per_direction[0] = torch.where(padded[..., None], carried, fw)
@@ -386,13 +386,21 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.numpy()
 
 
+def device_of(module: torch.nn.Module) -> torch.device:
+    """Where ``module``'s weights live; inputs are moved there (a module moved to CUDA is checked
+    on CUDA, with cuDNN where torch uses it)."""
+    return next((p.device for p in module.parameters()), torch.device("cpu"))
+
+
 def run(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None,
         mask: np.ndarray | None = None) -> Outputs:
-    """Call a ``KerasRNN`` on numpy input (no autograd), returning numpy outputs."""
+    """Call a ``KerasRNN`` on numpy input (no autograd) on its device, returning numpy outputs."""
     merged_none = obj.spec.bidirectional and obj.spec.merge_mode is None
+    dev = device_of(obj)
     with torch.no_grad():
-        state = None if initial_state is None else [to_tensor(s) for s in initial_state]
-        result = obj(to_tensor(x), state, None if mask is None else torch.from_numpy(mask))
+        state = None if initial_state is None else [to_tensor(s).to(dev) for s in initial_state]
+        result = obj(to_tensor(x).to(dev), state,
+                     None if mask is None else torch.from_numpy(mask).to(dev))
     tensors = result if isinstance(result, tuple) else (result,)
     arrays = [to_numpy(t) for t in tensors]
     if merged_none:

@@ -103,3 +103,14 @@ def test_a_plain_nn_rnn_is_compared_with_the_keras_call_semantics():
     layer, module, case = _pair(spec)
     report = parity.assert_parity(layer, module.rnn, case.inputs())
     assert [d.shape for d in report.cross] == [(2, 4)]
+
+
+def test_torch_cpu_activations_are_within_the_default_activation_error():
+    # the calibration GPU checks use (parity.tolerances.activation_error_ulps), run on the CPU,
+    # where it must confirm the default the CPU tolerances assume
+    from parity.tolerances import TOLERANCES, for_devices, measured_activation_error_ulps
+
+    for dtype in ("float32", "float64"):
+        ulps = measured_activation_error_ulps("cpu", dtype)
+        assert 0 <= ulps <= TOLERANCES[dtype].activation_error, (dtype, ulps)
+        assert for_devices(dtype, ("cpu",)) == TOLERANCES[dtype]

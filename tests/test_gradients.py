@@ -48,3 +48,17 @@ def test_half_precision_probe_reports_a_reason_when_a_framework_fails(monkeypatc
     reason = capabilities.unsupported_reason("float16")
     capabilities.unsupported_reason.cache_clear()
     assert reason.startswith("torch cannot run a float16 lstm here") and "no kernel" in reason
+
+
+def test_torch_gradients_against_the_oracle_pass_and_catch_a_wrong_backward():
+    # the check the CUDA suite runs (parity/checks/test_cuda.py), here on the CPU
+    from parity.gradients import assert_torch_gradients_match_oracle
+
+    case = ParityCase(RecurrentSpec("lstm", 3, 2, return_sequences=True), batch=2, steps=4, seed=5)
+    module = torch_side.KerasRNN(case.spec)
+    torch_side.write_weights(module, case.weights(torch_biases=True))
+    assert_torch_gradients_match_oracle(module, case.inputs())
+    # a backward that is 0.1 % off for one weight, with a correct forward
+    module.rnn.weight_hh_l0.register_hook(lambda g: g * 1.001)
+    with pytest.raises(ParityError, match=r"grad weights\[0\]\.recurrent_kernel .* beyond"):
+        assert_torch_gradients_match_oracle(module, case.inputs())

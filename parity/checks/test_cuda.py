@@ -1,0 +1,52 @@
+"""torch on CUDA against the float64 oracle: forward outputs, states and gradients of
+hypothesis-drawn layers (every cell, directions, stacks, masks, initial states; float32 and
+float64), run by cuDNN wherever torch uses it.
+
+TF32 is turned off for these checks. It is torch's default for cuDNN on Ampere and later GPUs and
+rounds matmul inputs to 10 mantissa bits, 8192 times float32's unit roundoff: a float32 tolerance
+rejects it, rightly (the README gives the measured size of the effect). Skipped where torch sees
+no CUDA device.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+
+from parity import strategies, torch_side
+from parity._frameworks import torch
+from parity.cases import ParityCase
+from parity.compare import assert_matches_oracle
+from parity.gradients import assert_torch_gradients_match_oracle
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="no CUDA device: these checks run torch on the GPU")
+CASES = strategies.parity_cases()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def float32_means_float32():
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def _on_cuda(case: ParityCase) -> torch.nn.Module:
+    module = torch_side.KerasRNN(case.spec)
+    torch_side.write_weights(module, case.weights(torch_biases=True))
+    return module.to("cuda")
+
+
+@given(CASES)
+def test_cuda_forward_matches_oracle(case):
+    module = _on_cuda(case)
+    x, h0, mask = case.inputs(), case.initial_state(), case.step_mask()
+    assert_matches_oracle(module, torch_side.run(module, x, h0, mask), x, h0, mask,
+                          label="torch on CUDA")
+
+
+@given(CASES)
+def test_cuda_gradients_match_oracle(case):
+    assert_torch_gradients_match_oracle(_on_cuda(case), case.inputs(), case.initial_state(),
+                                        case.step_mask(), seed=case.seed, label="torch on CUDA")
