@@ -42,7 +42,13 @@ def pytest_configure(config):
         except RuntimeError as e:
             raise pytest.UsageError(f"cannot pin TensorFlow's threads: {e}") from e
     config.parity_threads = threads
-    bench.gemm_peak_gflops()  # measured now, on a quiet process, with the pinned threads
+    bench.disable_tf32()
+    for device in _devices():  # peaks measured now, on a quiet process, with the pinned threads
+        bench.gemm_peak_gflops(device)
+
+
+def _devices() -> list[str]:
+    return ["cpu", "cuda"] if bench.cuda_available() else ["cpu"]
 
 
 def pytest_generate_tests(metafunc):
@@ -60,12 +66,17 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
+    devices = _devices()
     machine_info["parity"] = {
-        "fp32_gemm_peak_gflops": bench.gemm_peak_gflops(),
+        # the fastest device's peak; each benchmark's peak_fraction uses its own device's
+        "fp32_gemm_peak_gflops": bench.gemm_peak_gflops(devices[-1]),
+        "fp32_gemm_peak_gflops_by_device": {d: bench.gemm_peak_gflops(d) for d in devices},
         "peak_method": "best of 10 float32 square matmuls at session start "
                        "(n=2048 CPU, 8192 GPU, TF32 off)",
+        "tf32": False,
         "threads": getattr(config, "parity_threads", None),
-        "device": bench.device_name(),
+        "device": bench.device_name(devices[-1]),
+        "devices": {d: bench.device_name(d) for d in devices},
         "torch": torch.__version__,
         "keras": keras.__version__,
         "keras_backend": keras.backend.backend(),

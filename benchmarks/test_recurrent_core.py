@@ -17,10 +17,11 @@ _PREPARED: dict = {}  # built and compiled once, timed in every window
 
 
 def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
-    if size.gpu_only and bench.device() == "cpu":
-        pytest.skip(f"size {size.name} runs on GPU only")
-    if path == "torch-cuda" and bench.device() == "cpu":
-        pytest.skip("no CUDA device: torch-cuda runs only on a GPU machine")
+    device = bench.path_device(path)
+    if device == "cuda" and not bench.cuda_available():
+        pytest.skip(f"no CUDA device: {path} runs only on a GPU machine")
+    if size.gpu_only and device == "cpu":
+        pytest.skip(f"size {size.name} runs on GPU only ({path} runs on the CPU)")
     spec = RecurrentSpec(cell, size.units, size.input_size, return_sequences=True)
     key = (spec, size, pass_, path)
     if key not in _PREPARED:
@@ -47,10 +48,11 @@ def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
         window=window, cell=cell, size=size.name, batch=size.batch, steps=size.steps,
         input_size=size.input_size, units=size.units, pass_=pass_, path=path,
         framework="torch" if path.startswith("torch") else "keras", kernel=timed.kernel,
-        flops=flops, threads=request.config.parity_threads, device=bench.device_name())
+        flops=flops, threads=request.config.parity_threads, device=bench.device_name(timed.device),
+        device_kind=timed.device)
     benchmark.pedantic(timed.call, rounds=rounds, warmup_rounds=1, iterations=1)
     if benchmark.stats is not None:  # None under --benchmark-disable
         median = benchmark.stats.stats.median
         gflops = flops / median / 1e9
         benchmark.extra_info.update(
-            gflops=gflops, peak_fraction=gflops / bench.gemm_peak_gflops())
+            gflops=gflops, peak_fraction=gflops / bench.gemm_peak_gflops(timed.device))

@@ -15,7 +15,7 @@ import numpy as np
 from parity import keras_side, torch_side
 from parity._frameworks import keras, torch
 from parity.cases import ParityCase
-from parity.compare import assert_matches_oracle
+from parity.compare import assert_within, oracle_bounds
 from parity.errors import UnsupportedConfig
 from parity.spec import Outputs, RecurrentSpec
 
@@ -56,38 +56,68 @@ def flops(spec: RecurrentSpec, batch: int, steps: int, pass_: str) -> int:
     return total * (3 if pass_ == "train" else 1)
 
 
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def cuda_available() -> bool:
+    return torch.cuda.is_available()
 
 
-def device_name() -> str:
-    if device() == "cuda":
+def path_device(path: str) -> str:
+    """The device a path computes on: torch-cuda on the GPU, the other torch paths on the CPU, and
+    the Keras paths wherever Keras' backend places tensors (the GPU, when it sees one)."""
+    if path == "torch-cuda":
+        return "cuda"
+    return "cpu" if path.startswith("torch") else keras_side.device()
+
+
+def device_name(dev: str = "cpu") -> str:
+    if dev == "cuda":
         return torch.cuda.get_device_name()
     import platform
     return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
-def _sync() -> None:
-    if device() == "cuda":
+def disable_tf32() -> None:
+    """TF32 rounds float32 matmul inputs to a 10-bit mantissa on Ampere and later GPUs, which a
+    float32 check rightly rejects; benchmarks time float32 as float32 (both frameworks' cuDNN)."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    elif keras.backend.backend() == "jax":
+        import jax
+        jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def _sync(dev: str, result=None):
+    """Wait for ``dev`` to finish: GPU work is asynchronous, and a timer must not stop before it."""
+    if dev != "cuda":
+        return result
+    backend = keras.backend.backend()
+    if backend == "jax" and result is not None and not torch.is_tensor(result):
+        import jax
+        jax.block_until_ready(result)
+    elif backend == "tensorflow" and result is not None and not torch.is_tensor(result):
+        import tensorflow as tf
+        tf.test.experimental.sync_devices()
+    else:
         torch.cuda.synchronize()
+    return result
 
 
 @functools.cache
-def gemm_peak_gflops() -> float:
-    """The measured float32 GEMM rate of this device (best of 10 square matmuls), in GFLOP/s.
-    Measured once per process, first thing in a benchmark session (see benchmarks/conftest.py)."""
-    n = 8192 if device() == "cuda" else 2048
-    if device() == "cuda":
+def gemm_peak_gflops(dev: str = "cpu") -> float:
+    """The measured float32 GEMM rate of ``dev`` (best of 10 square matmuls, TF32 off), in GFLOP/s.
+    Measured once per process and device, first thing in a benchmark session (benchmarks/conftest.py)."""
+    n = 8192 if dev == "cuda" else 2048
+    if dev == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False
-    a = torch.randn(n, n, device=device())
-    b = torch.randn(n, n, device=device())
-    torch.mm(a, b)
-    _sync()
+    a = torch.randn(n, n, device=dev)
+    b = torch.randn(n, n, device=dev)
+    _sync(dev, torch.mm(a, b))
     best = float("inf")
     for _ in range(10):
         start = time.perf_counter()
-        torch.mm(a, b)
-        _sync()
+        _sync(dev, torch.mm(a, b))
         best = min(best, time.perf_counter() - start)
     return 2 * n ** 3 / best / 1e9
 
@@ -95,11 +125,11 @@ def gemm_peak_gflops() -> float:
 def kernel_path(framework: str, spec: RecurrentSpec, path: str) -> str:
     """Which implementation runs, as far as it can be known without a profiler."""
     if framework == "torch":
+        if spec.kind == "gru" and not spec.reset_after:
+            return "parity.GRUResetBefore step loop"
         if path == "torch-cuda":
             return f"cuDNN {torch.backends.cudnn.version()}" if torch.backends.cudnn.enabled \
                 else "CUDA native"
-        if spec.kind == "gru" and not spec.reset_after:
-            return "parity.GRUResetBefore step loop"
         mkldnn = torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
         kernel = f"aten {spec.kind} CPU kernel (oneDNN {'available' if mkldnn else 'off'})"
         if path == "torch-compile" and not torch._dynamo.config.allow_rnn:
@@ -109,7 +139,9 @@ def kernel_path(framework: str, spec: RecurrentSpec, path: str) -> str:
     backend = keras.backend.backend()
     if path == "tf-function-xla":
         return "XLA-compiled while loop"
-    return f"Keras {backend} generic step loop (cuDNN only on GPU under its conditions)"
+    if keras_side.device() == "cuda" and spec.kind != "simple_rnn":
+        return f"Keras {backend} backend: cuDNN where Keras' conditions hold, else its step loop"
+    return f"Keras {backend} backend generic step loop"
 
 
 @dataclass
@@ -119,14 +151,19 @@ class Timed:
     call: Callable[[], object]
     check: Callable[[], None]   # asserts the path computes the right thing (run once, untimed)
     kernel: str
+    device: str                 # "cpu" or "cuda"
 
 
 def _loss_weights(shape, dtype, seed=0):
     return np.random.default_rng(seed).uniform(-1, 1, shape).astype(dtype)
 
 
+_BOUNDS: dict = {}  # (spec, size, device) -> OracleBounds: the costly oracle run, shared by paths
+
+
 def prepare(spec: RecurrentSpec, size: Size, pass_: str, path: str) -> Timed:
-    """Build, transfer, trace/compile and warm up ``path`` for ``spec`` at ``size``."""
+    """Build, transfer, trace/compile and warm up ``path`` for ``spec`` at ``size``, with its
+    inputs already on the path's device."""
     case = ParityCase(spec, size.batch, size.steps, seed=0)
     x = case.inputs()
     layer = keras_side.build(spec)
@@ -134,14 +171,18 @@ def prepare(spec: RecurrentSpec, size: Size, pass_: str, path: str) -> Timed:
     out_shape = (size.batch, size.steps, spec.output_size) if spec.return_sequences \
         else (size.batch, spec.output_size)
     cot = _loss_weights(out_shape, x.dtype)
+    dev = path_device(path)
 
-    def check(result) -> Callable[[], None]:
-        return lambda: assert_matches_oracle(
-            layer, Outputs(_to_numpy(result()), ()), x, label=f"{path} {pass_} output")
+    def check(forward) -> Callable[[], None]:
+        def run_check():
+            if (spec, size, dev) not in _BOUNDS:
+                _BOUNDS[(spec, size, dev)] = oracle_bounds(layer, x, device=dev)
+            assert_within(_BOUNDS[(spec, size, dev)], Outputs(_to_numpy(forward()), ()),
+                          label=f"{path} {pass_} output")
+        return run_check
 
     if path.startswith("torch"):
-        dev = "cuda" if path == "torch-cuda" else "cpu"
-        if dev == "cuda" and not torch.cuda.is_available():
+        if dev == "cuda" and not cuda_available():
             raise UnsupportedConfig("path", path, "no CUDA device is available")
         module = torch_side.KerasRNN(spec).to(dev)
         torch_side.write_weights(module, case.weights())
@@ -151,22 +192,24 @@ def prepare(spec: RecurrentSpec, size: Size, pass_: str, path: str) -> Timed:
 
         def forward():
             with torch.no_grad():
-                out = fn(xt)
-            _sync()
-            return out
+                return _sync(dev, fn(xt))
 
         def train():
-            grads = torch.autograd.grad((fn(xt) * ct).sum(), params)
-            _sync()
-            return grads
+            return _sync(dev, torch.autograd.grad((fn(xt) * ct).sum(), params))
 
         timed = forward if pass_ == "forward" else train
         timed()  # warm-up: compilation and allocator
-        return Timed(timed, check(forward), kernel_path("torch", spec, path))
+        return Timed(timed, check(forward), kernel_path("torch", spec, path), dev)
 
-    if (path != "keras-eager" or pass_ == "train") and keras.backend.backend() != "tensorflow":
-        raise UnsupportedConfig("path", f"{path} {pass_}", "tf.function paths and the Keras "
-                                "training step (GradientTape) need Keras' TensorFlow backend")
+    backend = keras.backend.backend()
+    if path != "keras-eager" and backend != "tensorflow":
+        raise UnsupportedConfig("path", path, "tf.function paths need Keras' TensorFlow backend "
+                                f"(this process runs Keras on {backend}); keras-eager runs on any")
+    if pass_ == "train" and backend not in ("tensorflow", "torch"):
+        raise UnsupportedConfig("path", f"{path} train", "the Keras training step is timed with "
+                                "TensorFlow's GradientTape or torch autograd; Keras' "
+                                f"{backend} backend has neither")
+    xk, ck = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(cot)  # on Keras' device
     if path == "keras-eager":
         forward_fn = layer
     else:
@@ -174,29 +217,29 @@ def prepare(spec: RecurrentSpec, size: Size, pass_: str, path: str) -> Timed:
         forward_fn = tf.function(layer, jit_compile=path == "tf-function-xla")
 
     def keras_forward():
-        return forward_fn(x)
+        if backend == "torch":  # inference: no autograd graph, as in Keras' own predict()
+            with torch.no_grad():
+                return _sync(dev, forward_fn(xk))
+        return _sync(dev, forward_fn(xk))
 
-    if pass_ == "forward":
-        timed = keras_forward
-    else:
-        timed = _keras_train_step(layer, x, cot, path)
+    timed = keras_forward if pass_ == "forward" else _keras_train_step(layer, xk, ck, path, dev)
     timed()  # warm-up: tracing, XLA compilation
-    return Timed(timed, check(keras_forward), kernel_path("keras", spec, path))
+    return Timed(timed, check(keras_forward), kernel_path("keras", spec, path), dev)
 
 
-def _keras_train_step(layer, x, cot, path):
-    import tensorflow as tf
-
+def _keras_train_step(layer, x, cot, path: str, dev: str) -> Callable[[], object]:
     variables = [v.value for v in layer.trainable_weights]
+    if keras.backend.backend() == "torch":
+        return lambda: _sync(dev, torch.autograd.grad((layer(x) * cot).sum(), variables))
+    import tensorflow as tf
 
     def step():
         with tf.GradientTape() as tape:
             loss = tf.reduce_sum(layer(x) * cot)
         return tape.gradient(loss, variables)
 
-    if path == "keras-eager":
-        return step
-    return tf.function(step, jit_compile=path == "tf-function-xla")
+    fn = step if path == "keras-eager" else tf.function(step, jit_compile=path == "tf-function-xla")
+    return lambda: _sync(dev, fn())
 
 
 def _to_numpy(value) -> np.ndarray:

@@ -30,12 +30,15 @@ def _time(seconds: float) -> str:
 
 
 def markdown(run: Run, plots: list[str] = ()) -> str:
-    peak = run.peak_gflops
-    threads = run.machine.get("parity", {}).get("threads")
+    info = run.machine.get("parity", {})
+    peaks = info.get("fp32_gemm_peak_gflops_by_device") or {"": run.peak_gflops}
+    names = info.get("devices") or {"": info.get("device")}
     lines = [f"# Recurrent-core benchmarks: {Path(run.source).name}", "",
-             f"- device: {run.machine.get('parity', {}).get('device')}, threads {threads}",
+             *(f"- device{f' {d}' if d else ''}: {names.get(d)}, measured fp32 GEMM peak "
+               + (f"{p:.1f} GFLOP/s" if p else "not recorded") for d, p in peaks.items()),
+             f"- threads {info.get('threads')}"
+             + (f", TF32 {'on' if info['tf32'] else 'off'}" if "tf32" in info else ""),
              f"- {versions(run)}",
-             f"- measured fp32 GEMM peak: {peak:.1f} GFLOP/s" if peak else "- peak: not recorded",
              "- FLOPs: 2*g*B*H*(I+H)*T per layer and direction (g gates); training step = 3x.",
              "- ratio: this path's median / torch-eager's median for the same cell, size and "
              "pass (> 1: slower than torch eager).", ""]
@@ -46,11 +49,13 @@ def markdown(run: Run, plots: list[str] = ()) -> str:
         first = results[0]
         reference = next((r for r in results if r.path == "torch-eager"), None)
         lines += [f"## {cell}, {size} ({first.shape}), {pass_}", "",
-                  "| framework | path | median | IQR | GFLOP/s | % of peak | ratio | kernel |",
+                  "| framework | path | median | IQR | GFLOP/s | % of its device's peak | ratio "
+                  "| kernel |",
                   "|---|---|---|---|---|---|---|---|"]
         for r in results:
             ratio = f"{r.median / reference.median:.2f}" if reference else "n/a"
-            share = f"{100 * r.gflops / peak:.3g}" if peak else "n/a"
+            peak = run.peak_of(r)
+            share = f"{100 * r.gflops / peak:.3g} ({r.device})" if peak else "n/a"
             lines.append(f"| {r.framework} | {r.path} | {_time(r.median)} | {_time(r.iqr)} | "
                          f"{r.gflops:.3g} | {share} | {ratio} | {r.kernel} |")
         lines.append("")

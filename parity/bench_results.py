@@ -32,6 +32,7 @@ class Result:
     data: tuple[float, ...]  # raw samples of every window (with --benchmark-save-data)
     shape: str = ""           # "B=.. T=.. I=.. H=.."
     windows: tuple[tuple[float, ...], ...] = ()  # raw samples per timing window
+    device: str = "cpu"       # "cpu" or "cuda": which measured peak this result is a share of
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -47,6 +48,11 @@ class Run:
     @property
     def peak_gflops(self) -> float | None:
         return self.machine.get("parity", {}).get("fp32_gemm_peak_gflops")
+
+    def peak_of(self, result: Result) -> float | None:
+        """The measured peak of the device ``result`` ran on (runs before GPU support: the one)."""
+        by_device = self.machine.get("parity", {}).get("fp32_gemm_peak_gflops_by_device") or {}
+        return by_device.get(result.device, self.peak_gflops)
 
     def by_key(self) -> dict[tuple[str, str, str, str], Result]:
         return {r.key: r for r in self.results}
@@ -103,7 +109,7 @@ def _pooled(key, parts) -> Result:
         shape=" ".join(f"{k}={extra[n]}" for k, n in (("B", "batch"), ("T", "steps"),
                                                       ("I", "input_size"), ("H", "units"))
                        if n in extra),
-        windows=per_window)
+        windows=per_window, device=str(extra.get("device_kind", "cpu")))
 
 
 def machine_differences(a: Run, b: Run) -> list[str]:

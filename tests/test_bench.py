@@ -114,7 +114,7 @@ def test_report_has_a_table_per_cell_and_size_and_plots_and_never_overwrites(tmp
     text = report.read_text()
     for heading in ("## lstm, seed (B=1 T=5 I=4 H=2), forward", "## gru, small (B=16"):
         assert heading in text
-    assert "| keras | tf-function-xla |" in text and "% of peak" in text
+    assert "| keras | tf-function-xla |" in text and "% of its device's peak" in text
     pngs = sorted(p.name for p in report.parent.glob("*.png"))
     assert "lstm-train.png" in pngs and len(pngs) == 6
     with pytest.raises(FileExistsError):
@@ -134,3 +134,14 @@ def test_benchmarks_refuse_xdist():
 
     with pytest.raises(pytest.UsageError, match="xdist"):
         conftest.pytest_configure(Config())
+
+
+def test_gpu_run_shares_are_of_each_paths_own_device(tmp_path):
+    # a real H200 session (benchmarks/gpu.sh): torch-cuda and Keras-on-torch both ran on the GPU
+    run = load(Path(__file__).parent.parent / "fixtures" / "benchmarks" / "h200-full.json")
+    peaks = run.machine["parity"]["fp32_gemm_peak_gflops_by_device"]
+    assert set(peaks) == {"cpu", "cuda"} and peaks["cuda"] > 10 * peaks["cpu"]
+    assert {r.device for r in run.results} == {"cuda"}
+    assert all(run.peak_of(r) == peaks["cuda"] for r in run.results)
+    text = write_report(run.source, tmp_path / "r").read_text()
+    assert "device cuda: NVIDIA H200" in text and "(cuda) |" in text
