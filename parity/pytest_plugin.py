@@ -32,7 +32,20 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "parity-ci"))
 
 
 def pytest_report_header(config):
-    return (f"rnn-parity {parity.__version__}: keras {keras.__version__} "
-            f"(backend {keras.backend.backend()}), torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), hypothesis profile "
-            f"{settings.get_current_profile_name()}")
+    lines = [f"rnn-parity {parity.__version__}: keras {keras.__version__} "
+             f"(backend {keras.backend.backend()}), torch {torch.__version__} "
+             f"({torch.get_num_threads()} threads), hypothesis profile "
+             f"{settings.get_current_profile_name()}"]
+    if keras.backend.backend() != "tensorflow":
+        lines.append(_OTHER_BACKEND.get(keras.backend.backend(), _OTHER_BACKEND[None]))
+    return lines
+
+
+_OTHER_BACKEND = {
+    "torch": "note: the suite is validated on Keras' TensorFlow backend. On its torch backend "
+             "Keras computes float64 layers' matmuls in float32 (keras.backend.result_type maps "
+             "64-bit types to 32-bit), so the float64 checks fail there, rightly; the golden and "
+             "gate tests need TensorFlow; float32 and the benchmarks run.",
+    None: "note: the suite is validated on Keras' TensorFlow backend only; the golden and gate "
+          "tests need TensorFlow.",
+}
