@@ -24,7 +24,7 @@ from parity._frameworks import keras, torch
 from parity.compare import ParityReport, TensorDiff, _fmt_point, _pair, device_of, diff
 from parity.errors import ParityError, UnsupportedConfig
 from parity.spec import LayerWeights, RecurrentSpec, Weights
-from parity.tolerances import _noise, for_devices, oracle_factor
+from parity.tolerances import TOLERANCES, _noise, for_devices, oracle_factor
 
 _WEIGHT_AXES = {"kernel": ("input", "gate*unit"), "recurrent_kernel": ("unit", "gate*unit"),
                 "bias": ("gate*unit",), "recurrent_bias": ("gate*unit",)}
@@ -152,11 +152,19 @@ def gradient_allowed(spec, weights, x, initial_state, mask, cots,
     # batch x time terms whose magnitudes ``terms`` holds (cancellation makes the result small,
     # not the rounding).
     fan = spec.cell.gates * spec.units + max(spec.input_size, spec.units) + 2
+    # Where a device's activations are less accurate than the default model (cuDNN's fast tanh and
+    # sigmoid, see tolerances.activation_error_ulps), the backward pass also evaluates every
+    # derivative (1 - h^2, s(1 - s)) from those values: up to twice the excess error, at every step
+    # and in every term of a weight gradient. Zero on the CPU.
+    excess = max(0.0, tol.activation_error - TOLERANCES[spec.dtype].activation_error) \
+        * tol.unit_roundoff
     allowed = {}
     for k, c in clean.items():
         summation = (fan + steps) * (tol.unit_roundoff * np.abs(c).max() + tol.subnormal)
+        summation = summation + 2 * excess * steps * np.abs(c).max()
         if k.startswith("grad weights"):
             summation = summation + batch * steps * (tol.unit_roundoff * terms[k] + tol.subnormal)
+            summation = summation + 2 * excess * terms[k]
         # twice the forward headroom: the backward pass is modelled less finely than the forward
         allowed[k] = 2 * tol.safety * (envelope[k] + summation)
     return allowed
