@@ -19,9 +19,7 @@ def shares_of_tolerance(spec: RecurrentSpec, batch: int, steps: int,
                         device: str = "cuda") -> dict[bool, float]:
     """Largest |result - oracle| / allowed over the output, with TF32 off and on."""
     case = ParityCase(spec, batch, steps, seed=0)
-    module = torch_side.KerasRNN(spec)
-    torch_side.write_weights(module, case.weights(torch_biases=True))
-    module = module.to(device)
+    module = case.torch_module(device)
     x = case.inputs()
     bounds = oracle_bounds(module, x)
     shares = {}

@@ -61,6 +61,13 @@ class ParityCase:
                 recurrent_bias=self._representable(recurrent_bias) if spec.use_bias else None))
         return tuple(out)
 
+    def torch_module(self, device: str = "cpu") -> torch_side.KerasRNN:
+        """A ``parity.KerasRNN`` of the spec holding the case's weights (torch's two biases), on
+        ``device``."""
+        module = torch_side.KerasRNN(self.spec)
+        torch_side.write_weights(module, self.weights(torch_biases=True))
+        return module.to(device)
+
     def inputs(self) -> np.ndarray:
         x = self._rng(1).uniform(-1, 1, (self.batch, self.steps, self.spec.input_size))
         return (x * self.input_scale).astype(self.spec.np_dtype)
@@ -108,8 +115,7 @@ def build_pair(case: ParityCase, direction: str):
         keras_side.write_weights(layer, case.weights())
         return layer, to_torch(layer)
     if direction == "torch_to_keras":
-        module = torch_side.KerasRNN(spec)
-        torch_side.write_weights(module, case.weights(torch_biases=True))
+        module = case.torch_module()
         return to_keras(module), module
     if direction == "copy_into_torch":
         layer = keras_side.build(spec)

@@ -329,12 +329,21 @@ def oracle_bounds(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None
 def assert_within(bounds: OracleBounds, outputs: Outputs, *, label: str = "outputs") -> None:
     """Raise :class:`parity.ParityError` naming the worst element if ``outputs`` leave ``bounds``."""
     __tracebackhide__ = True
-    for name, value in outputs.named().items():
-        d = diff(name, label, value, "oracle", bounds.reference.named()[name], bounds.allowed[name])
+    raise_beyond_oracle(
+        [diff(name, label, value, "oracle", bounds.reference.named()[name], bounds.allowed[name])
+         for name, value in outputs.named().items()], bounds.spec, label, what=label)
+
+
+def raise_beyond_oracle(diffs: Sequence[TensorDiff], spec: RecurrentSpec, label: str, *,
+                        what: str, note: str = "") -> None:
+    """Raise :class:`parity.ParityError` for the first of ``diffs`` (``label`` vs the oracle)
+    beyond its tolerance, naming the tensor, the count and the worst element."""
+    __tracebackhide__ = True
+    for d in diffs:
         if not d.ok:
-            raise ParityError(f"{label} differ from the float64 oracle for {bounds.spec}: {name} "
+            raise ParityError(f"{what} differ from the float64 oracle for {spec}: {d.name} "
                               f"{d.mismatched}/{d.total} elements beyond tolerance; worst "
-                              f"{_fmt_point(d, d.worst, label, 'oracle')}")
+                              f"{_fmt_point(d, d.worst, label, 'oracle')}{note}")
 
 
 def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,

@@ -21,7 +21,7 @@ import numpy as np
 
 from parity import keras_side, oracle, torch_side, transfer
 from parity._frameworks import keras, torch
-from parity.compare import ParityReport, TensorDiff, _fmt_point, _pair, device_of, diff
+from parity.compare import ParityReport, TensorDiff, _pair, device_of, diff, raise_beyond_oracle
 from parity.errors import ParityError, UnsupportedConfig
 from parity.spec import LayerWeights, RecurrentSpec, Weights
 from parity.tolerances import TOLERANCES, _noise, for_devices, oracle_factor
@@ -237,11 +237,9 @@ def assert_torch_gradients_match_oracle(module, x: np.ndarray,
     got = torch_gradients(module, spec, x, initial_state, mask, cots)
     reference, allowed = _reference_and_allowed(spec, weights, x, initial_state, mask, cots,
                                                 (device_of(module),))
-    for d in _diffs(spec, allowed, label, got, "oracle", reference, oracle_factor(spec.dtype)):
-        if not d.ok:
-            raise ParityError(f"{label} gradients differ from the float64 oracle for {spec}: "
-                              f"{d.name} {d.mismatched}/{d.total} elements beyond tolerance; worst "
-                              f"{_fmt_point(d, d.worst, label, 'oracle')} (cotangent seed {seed})")
+    raise_beyond_oracle(_diffs(spec, allowed, label, got, "oracle", reference,
+                               oracle_factor(spec.dtype)),
+                        spec, label, what=f"{label} gradients", note=f" (cotangent seed {seed})")
 
 
 def assert_gradient_parity(keras_obj, torch_obj, x: np.ndarray,

@@ -50,6 +50,7 @@ TOLERANCES: dict[str, Tolerance] = {
                           subnormal=2.0**-133),
 }
 
+
 def for_devices(dtype: str, devices: Sequence[str] = ("cpu",)) -> Tolerance:
     """The tolerance of ``dtype`` for results computed on ``devices`` ("cpu", "cuda"): on a GPU the
     activation error is what cuDNN's activations measure on it, when that exceeds the default."""

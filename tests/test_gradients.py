@@ -56,8 +56,7 @@ def test_torch_gradients_against_the_oracle_pass_and_catch_a_wrong_backward():
     from parity.gradients import assert_torch_gradients_match_oracle
 
     case = ParityCase(RecurrentSpec("lstm", 3, 2, return_sequences=True), batch=2, steps=4, seed=5)
-    module = torch_side.KerasRNN(case.spec)
-    torch_side.write_weights(module, case.weights(torch_biases=True))
+    module = case.torch_module()
     assert_torch_gradients_match_oracle(module, case.inputs())
     # a backward that is 0.1 % off for one weight, with a correct forward
     module.rnn.weight_hh_l0.register_hook(lambda g: g * 1.001)

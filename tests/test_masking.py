@@ -55,8 +55,7 @@ def test_right_padded_batches_are_packed_and_match_keras(monkeypatch, kind, bidi
 def test_packed_and_loop_paths_agree_on_the_same_right_padded_batch(monkeypatch):
     spec = RecurrentSpec("lstm", 4, 3, return_sequences=True, return_state=True)
     case = ParityCase(spec, batch=3, steps=7, seed=2, mask="right_padded", with_initial_state=True)
-    module = torch_side.KerasRNN(spec)
-    torch_side.write_weights(module, case.weights(torch_biases=True))
+    module = case.torch_module()
     args = (case.inputs(), case.initial_state(), case.step_mask())
     packed = torch_side.run(module, *args)
     monkeypatch.setattr(masking, "right_padded_lengths", lambda mask: None)  # force the loop

@@ -15,7 +15,6 @@ from hypothesis import given
 
 from parity import strategies, torch_side
 from parity._frameworks import torch
-from parity.cases import ParityCase
 from parity.compare import assert_matches_oracle
 from parity.gradients import assert_torch_gradients_match_oracle
 
@@ -32,15 +31,9 @@ def float32_means_float32():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def _on_cuda(case: ParityCase) -> torch.nn.Module:
-    module = torch_side.KerasRNN(case.spec)
-    torch_side.write_weights(module, case.weights(torch_biases=True))
-    return module.to("cuda")
-
-
 @given(CASES)
 def test_cuda_forward_matches_oracle(case):
-    module = _on_cuda(case)
+    module = case.torch_module("cuda")
     x, h0, mask = case.inputs(), case.initial_state(), case.step_mask()
     assert_matches_oracle(module, torch_side.run(module, x, h0, mask), x, h0, mask,
                           label="torch on CUDA")
@@ -48,5 +41,5 @@ def test_cuda_forward_matches_oracle(case):
 
 @given(CASES)
 def test_cuda_gradients_match_oracle(case):
-    assert_torch_gradients_match_oracle(_on_cuda(case), case.inputs(), case.initial_state(),
+    assert_torch_gradients_match_oracle(case.torch_module("cuda"), case.inputs(), case.initial_state(),
                                         case.step_mask(), seed=case.seed, label="torch on CUDA")

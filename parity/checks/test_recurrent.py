@@ -60,8 +60,7 @@ def test_state_carried_across_a_split_equals_the_whole_sequence(case, data):
     x, h0 = case.inputs(), case.initial_state()
     layer = keras_side.build(spec)
     keras_side.write_weights(layer, case.weights())
-    module = torch_side.KerasRNN(spec)
-    torch_side.write_weights(module, case.weights(torch_biases=True))
+    module = case.torch_module()
     for name, side, obj in (("keras", keras_side, layer), ("torch", torch_side, module)):
         first = side.run(obj, x[:, :split], h0)
         second = side.run(obj, x[:, split:], first.states)
