@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity import keras_side, oracle, torch_side, transfer
+from parity import keras_side, oracle, torch_side, transfer, weight_verdict
 from parity.errors import ParityError, TransferError
 from parity.spec import Outputs, RecurrentSpec, Weights
-from parity.tolerances import TOLERANCES, allowed_error, oracle_factor
+from parity.tolerances import POLICY, TOLERANCES, allowed_error, oracle_factor
+from parity.weight_verdict import WeightMismatch
 
 _AXES = {3: ("batch", "step", "unit"), 2: ("batch", "unit")}
 
@@ -114,37 +115,18 @@ def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
                       float(finite_b.max(initial=0.0)), axis_names, gates)
 
 
-def _weight_differences(a: Weights, b: Weights) -> list[str]:
-    lines = []
-    for layer, (wa, wb) in enumerate(zip(a, b)):
-        arrays_b = wb.arrays()
-        for name, va in wa.arrays().items():
-            vb = arrays_b.get(name)
-            if name in ("bias", "recurrent_bias") and vb is not None:
-                # Keras keeps only their sum, so compare the sum
-                va, vb = wa.bias + wa.recurrent_bias, wb.bias + wb.recurrent_bias
-                name = "bias + recurrent_bias"
-            if vb is None or va.shape != vb.shape:
-                lines.append(f"layer {layer} {name}: present on one side only or shaped differently")
-                continue
-            d = np.abs(va - vb)
-            if d.max(initial=0.0) > 0:
-                i = tuple(int(k) for k in np.unravel_index(int(np.argmax(d)), d.shape))
-                lines.append(f"layer {layer} {name}{list(i)}: {va[i]:.9g} vs {vb[i]:.9g} "
-                             f"({int((d > 0).sum())} of {d.size} elements differ)")
-    return sorted(set(lines))
-
-
 @dataclass
 class ParityReport:
     """Result of :func:`compare`. ``cross`` is keras vs torch; ``*_vs_oracle`` each framework vs the
-    float64 oracle run on that framework's own weights. ``ok`` needs all of them within tolerance."""
+    float64 oracle run on that framework's own weights; ``weights`` the weights that differ beyond
+    what the transfer allows (:mod:`parity.weight_verdict`). ``ok`` needs all of them within
+    tolerance and no weight mismatch."""
 
     spec: RecurrentSpec
     cross: list[TensorDiff]
     keras_vs_oracle: list[TensorDiff]
     torch_vs_oracle: list[TensorDiff]
-    weight_differences: list[str]
+    weights: list[WeightMismatch]
     input_summary: str
     context: str | None = None
     what: str = "Forward"
@@ -152,7 +134,12 @@ class ParityReport:
 
     @property
     def ok(self) -> bool:
-        return all(t.ok for t in self.cross + self.keras_vs_oracle + self.torch_vs_oracle)
+        return not self.weights and all(
+            t.ok for t in self.cross + self.keras_vs_oracle + self.torch_vs_oracle)
+
+    @property
+    def weight_differences(self) -> list[str]:
+        return [str(w) for w in self.weights]
 
     def largest_error_against_oracle(self, *, relative: bool = False) -> dict[str, float]:
         """Per framework, the largest |framework - oracle| over all returned tensors (``relative``:
@@ -184,6 +171,9 @@ def _explain(r: ParityReport) -> str:
     lines = [f"{r.what} parity check failed for {r.spec}"]
     if failing:
         lines[0] += f": keras and torch disagree on {len(failing)} of {len(r.cross)} returned tensors."
+    elif r.weights:
+        lines[0] += (f": the two hold different weights ({len(r.weights)} weight tensor(s) beyond "
+                     "what the transfer allows), although the outputs are within tolerance.")
     by_name = {t.name: (k, o) for t, k, o in zip(r.cross, r.keras_vs_oracle, r.torch_vs_oracle)}
     for t in r.cross:
         k, o = by_name[t.name]
@@ -213,8 +203,9 @@ def _explain(r: ParityReport) -> str:
             lines.append("  -> each framework matches the oracle on its own weights: "
                          "the two hold different weights (see below)")
     lines += ["", "weights (canonical layout, keras vs torch): " + (
-        "identical" if not r.weight_differences else "differ")]
-    lines += [f"  {w}" for w in r.weight_differences[:8]]
+        "identical (up to the transfer's one rounding of a bias sum)" if not r.weights else
+        "differ beyond what the transfer allows; first differing element of each:")]
+    lines += [f"  {w}" for w in r.weights[:8]]
     tol = TOLERANCES[r.spec.dtype]
     lines += [
         f"input: {r.input_summary}",
@@ -271,8 +262,11 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
     k_out = keras_side.run(keras_obj, x, initial_state, mask)
     t_out = torch_side.run(module, x, initial_state, mask)
     k_ref = oracle.run(spec, k_weights, x, initial_state, mask)
-    weight_differences = _weight_differences(k_weights, t_weights)
-    t_ref = oracle.run(spec, t_weights, x, initial_state, mask) if weight_differences else k_ref
+    weights = weight_verdict.layer_mismatches(spec, k_weights, t_weights,
+                                              TOLERANCES[spec.dtype].unit_roundoff)
+    same = all(np.array_equal(a, b) for wa, wb in zip(k_weights, t_weights)
+               for a, b in zip(wa.arrays().values(), wb.arrays().values()))
+    t_ref = k_ref if same else oracle.run(spec, t_weights, x, initial_state, mask)
     allowed = allowed_error(spec, k_weights, x, initial_state, k_ref, mask,
                             devices=(device_of(keras_obj), device_of(module)))
     own = oracle_factor(spec.dtype)
@@ -285,10 +279,10 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
     summary = (f"x shape {x.shape} {x.dtype}, max |x| {np.abs(x.astype(np.float64)).max():.3g}, "
                f"initial_state {'given' if initial_state is not None else 'zeros'}, mask "
                f"{'none' if mask is None else f'{int(np.sum(~mask))} of {mask.size} steps masked'}")
-    return ParityReport(spec, diffs("keras", k_out, "torch", t_out, 2.0),
+    return ParityReport(spec, diffs("keras", k_out, "torch", t_out, POLICY.cross),
                         diffs("keras", k_out, "oracle", k_ref, own),
                         diffs("torch", t_out, "oracle", t_ref, own),
-                        weight_differences, summary, context)
+                        weights, summary, context)
 
 
 def assert_parity(keras_obj, torch_obj, x: np.ndarray,

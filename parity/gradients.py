@@ -6,11 +6,11 @@ Weight gradients are read into the canonical layout by the same readers that rea
 (``keras_side.read_weights`` / ``torch_side.read_weights``), so a gate mapped wrongly for the
 weights is mapped wrongly for the gradients too, and one transfer table serves both.
 
-Tolerance: per element, the oracle's gradients recomputed with the forward rounding errors of
-:mod:`parity.tolerances` injected (all +, all -, two random-sign runs) give an envelope of how
-sensitive these gradients are to rounding along this trajectory; the backward pass's own
-summations (over batch and time for weights) add at most ``n u`` of the tensor's scale, n being the
-number of terms summed. Their sum, times the safety factor, is what one implementation may miss by.
+Tolerance: the policy of :mod:`parity.tolerances`. The oracle's gradients are recomputed by a few
+emulated low-precision implementations (:mod:`parity.emulation`: randomised rounding in the forward
+pass, in the backward pass's products and derivatives, and in the summation of a weight's gradient
+over time steps); their spread around the exact gradients, pooled, is the rounding noise, and a
+correct implementation may miss the exact value by the policy's factor times it.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from parity import keras_side, oracle, torch_side, transfer
+from parity import emulation, keras_side, oracle, tolerances, torch_side, transfer, weight_verdict
 from parity._frameworks import keras, torch
 from parity.compare import ParityReport, TensorDiff, _pair, device_of, diff, raise_beyond_oracle
 from parity.errors import ParityError, UnsupportedConfig
 from parity.spec import LayerWeights, RecurrentSpec, Weights
-from parity.tolerances import TOLERANCES, _noise, for_devices, oracle_factor
+from parity.tolerances import POLICY, TOLERANCES, Policy, from_noise, oracle_factor, pooled
 
 _WEIGHT_AXES = {"kernel": ("input", "gate*unit"), "recurrent_kernel": ("unit", "gate*unit"),
                 "bias": ("gate*unit",), "recurrent_bias": ("gate*unit",)}
@@ -98,36 +98,22 @@ def torch_gradients(module, spec, x, initial_state, mask, cots) -> dict[str, np.
     return _named(spec, grads[0].detach().cpu().to(torch.float64).numpy(), dstates, dweights)
 
 
-def oracle_gradients(spec, weights: Weights, x, initial_state, mask, cots, noise=None, *,
-                     term_magnitudes: bool = False):
-    """Gradients of the float64 oracle (torch autograd over the oracle's numpy-style recurrence).
-
-    With ``term_magnitudes`` also returns, per weight gradient, the sum of the absolute values of
-    the terms it adds up (over batch and time: ``sum |input|^T |d output|`` for each product with
-    that weight), which bounds what rounding in that sum can do when terms cancel."""
+def oracle_gradients(spec, weights: Weights, x, initial_state, mask, cots, noise=None
+                     ) -> dict[str, np.ndarray]:
+    """Gradients of the float64 oracle (torch autograd over the oracle's numpy-style recurrence);
+    ``noise`` injects the worst-case model's errors (:func:`parity.tolerances.worst_case_error`)."""
     x64 = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
     st = [torch.tensor(np.asarray(s, dtype=np.float64), requires_grad=True)
           for s in initial_state or []]
     w64 = tuple(LayerWeights(**{k: torch.tensor(v, requires_grad=True)
                                 for k, v in w.arrays().items()}) for w in weights)
-    xp = oracle._Torch(record=term_magnitudes)
-    out = oracle.run(spec, w64, x64, st or None, mask, noise=noise, xp=xp)
+    out = oracle.run(spec, w64, x64, st or None, mask, noise=noise, xp=oracle._Torch())
     flat = list(out.output) if isinstance(out.output, tuple) else [out.output]
     flat += list(out.states)
     loss = sum((t * torch.as_tensor(c)).sum() for t, c in zip(flat, cots))
     weight_leaves = [v for w in w64 for v in w.arrays().values()]
-    leaves = [x64, *st, *weight_leaves]
-    if not term_magnitudes:
-        grads = [g.detach().numpy() for g in torch.autograd.grad(loss, leaves)]
-        return _unflatten(spec, grads, len(st), w64)
-    loss.backward()
-    grads = [leaf.grad.detach().numpy().copy() for leaf in leaves]
-    magnitude = sum((((a.detach().abs() @ w) if a is not None else w.expand_as(o))
-                     * o.grad.detach().abs()).sum() for a, w, o in xp.records if o.grad is not None)
-    terms = [np.abs(g.detach().numpy()) for g in torch.autograd.grad(
-        magnitude, weight_leaves, allow_unused=True, materialize_grads=True)]
-    return (_unflatten(spec, grads, len(st), w64),
-            _unflatten(spec, [np.zeros_like(grads[0])] * (1 + len(st)) + terms, len(st), w64))
+    grads = [g.detach().numpy() for g in torch.autograd.grad(loss, [x64, *st, *weight_leaves])]
+    return _unflatten(spec, grads, len(st), w64)
 
 
 def _unflatten(spec, grads, n_states, w64) -> dict[str, np.ndarray]:
@@ -136,38 +122,70 @@ def _unflatten(spec, grads, n_states, w64) -> dict[str, np.ndarray]:
     return _named(spec, grads[0], grads[1:1 + n_states], dweights)
 
 
-def gradient_allowed(spec, weights, x, initial_state, mask, cots,
-                     clean: dict[str, np.ndarray], terms: dict[str, np.ndarray], *,
-                     devices: Sequence[str] = ("cpu",)) -> dict[str, np.ndarray]:
-    tol = for_devices(spec.dtype, devices)
-    batch, steps = x.shape[:2]
-    envelope = {k: np.zeros_like(v) for k, v in clean.items()}
-    for run, sign in enumerate((1.0, -1.0, None, None)):
-        noise = _noise(spec, tol, batch, sign=sign, seed=run)
-        perturbed = oracle_gradients(spec, weights, x, initial_state, mask, cots, noise)
-        for k in envelope:
-            envelope[k] = np.maximum(envelope[k], np.abs(perturbed[k] - clean[k]))
-    # The backward pass's own rounding, not injected above: its recurrence adds errors of the order
-    # of the gradient's scale at every step (fan-in terms each), and a weight gradient then sums
-    # batch x time terms whose magnitudes ``terms`` holds (cancellation makes the result small,
-    # not the rounding).
-    fan = spec.cell.gates * spec.units + max(spec.input_size, spec.units) + 2
-    # Where a device's activations are less accurate than the default model (cuDNN's fast tanh and
-    # sigmoid, see tolerances.activation_error_ulps), the backward pass also evaluates every
-    # derivative (1 - h^2, s(1 - s)) from those values: up to twice the excess error, at every step
-    # and in every term of a weight gradient. Zero on the CPU.
-    excess = max(0.0, tol.activation_error - TOLERANCES[spec.dtype].activation_error) \
-        * tol.unit_roundoff
-    allowed = {}
-    for k, c in clean.items():
-        summation = (fan + steps) * (tol.unit_roundoff * np.abs(c).max() + tol.subnormal)
-        summation = summation + 2 * excess * steps * np.abs(c).max()
+def emulated_gradients(spec, weights: Weights, x, initial_state, mask, cots,
+                       rounding: emulation.Rounding, seed: int) -> dict[str, np.ndarray]:
+    """The oracle's gradients as one emulated ``rounding`` implementation computes them (forward
+    and backward: see :mod:`parity.emulation`)."""
+    x64 = torch.tensor(np.asarray(x, dtype=np.float64), requires_grad=True)
+    st = [torch.tensor(np.asarray(s, dtype=np.float64), requires_grad=True)
+          for s in initial_state or []]
+    w64 = tuple(LayerWeights(**{k: torch.tensor(v, requires_grad=True)
+                                for k, v in w.arrays().items()}) for w in weights)
+    xp = emulation.EmulatedTorch(rounding, seed)
+    out = oracle.run(spec, w64, x64, st or None, mask, xp=xp)
+    flat = list(out.output) if isinstance(out.output, tuple) else [out.output]
+    loss = sum((t * torch.as_tensor(c)).sum() for t, c in zip(flat + list(out.states), cots))
+    loss.backward()
+
+    def weight_grad(leaf):
+        direct = np.zeros(tuple(leaf.shape)) if leaf.grad is None else leaf.grad.numpy()
+        summed = xp.accumulated(leaf)
+        return direct if summed is None else direct + summed
+
+    dweights = tuple(LayerWeights(**{k: weight_grad(v) for k, v in w.arrays().items()})
+                     for w in w64)
+    zeros = np.zeros_like
+    return _named(spec, x64.grad.numpy() if x64.grad is not None else zeros(x),
+                  [s.grad.numpy() for s in st], dweights)
+
+
+def gradient_noise(spec, weights, x, initial_state, mask, cots, clean: dict[str, np.ndarray], *,
+                   devices: Sequence[str] = ("cpu",), policy: Policy = POLICY
+                   ) -> dict[str, np.ndarray]:
+    """Per gradient element, the rounding noise of ``policy.gradient_runs`` emulated
+    implementations (root mean square error against ``clean``), pooled: over features and nearby
+    steps for ``grad x``, over units for states, over the units of each gate for weights."""
+    rounding = tolerances.rounding(spec.dtype, devices)
+    square = {k: np.zeros_like(v) for k, v in clean.items()}
+    for run in range(policy.gradient_runs):
+        emulated = emulated_gradients(spec, weights, x, initial_state, mask, cots, rounding,
+                                      policy.seed + run)
+        for k in square:
+            with np.errstate(over="ignore", invalid="ignore"):
+                square[k] += (emulated[k] - clean[k]) ** 2
+    noise = {}
+    for k, sq in square.items():
+        rms = np.nan_to_num(np.sqrt(sq / policy.gradient_runs), nan=np.inf)
         if k.startswith("grad weights"):
-            summation = summation + batch * steps * (tol.unit_roundoff * terms[k] + tol.subnormal)
-            summation = summation + 2 * excess * terms[k]
-        # twice the forward headroom: the backward pass is modelled less finely than the forward
-        allowed[k] = 2 * tol.safety * (envelope[k] + summation)
-    return allowed
+            gates = spec.cell.gates
+            blocks = rms.reshape(rms.shape[:-1] + (gates, spec.units))
+            noise[k] = np.broadcast_to(blocks.max(axis=-1, keepdims=True), blocks.shape
+                                       ).reshape(rms.shape)
+        else:
+            noise[k] = pooled(rms, steps_axis=k == "grad x", window=policy.window)
+    return noise
+
+
+def gradient_allowed(spec, weights, x, initial_state, mask, cots,
+                     clean: dict[str, np.ndarray], *, devices: Sequence[str] = ("cpu",),
+                     policy: Policy = POLICY) -> dict[str, np.ndarray]:
+    """Per gradient element, how far one correct implementation may miss ``clean`` (the oracle's
+    exact gradients): the policy's multiple of the emulated rounding noise."""
+    noise = gradient_noise(spec, weights, x, initial_state, mask, cots, clean, devices=devices,
+                           policy=policy)
+    batch, steps = x.shape[:2]
+    terms = spec.cell.gates * spec.units + max(spec.input_size, spec.units) + batch * steps
+    return {k: from_noise(noise[k], clean[k], spec.dtype, terms, policy) for k in clean}
 
 
 def compare_gradients(keras_obj, torch_obj, x: np.ndarray,
@@ -196,17 +214,19 @@ def compare_gradients(keras_obj, torch_obj, x: np.ndarray,
 
     summary = (f"loss = sum(returned tensors * cotangents), cotangent seed {seed}; x shape "
                f"{x.shape} {x.dtype}; mask {'none' if mask is None else 'given'}")
-    return ParityReport(spec, diffs("keras", k, "torch", t, 2.0),
+    return ParityReport(spec, diffs("keras", k, "torch", t, POLICY.cross),
                         diffs("keras", k, "oracle", k_ref, own),
-                        diffs("torch", t, "oracle", t_ref, own), [], summary, context,
+                        diffs("torch", t, "oracle", t_ref, own),
+                        weight_verdict.layer_mismatches(spec, k_weights, t_weights,
+                                                        TOLERANCES[spec.dtype].unit_roundoff),
+                        summary, context,
                         what="Gradient")
 
 
 def _reference_and_allowed(spec, weights, x, initial_state, mask, cots, devices):
-    reference, terms = oracle_gradients(spec, weights, x, initial_state, mask, cots,
-                                        term_magnitudes=True)
+    reference = oracle_gradients(spec, weights, x, initial_state, mask, cots)
     return reference, gradient_allowed(spec, weights, x, initial_state, mask, cots, reference,
-                                       terms, devices=devices)
+                                       devices=devices)
 
 
 def _diffs(spec, allowed, a_name, a, b_name, b, scale) -> list[TensorDiff]:

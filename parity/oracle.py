@@ -48,6 +48,7 @@ class _Numpy:
     stack = staticmethod(lambda xs: np.stack(xs, axis=1))
     concat = staticmethod(lambda xs: np.concatenate(xs, axis=-1))
     flip = staticmethod(lambda a: np.flip(a, axis=1))
+    round = staticmethod(lambda a, ops=1.0: a)  # exact: see parity.emulation for the rounded one
 
     @staticmethod
     def sigmoid(z):
@@ -56,28 +57,17 @@ class _Numpy:
 
 
 class _Torch:
-    """...and for float64 torch tensors (differentiable). With ``record``, every product with a
-    weight (``a @ w``, and ``+ b``) is remembered with its result, so that the magnitudes of the
-    terms that weight gradients sum over can be recovered after a backward pass."""
+    """...and for float64 torch tensors (differentiable)."""
 
-    def __init__(self, record: bool = False):
+    def __init__(self):
         import torch
         self.t = torch
-        self.records = [] if record else None
 
     def matmul(self, a, w):
-        out = a @ w
-        if self.records is not None:
-            out.retain_grad()
-            self.records.append((a, w, out))
-        return out
+        return a @ w
 
     def add(self, a, b):
-        out = a + b
-        if self.records is not None:
-            out.retain_grad()
-            self.records.append((None, b, out))
-        return out
+        return a + b
 
     def asarray(self, a):
         if self.t.is_tensor(a):
@@ -86,6 +76,10 @@ class _Torch:
 
     def zeros(self, shape, like):
         return self.t.zeros(shape, dtype=self.t.float64, device=like.device)
+
+    @staticmethod
+    def round(a, ops=1.0):
+        return a
 
     def __getattr__(self, name):
         t = self.t
@@ -144,30 +138,30 @@ def _step(spec: RecurrentSpec, xp, w: LayerWeights, x_t, state, noise_at):
 
     if spec.kind == "simple_rnn":
         act = xp.tanh if spec.activation == "tanh" else xp.relu
-        new_h = act(xz + hz + z_error)
+        new_h = act(xp.round(xz + hz) + z_error)
         new_h = new_h + new_h * out_error
         return (new_h,), new_h
     pre = xz + z_error
     if spec.kind == "lstm":
-        pre = pre + hz
+        pre = xp.round(pre + hz)
         i, f = xp.sigmoid(pre[:, :u]), xp.sigmoid(pre[:, u:2 * u])
         g, o = xp.tanh(pre[:, 2 * u:3 * u]), xp.sigmoid(pre[:, 3 * u:])
-        c = f * state[1] + i * g
+        c = xp.round(f * state[1] + i * g, 3)
         c = c + c * out_error
-        new_h = o * xp.tanh(c)
+        new_h = xp.round(o * xp.tanh(c))
         new_h = new_h + new_h * out_error
         return (new_h, c), new_h
     # GRU, Keras order z, r, h
-    zg = xp.sigmoid(pre[:, :u] + hz[:, :u])
-    r = xp.sigmoid(pre[:, u:2 * u] + hz[:, u:2 * u])
+    zg = xp.sigmoid(xp.round(pre[:, :u] + hz[:, :u]))
+    r = xp.sigmoid(xp.round(pre[:, u:2 * u] + hz[:, u:2 * u]))
     if spec.reset_after:
-        candidate = xp.tanh(pre[:, 2 * u:] + r * hz[:, 2 * u:])
+        candidate = xp.tanh(xp.round(pre[:, 2 * u:] + r * hz[:, 2 * u:], 2))
     else:
-        candidate = xp.matmul(r * h, w.recurrent_kernel[:, 2 * u:])
+        candidate = xp.matmul(xp.round(r * h), w.recurrent_kernel[:, 2 * u:])
         if w.recurrent_bias is not None:
             candidate = xp.add(candidate, w.recurrent_bias[2 * u:])
-        candidate = xp.tanh(pre[:, 2 * u:] + candidate)
-    new_h = zg * h + (1.0 - zg) * candidate
+        candidate = xp.tanh(xp.round(pre[:, 2 * u:] + candidate))
+    new_h = xp.round(zg * h + (1.0 - zg) * candidate, 4)
     new_h = new_h + new_h * out_error
     return (new_h,), new_h
 
@@ -192,6 +186,12 @@ def _direction(spec, xp, w, index, seq, mask, state, reverse: bool, zero_output:
         prev_out = out
         outs.append(out)
     return xp.stack(outs), state
+
+
+def _merge(xp, mode, y, y_rev):
+    merged = merge_directions(mode, y, y_rev, xp.concat)
+    return xp.round(merged) if mode in ("sum", "mul") else \
+        xp.round(merged, 2) if mode == "ave" else merged
 
 
 def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None = None,
@@ -230,11 +230,11 @@ def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None
         if spec.bidirectional:
             y, y_rev = directions
             if last and not spec.return_sequences:
-                outputs = merge_directions(spec.merge_mode, y[:, -1], y_rev[:, -1], xp.concat)
+                outputs = _merge(xp, spec.merge_mode, y[:, -1], y_rev[:, -1])
             else:
                 y_rev = xp.flip(y_rev)  # back to the input's time order
                 mode = spec.merge_mode if last else "concat"
-                outputs = merge_directions(mode, y, y_rev, xp.concat)
+                outputs = _merge(xp, mode, y, y_rev)
             seq = outputs
         else:
             seq = directions[0]

@@ -64,10 +64,11 @@ def test_torch_gradients_against_the_oracle_pass_and_catch_a_wrong_backward():
         assert_torch_gradients_match_oracle(module, case.inputs())
 
 
-def test_gpu_activation_excess_widens_gradient_tolerance_by_the_derivative_term(monkeypatch):
-    # a stacked tiny SimpleRNN whose CUDA grad x exceeded the forward-only GPU model by 1.46x on
-    # an H200 (parity-thorough soak); CPU tolerances stay exactly as they were
-    from parity import gradients, oracle, tolerances
+def test_gpu_activation_error_widens_the_gradient_tolerance(monkeypatch):
+    # a stacked tiny SimpleRNN whose CUDA grad x exceeded a forward-only GPU model by 1.46x on an
+    # H200 (parity-thorough soak): the emulated backward evaluates derivatives from the device's
+    # approximate activations too, so the measured activation error widens gradients' tolerance
+    from parity import oracle, tolerances
     from parity.gradients import cotangents, gradient_allowed, oracle_gradients
 
     spec = RecurrentSpec("simple_rnn", 1, 1, num_layers=2, use_bias=False)
@@ -75,14 +76,10 @@ def test_gpu_activation_excess_widens_gradient_tolerance_by_the_derivative_term(
     x, w = case.inputs(), case.weights()
     shapes = [np.shape(t) for t in oracle.run(spec, w, x).named().values()]
     cots = cotangents(spec, shapes, 0)
-    clean, terms = oracle_gradients(spec, w, x, None, None, cots, term_magnitudes=True)
-    cpu = gradient_allowed(spec, w, x, None, None, cots, clean, terms)
-    assert all(np.array_equal(cpu[k], gradient_allowed(spec, w, x, None, None, cots, clean, terms,
-                                                       devices=("cpu",))[k]) for k in cpu)
+    clean = oracle_gradients(spec, w, x, None, None, cots)
+    cpu = gradient_allowed(spec, w, x, None, None, cots, clean)
+    again = gradient_allowed(spec, w, x, None, None, cots, clean, devices=("cpu",))
+    assert all(np.array_equal(cpu[k], again[k]) for k in cpu)  # deterministic
     monkeypatch.setattr(tolerances, "activation_error_ulps", lambda device, dtype="float32": 170.0)
-    gpu = gradient_allowed(spec, w, x, None, None, cots, clean, terms, devices=("cuda",))
-    tol = gradients.TOLERANCES["float32"]
-    expected_extra = 2 * tol.safety * 2 * (170 - 16) * tol.unit_roundoff * 3 * np.abs(clean["grad x"]).max()
-    # the forward envelope grows with the larger activation error too, so at least the new term
-    assert np.all(gpu["grad x"] - cpu["grad x"] >= expected_extra * (1 - 1e-9))
-    assert np.all(gpu["grad x"] > 1.46 * cpu["grad x"])
+    gpu = gradient_allowed(spec, w, x, None, None, cots, clean, devices=("cuda",))
+    assert np.all(gpu["grad x"] > 5 * cpu["grad x"])

@@ -1,0 +1,232 @@
+"""Stochastic arithmetic: the float64 oracle run as *a* correct low-precision implementation would
+run it, with randomised rounding, so that a few runs show the rounding noise of this very case.
+
+This is Monte Carlo Arithmetic (Parker 1997; the "random rounding" mode of Verificarlo and Verrou)
+specialised to the operations of a recurrent cell:
+
+- A product with a weight (``a @ w``) is computed in the format's accumulation precision (float32
+  for float32, float16 and bfloat16; float64 for float64) over a random permutation of its terms,
+  one permutation per run: every summation order is a correct implementation, and the rounding
+  of the actual partial sums of this case is what differs between them. Half precisions then
+  round the result to the storage format at random.
+- Every other operation's result is perturbed by a relative error drawn uniformly from
+  (-u, u) per operation (u = the storage format's unit roundoff), and an activation by a few
+  more ulps, as vectorised tanh/sigmoid approximations have.
+- In the torch namespace, used for gradients, the same holds in the backward pass: the gradient
+  products are emulated in the accumulation precision and over permuted terms, elementwise
+  derivatives carry a random rounding, and a weight's gradient is summed over the time steps in
+  that precision in a random order (autograd would sum it exactly in float64).
+
+Runs are seeded: the estimated noise, and so every tolerance, is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ACCUMULATION = {"float32": np.float32, "float16": np.float32, "bfloat16": np.float32,
+                "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class Rounding:
+    """What one emulated implementation rounds to: the storage format's unit roundoff, the
+    dtype its sums accumulate in, and the error of its activations (in units of u)."""
+
+    dtype: str
+    unit_roundoff: float
+    activation_ulps: float
+
+    @property
+    def accumulate(self):
+        return ACCUMULATION[self.dtype]
+
+    @property
+    def rounds_results(self) -> bool:
+        """Whether a product's result is rounded again to a narrower storage format."""
+        return self.dtype in ("float16", "bfloat16")
+
+
+class EmulatedNumpy:
+    """The oracle's array namespace for ``runs`` stacked copies of a batch of ``batch`` rows, each
+    copy an independent emulated implementation (its own permutations and rounding draws)."""
+
+    def __init__(self, rounding: Rounding, batch: int, runs: int, seed: int):
+        self.r = rounding
+        self.batch = batch
+        self.runs = runs
+        self.rng = np.random.default_rng(seed)
+
+    asarray = staticmethod(lambda a: np.asarray(a, dtype=np.float64))
+    zeros = staticmethod(lambda shape, like: np.zeros(shape))
+    abs = staticmethod(np.abs)
+    where = staticmethod(np.where)
+    stack = staticmethod(lambda xs: np.stack(xs, axis=1))
+    concat = staticmethod(lambda xs: np.concatenate(xs, axis=-1))
+    flip = staticmethod(lambda a: np.flip(a, axis=1))
+
+    def _relative(self, shape, ops: float) -> np.ndarray:
+        return self.rng.uniform(-1.0, 1.0, (max(int(round(ops)), 1),) + tuple(shape)).sum(0) \
+            * self.r.unit_roundoff * (ops / max(int(round(ops)), 1))
+
+    def round(self, a, ops: float = 1.0):
+        """``a`` as the result of ``ops`` roundings, each a relative error uniform in (-u, u)."""
+        return a * (1.0 + self._relative(np.shape(a), ops))
+
+    def activation(self, a):
+        extra = self.rng.uniform(-1.0, 1.0, np.shape(a)) * self.r.activation_ulps
+        return a * (1.0 + self._relative(np.shape(a), 1.0) + extra * self.r.unit_roundoff)
+
+    def matmul(self, a, w):
+        acc = self.r.accumulate
+        n = w.shape[0]
+        chunks = []
+        for k in range(self.runs):
+            rows = slice(k * self.batch, (k + 1) * self.batch)
+            perm = self.rng.permutation(n)
+            chunks.append(a[rows][:, perm].astype(acc) @ w[perm].astype(acc))
+        out = np.concatenate(chunks).astype(np.float64)
+        return self.round(out) if self.r.rounds_results else out
+
+    def add(self, a, b):
+        return self.round(a + b)
+
+    def tanh(self, z):
+        return self.activation(np.tanh(z))
+
+    def relu(self, z):
+        return np.maximum(z, 0.0)  # exact in every format
+
+    def sigmoid(self, z):
+        with np.errstate(over="ignore"):
+            return self.activation(1.0 / (1.0 + np.exp(-z)))
+
+
+class EmulatedTorch:
+    """The same emulation for float64 torch tensors, differentiable: one run per instance. Weight
+    leaves are used through per-call copies (``weight_uses``), whose gradients
+    :meth:`accumulated` sums in the accumulation precision in a random order."""
+
+    def __init__(self, rounding: Rounding, seed: int):
+        import torch
+
+        self.t = torch
+        self.r = rounding
+        self.gen = np.random.default_rng(seed)
+        self.weight_uses: dict[int, list] = {}
+        self._functions = _torch_functions(torch)
+
+    def _uniform(self, shape, ops: float = 1.0):
+        draws = self.gen.uniform(-1.0, 1.0, (max(int(round(ops)), 1),) + tuple(shape)).sum(0)
+        return self.t.as_tensor(draws * self.r.unit_roundoff * (ops / max(int(round(ops)), 1)))
+
+    def asarray(self, a):
+        if self.t.is_tensor(a):
+            return a.to(self.t.float64)
+        return self.t.as_tensor(np.asarray(a, dtype=np.float64))
+
+    def zeros(self, shape, like):
+        return self.t.zeros(shape, dtype=self.t.float64, device=like.device)
+
+    def _use(self, w):
+        """A fresh leaf standing for ``w`` in one product, so its gradient can be summed later."""
+        if not (w.requires_grad and w.is_leaf):
+            return w
+        copy = w.detach().clone().requires_grad_()
+        self.weight_uses.setdefault(id(w), []).append(copy)
+        return copy
+
+    def round(self, a, ops: float = 1.0):
+        f = self._uniform(a.shape, ops)
+        b = self._uniform(a.shape, ops)
+        return self._functions["round"].apply(a, f, b)
+
+    def activation(self, a):
+        extra = self.t.as_tensor(self.gen.uniform(-1.0, 1.0, tuple(a.shape))
+                                 * self.r.activation_ulps * self.r.unit_roundoff)
+        f = self._uniform(a.shape) + extra
+        return self._functions["round"].apply(a, f, self._uniform(a.shape, 2.0))
+
+    def matmul(self, a, w):
+        w = self._use(w)
+        seeds = self.gen.integers(0, 2**31, 3)
+        out = self._functions["matmul"].apply(a, w, self.r, seeds)
+        return self.round(out) if self.r.rounds_results else out
+
+    def add(self, a, b):
+        return self.round(a + self._use(b))
+
+    def tanh(self, z):
+        return self.activation(self.t.tanh(z))
+
+    def relu(self, z):
+        return self.t.relu(z)
+
+    def sigmoid(self, z):
+        return self.activation(self.t.sigmoid(z))
+
+    def __getattr__(self, name):
+        t = self.t
+        ops = {"abs": t.abs, "where": t.where, "stack": lambda xs: t.stack(xs, dim=1),
+               "concat": lambda xs: t.cat(xs, dim=-1), "flip": lambda a: t.flip(a, dims=[1])}
+        return ops[name]
+
+    def accumulated(self, leaf):
+        """The gradient of weight ``leaf``: its per-use gradients summed in the accumulation
+        precision, in a random order (None if it was not used)."""
+        uses = [u.grad for u in self.weight_uses.get(id(leaf), []) if u.grad is not None]
+        if not uses:
+            return None
+        order = self.gen.permutation(len(uses))
+        total = np.zeros(tuple(uses[0].shape), dtype=self.r.accumulate)
+        for k in order:
+            total = total + uses[k].detach().cpu().numpy().astype(self.r.accumulate)
+        return total.astype(np.float64)
+
+
+def permuted_matmul(a: np.ndarray, w: np.ndarray, dtype, perm: np.ndarray) -> np.ndarray:
+    """``a @ w`` computed in ``dtype`` with its summation index permuted by ``perm``."""
+    return (a[..., perm].astype(dtype) @ w[perm].astype(dtype)).astype(np.float64)
+
+
+def _torch_functions(torch):
+    class RandomRound(torch.autograd.Function):
+        """Forward ``a (1 + f)``; backward ``g (1 + b)``: one random rounding each way."""
+
+        @staticmethod
+        def forward(ctx, a, f, b):
+            ctx.save_for_backward(b)
+            return a * (1.0 + f.to(a.device))
+
+        @staticmethod
+        def backward(ctx, g):
+            (b,) = ctx.saved_tensors
+            return g * (1.0 + b.to(g.device)), None, None
+
+    class EmulatedMatmul(torch.autograd.Function):
+        """``a @ w`` and both of its gradient products, each in the accumulation precision over
+        randomly permuted terms."""
+
+        @staticmethod
+        def forward(ctx, a, w, rounding, seeds):
+            ctx.save_for_backward(a, w)
+            ctx.rounding, ctx.seeds = rounding, seeds
+            return _emulated(torch, a, w, rounding, seeds[0])
+
+        @staticmethod
+        def backward(ctx, g):
+            a, w = ctx.saved_tensors
+            ga = _emulated(torch, g, w.T, ctx.rounding, ctx.seeds[1])
+            gw = _emulated(torch, a.T, g, ctx.rounding, ctx.seeds[2])
+            return ga, gw, None, None
+
+    return {"round": RandomRound, "matmul": EmulatedMatmul}
+
+
+def _emulated(torch, a, w, rounding: Rounding, seed) -> object:
+    perm = np.random.default_rng(int(seed)).permutation(w.shape[0])
+    out = permuted_matmul(a.detach().cpu().numpy(), w.detach().cpu().numpy(), rounding.accumulate,
+                          perm)
+    return torch.as_tensor(out, device=a.device)
