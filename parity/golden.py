@@ -231,8 +231,8 @@ def load(directory: str | Path) -> Baseline:
     """Read and validate a baseline: every tensor the manifest lists must be in the arrays."""
     path = Path(directory)
     if not path.is_dir():
-        raise GoldenFileError(f"{path}: no such folder; record a baseline with "
-                              "python -m parity golden record DIR")
+        raise GoldenFileError(f"{path}: {'not a folder' if path.exists() else 'no such folder'}; "
+                              "a baseline is the folder python -m parity golden record DIR makes")
     files = [path / "manifest.json", path / "arrays.npz"]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
