@@ -110,7 +110,8 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
             merge(parts, run_json)
             for part in parts:
                 part.unlink()
-            print(write_report(run_json, out / "report"))
+            write_report(run_json, out / "report")
+            print(claimed.path / "report" / "report.md")  # where it will be once moved in place
     print(f"parity checks: {'passed' if checks.returncode == 0 else 'FAILED'}; scenarios: "
           f"{'passed' if scenarios_ok else 'FAILED'}; benchmarks: "
           f"{'passed' if code == 0 else 'FAILED'}; results in {claimed.path}")
