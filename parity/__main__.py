@@ -1,15 +1,40 @@
 """Command line: ``python -m parity {run,check,scenarios,golden,gate,sweep,table,report,compare,
-merge}``; ``--help`` on each."""
+merge}``; ``--help`` on each.
+
+Exit codes, the same for every command (README, "Exit codes"): 0 pass; 1 the command's own finding
+(parity broken, a regression, drift); 2 bad input or usage, with the file or option and the reason;
+3 an internal error, a bug in rnn-parity (the traceback is printed). ``gate`` exits with the sum of
+its causes instead (1 parity, 2 drift, 4 speed, 8 environment); anything that keeps it from a
+verdict (bad options, an output folder it cannot claim, an error outside its steps) is 8.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
+import traceback
 from pathlib import Path
 
+from parity import outputs
 from parity.bench_report import write_report
 from parity.bench_results import merge
+
+PASS, FINDING, USAGE, INTERNAL = 0, 1, 2, 3
+GATE_ENVIRONMENT = 8
+# pytest's exit codes: 1 tests failed, 4 usage error, 5 no tests collected; 2 (interrupted,
+# collection errors) and 3 (pytest's internal error) mean the shipped checks could not run
+_PYTEST = {0: PASS, 1: FINDING, 4: USAGE, 5: USAGE}
+
+
+def _pytest_code(code: int) -> int:
+    return _PYTEST.get(int(code), INTERNAL)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
 
 
 def _check(args: argparse.Namespace, rest: list[str]) -> int:
@@ -17,50 +42,42 @@ def _check(args: argparse.Namespace, rest: list[str]) -> int:
 
     argv = ["-p", "parity.pytest_plugin", "--pyargs", "parity.checks",
             f"--hypothesis-profile={args.profile}", *rest]
-    return int(pytest.main(argv))
+    return _pytest_code(pytest.main(argv))
 
 
 def _sweep(args: argparse.Namespace, rest: list[str]) -> int:
     from parity.sweep import sweep
 
-    if rest:
-        raise SystemExit(f"sweep: unrecognised arguments {rest}")
     print("\n".join(sweep(args.examples, wide=args.wide, seed=args.seed).lines()))
-    return 0
+    return PASS
 
 
 def _table(args: argparse.Namespace, rest: list[str]) -> int:
     from parity.sweep import error_table
 
-    if rest:
-        raise SystemExit(f"table: unrecognised arguments {rest}")
     print("\n".join(error_table(args.examples)))
-    return 0
+    return PASS
 
 
 def _report(args: argparse.Namespace, rest: list[str]) -> int:
-    if rest:
-        raise SystemExit(f"report: unrecognised arguments {rest}")
     out = args.out or str(Path(args.run).with_suffix("")) + "-report"
     print(write_report(args.run, out))
-    return 0
+    return PASS
 
 
 def _compare(args: argparse.Namespace, rest: list[str]) -> int:
     from parity.bench_compare import compare_runs
     from parity.bench_results import load
 
-    if rest:
-        raise SystemExit(f"compare: unrecognised arguments {rest}")
+    if args.out:
+        outputs.check_new_file(args.out)
     comparison = compare_runs(load(args.base), load(args.new), factor=args.factor,
                               alpha=args.alpha)
     text = comparison.markdown()
     if args.out:
-        if Path(args.out).exists():
-            raise FileExistsError(f"{args.out} exists: choose a new file (nothing is overwritten)")
-        Path(args.out).write_text(text)
+        outputs.write_new_file(args.out, text)
     print(text)
-    return 1 if comparison.regressions else 0
+    return FINDING if comparison.regressions else PASS
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -71,94 +88,87 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     if not Path("benchmarks", "test_recurrent_core.py").exists():
         raise FileNotFoundError("benchmarks/ not found: run the main job from the repository "
                                 "root (benchmarks are not installed with the package)")
-    out = Path(args.reports) / time.strftime("%Y%m%d-%H%M%S")
-    if out.exists():
-        raise FileExistsError(f"{out} exists: nothing is overwritten, try again in a second")
-    out.mkdir(parents=True)
-    checks = subprocess.run([sys.executable, "-m", "parity", "check", "-q",
-                             f"--junitxml={out / 'parity-checks.xml'}", *rest])
-    from parity.scenario_report import write as write_scenarios
-    from parity.scenarios import TRAINING
+    with outputs.claim_stamped(args.reports) as claimed:
+        out = claimed.work
+        checks = subprocess.run([sys.executable, "-m", "parity", "check", "-q",
+                                 f"--junitxml={out / 'parity-checks.xml'}", *rest])
+        from parity.scenario_report import write as write_scenarios
+        from parity.scenarios import TRAINING
 
-    scenario_results, _ = write_scenarios(list(TRAINING), out / "scenarios")
-    scenarios_ok = all(r.ok for r in scenario_results)
-    run_json = out / "benchmarks.json"
-    parts, code = [], 0
-    for i in range(args.processes):  # separate processes: per-process effects become visible
-        part = out / f"benchmarks-process{i}.json"
-        code = code or subprocess.run(
-            [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
-             f"--bench-sizes={args.sizes}", "--bench-windows=1", f"--benchmark-json={part}",
-             "--benchmark-save-data"]).returncode
-        parts.append(part)
-    benchmarks = subprocess.CompletedProcess([], code)
-    if code == 0:
-        merge(parts, run_json)
-        for part in parts:
-            part.unlink()
-        print(write_report(run_json, out / "report"))
+        scenario_results, _ = write_scenarios(list(TRAINING), out / "scenarios")
+        scenarios_ok = all(r.ok for r in scenario_results)
+        run_json = out / "benchmarks.json"
+        parts, code = [], 0
+        for i in range(args.processes):  # separate processes: per-process effects become visible
+            part = out / f"benchmarks-process{i}.json"
+            code = code or subprocess.run(
+                [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
+                 f"--bench-sizes={args.sizes}", "--bench-windows=1", f"--benchmark-json={part}",
+                 "--benchmark-save-data"]).returncode
+            parts.append(part)
+        if code == 0:
+            merge(parts, run_json)
+            for part in parts:
+                part.unlink()
+            write_report(run_json, out / "report")
+            print(claimed.path / "report" / "report.md")  # where it will be once moved in place
     print(f"parity checks: {'passed' if checks.returncode == 0 else 'FAILED'}; scenarios: "
           f"{'passed' if scenarios_ok else 'FAILED'}; benchmarks: "
-          f"{'passed' if benchmarks.returncode == 0 else 'FAILED'}; results in {out}")
-    return checks.returncode or int(not scenarios_ok) or benchmarks.returncode
+          f"{'passed' if code == 0 else 'FAILED'}; results in {claimed.path}")
+    codes = [_pytest_code(checks.returncode), PASS if scenarios_ok else FINDING, _pytest_code(code)]
+    return max(codes)  # an internal error outranks a finding
 
 
 def _scenarios(args: argparse.Namespace, rest: list[str]) -> int:
     from parity import scenarios
     from parity.scenario_report import write
 
-    if rest:
-        raise SystemExit(f"scenarios: unrecognised arguments {rest}")
     unknown = sorted(set(args.names) - set(scenarios.TRAINING))
     if unknown:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {list(scenarios.TRAINING)}")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = Path(args.out) if args.out else Path(args.reports) / f"scenarios-{stamp}"
-    results, table = write(args.names or list(scenarios.TRAINING), out)
+    claimed = outputs.claim(args.out) if args.out else \
+        outputs.claim_stamped(args.reports, "scenarios-")
+    with claimed:
+        results, table = write(args.names or list(scenarios.TRAINING), claimed.work)
     print(table)
     for r in results:
         for problem in r.problems():
             print(f"\n{r.name}: {problem}")
-    print(f"\nplots and details in {out}")
-    return 0 if all(r.ok for r in results) else 1
+    print(f"\nplots and details in {claimed.path}")
+    return PASS if all(r.ok for r in results) else FINDING
 
 
 def _golden(args: argparse.Namespace, rest: list[str]) -> int:
     from parity import golden
 
-    if rest:
-        raise SystemExit(f"golden: unrecognised arguments {rest}")
     if args.action == "record":
         path = golden.record(args.directory,
                              ids=golden.case_ids(with_scenarios=not args.no_scenarios))
         print(f"golden baseline recorded in {path} ({golden.versions()})")
-        return 0
+        return PASS
     report = golden.compare(golden.load(args.directory))
     print(report.markdown())
-    return 1 if report.drifted else 0
+    return FINDING if report.drifted else PASS
 
 
 def _gate(args: argparse.Namespace, rest: list[str]) -> int:
     from parity.gate import run_gate
 
-    if rest:
-        raise SystemExit(f"gate: unrecognised arguments {rest}")
-    out = Path(args.out) if args.out else Path(args.reports) / f"gate-{time.strftime('%Y%m%d-%H%M%S')}"
+    # claimed before any work; a stamped name is unique even for gates started in one second
+    out = outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, "gate-")
     verdict = run_gate(out, golden=args.golden, bench_baseline=args.bench_baseline,
                        bench_run=args.bench_run, processes=args.processes, sizes=args.sizes,
                        factor=args.factor, alpha=args.alpha,
                        fail_on=tuple(args.fail_on.split(",")) if args.fail_on else (),
                        skip=tuple(args.skip.split(",")) if args.skip else ())
     print(verdict.markdown())
-    print(f"gate summary: {out / 'gate.md'}, JUnit: {out / 'gate.xml'}")
+    print(f"gate summary: {out.path / 'gate.md'}, JUnit: {out.path / 'gate.xml'}")
     return verdict.exit_code
 
 
 def _merge(args: argparse.Namespace, rest: list[str]) -> int:
-    if rest:
-        raise SystemExit(f"merge: unrecognised arguments {rest}")
     print(merge(args.inputs, args.output))
-    return 0
+    return PASS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,12 +181,13 @@ def main(argv: list[str] | None = None) -> int:
                        help="hypothesis profile (default: parity-ci, derandomised)")
     sweep = commands.add_parser("sweep", help="draw many cases, check each in both directions, and "
                                 "report the largest errors and share of tolerance used")
-    sweep.add_argument("--examples", type=int, default=300)
+    sweep.add_argument("--examples", type=_positive_int, default=300)
     sweep.add_argument("--wide", action="store_true", help="wide magnitudes and gains")
     sweep.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0)")
     table = commands.add_parser("table", help="largest error against the float64 oracle per cell "
                                 "and situation (Markdown), over derandomised cases")
-    table.add_argument("--examples", type=int, default=30, help="cases per cell and column")
+    table.add_argument("--examples", type=_positive_int, default=30,
+                       help="cases per cell and column")
     report = commands.add_parser("report", help="Markdown report and PNG plots of a benchmark "
                                  "run (pytest --benchmark-json output)")
     report.add_argument("run", help="the run's JSON file")
@@ -194,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                               "their report, in a new folder under --reports")
     run.add_argument("--reports", default="reports", help="parent folder (default: reports)")
     run.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
-    run.add_argument("--processes", type=int, default=3,
+    run.add_argument("--processes", type=_positive_int, default=3,
                      help="benchmark sessions (processes) to merge into the run (default 3)")
     scen = commands.add_parser("scenarios", help="train the seed's course scenarios in both "
                                "frameworks in lock step; table, PNG loss curves; exit 1 on a "
@@ -215,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--golden", help="golden baseline folder (python -m parity golden record)")
     gate.add_argument("--bench-baseline", help="benchmark run to compare with (JSON)")
     gate.add_argument("--bench-run", help="an existing new benchmark run instead of running one")
-    gate.add_argument("--processes", type=int, default=3, help="benchmark processes (default 3)")
+    gate.add_argument("--processes", type=_positive_int, default=3, help="benchmark processes (default 3)")
     gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
     gate.add_argument("--factor", type=float, default=1.1)
     gate.add_argument("--alpha", type=float, default=0.01)
@@ -228,15 +239,29 @@ def main(argv: list[str] | None = None) -> int:
                                  "into one run (each process becomes a timing window)")
     merge_.add_argument("output", help="new JSON file")
     merge_.add_argument("inputs", nargs="+")
-    args, rest = parser.parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    usage = GATE_ENVIRONMENT if command == "gate" else USAGE
+    try:
+        args, rest = parser.parse_known_args(argv)
+        if rest and args.command not in ("check", "run"):  # those two pass options to pytest
+            parser.error(f"{args.command}: unrecognised arguments {' '.join(rest)}")
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return usage if e.code else PASS
     commands_ = {"check": _check, "sweep": _sweep, "table": _table, "report": _report,
                  "compare": _compare, "run": _run, "merge": _merge,
                  "scenarios": _scenarios, "golden": _golden, "gate": _gate}
     try:
         return commands_[args.command](args, rest)
-    except (ValueError, FileExistsError, FileNotFoundError) as e:  # bad files or options: say so, exit 2
+    except (ValueError, OSError) as e:  # typed refusals, unreadable or unwritable files
         print(f"python -m parity {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return usage
+    except Exception:
+        traceback.print_exc()
+        print(f"python -m parity {args.command}: internal error: this is a bug in rnn-parity, not "
+              "in your input; please report it to the rnn-parity issue tracker with the traceback "
+              "above and the command line", file=sys.stderr)
+        return GATE_ENVIRONMENT if args.command == "gate" else INTERNAL
 
 
 if __name__ == "__main__":

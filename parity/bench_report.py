@@ -1,6 +1,6 @@
 """``python -m parity report RUN.json``: a Markdown report and PNG plots of one benchmark run.
 
-Nothing is overwritten: the report goes into a folder that must not exist yet.
+Nothing is overwritten: the report goes into a new folder, claimed before the work.
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from parity import outputs
 from parity.bench import CELLS, PATHS
 from parity.bench_results import Run, load, versions
 
@@ -98,13 +99,10 @@ def plot(run: Run, out: Path) -> list[str]:
 
 
 def write_report(run_json: str | Path, out_dir: str | Path) -> Path:
-    """Write report.md and the plots into ``out_dir``, which must not exist yet."""
-    run = load(run_json)
-    out = Path(out_dir)
-    if out.exists():
-        raise FileExistsError(f"{out} exists: choose a new folder (reports are never overwritten)")
-    out.mkdir(parents=True)
-    plots = plot(run, out)
-    report = out / "report.md"
-    report.write_text(markdown(run, plots))
-    return report
+    """Write report.md and the plots into the new folder ``out_dir`` (claimed first, complete or
+    absent: :mod:`parity.outputs`)."""
+    with outputs.claim(out_dir) as claimed:
+        run = load(run_json)
+        plots = plot(run, claimed.work)
+        (claimed.work / "report.md").write_text(markdown(run, plots))
+    return claimed.path / "report.md"

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from parity import outputs
+from parity.errors import InputFileError
 
-class BenchmarkFileError(ValueError):
+
+class BenchmarkFileError(InputFileError):
     """A benchmark JSON file is missing, corrupt, or not a run of this suite's benchmarks."""
 
 
@@ -68,6 +71,9 @@ def load(path: str | Path) -> Run:
         raw = json.loads(path.read_text())
     except FileNotFoundError:
         raise BenchmarkFileError(f"{path}: no such file") from None
+    except OSError as e:  # a folder, unreadable, ...
+        raise BenchmarkFileError(f"{path}: cannot be read ({e.strerror or e}); expected the file "
+                                 "written by pytest --benchmark-json") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise BenchmarkFileError(f"{path}: not valid JSON ({e}); expected the file written by "
                                  "pytest --benchmark-json") from None
@@ -77,20 +83,52 @@ def load(path: str | Path) -> Run:
     windows: dict[tuple, list] = {}
     for i, b in enumerate(raw["benchmarks"]):
         where = f"{path}: benchmarks[{i}]"
+        if not isinstance(b, dict):
+            raise BenchmarkFileError(f"{where} is {b!r}, not a benchmark record: not a run of "
+                                     "this suite's benchmarks/")
         extra, stats = b.get("extra_info") or {}, b.get("stats") or {}
-        missing = [k for k in _EXTRA if k not in extra]
+        missing = [k for k in _EXTRA if not isinstance(extra, dict) or k not in extra]
         if missing:
             raise BenchmarkFileError(f"{where} ({b.get('name')!r}) lacks extra_info {missing}: "
                                      "not a run of this suite's benchmarks/")
-        if "median" not in stats:
+        if not isinstance(stats, dict) or "median" not in stats:
             raise BenchmarkFileError(f"{where} has no stats (was it run with "
                                      "--benchmark-disable?)")
+        _check_timings(where, stats, extra)
         key = tuple(extra[k] for k in ("cell", "size", "pass_", "path"))
         windows.setdefault(key, []).append((extra, stats))
     if not windows:
         raise BenchmarkFileError(f"{path}: the run holds no benchmarks")
-    return Run(str(path), raw.get("machine_info") or {},
+    machine = raw.get("machine_info") or {}
+    if not isinstance(machine, dict) or not isinstance(machine.get("parity", {}), dict):
+        raise BenchmarkFileError(f"{path}: machine_info is not an object with an object "
+                                 "'parity'; expected the file written by pytest --benchmark-json")
+    return Run(str(path), machine,
                tuple(_pooled(key, parts) for key, parts in windows.items()))
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        bool(np.isfinite(value)) and value > 0
+
+
+def _check_timings(where: str, stats: dict, extra: dict) -> None:
+    """Times must be positive finite numbers: a NaN sample would make every test statistic NaN,
+    which reads as "unchanged", and a median of 0 divides GFLOP/s by zero."""
+    if not _positive(stats["median"]):
+        raise BenchmarkFileError(f"{where}: median {stats['median']!r} is not a positive, finite "
+                                 "time in seconds; the file is corrupt")
+    data = stats.get("data", [])
+    if not isinstance(data, list):
+        raise BenchmarkFileError(f"{where}: raw samples 'data' is {type(data).__name__}, not a "
+                                 "list of times")
+    bad = next((j for j, v in enumerate(data) if not _positive(v)), None)
+    if bad is not None:
+        raise BenchmarkFileError(f"{where}: raw sample data[{bad}] = {data[bad]!r} is not a "
+                                 "positive, finite time in seconds; the file is corrupt")
+    if not _positive(extra["flops"]):
+        raise BenchmarkFileError(f"{where}: extra_info flops {extra['flops']!r} is not a "
+                                 "positive number")
 
 
 def _pooled(key, parts) -> Result:
@@ -140,9 +178,7 @@ def versions(run: Run) -> str:
 def merge(inputs: list[str | Path], output: str | Path) -> Path:
     """Merge runs of the same benchmarks made in separate processes into one run whose timing
     windows are those processes' windows (machine_info from the first; every peak kept)."""
-    output = Path(output)
-    if output.exists():
-        raise FileExistsError(f"{output} exists: choose a new file (nothing is overwritten)")
+    output = outputs.check_new_file(output)
     merged, peaks = None, []
     for i, path in enumerate(inputs):
         load(path)  # validate
@@ -161,5 +197,4 @@ def merge(inputs: list[str | Path], output: str | Path) -> Path:
     valid = [p for p in peaks if p]
     if valid:
         parity_info["fp32_gemm_peak_gflops"] = float(np.median(valid))
-    output.write_text(json.dumps(merged))
-    return output
+    return outputs.write_new_file(output, json.dumps(merged))

@@ -65,6 +65,16 @@ class TensorDiff:
     scale: float  # largest finite |b|, to put differences in proportion
     axis_names: tuple[str, ...] | None = None  # default: by rank (batch, step, unit)
     gates: tuple[tuple[str, ...], int] | None = None  # for weights: gate order and units
+    nonfinite: int = 0  # elements NaN or Inf on either side (all counted as mismatched)
+    first_nonfinite: Point | None = None
+
+    def nonfinite_note(self) -> str:
+        """One line on the non-finite elements ("" if none)."""
+        p = self.first_nonfinite
+        if p is None:
+            return ""
+        return (f"non-finite: {self.nonfinite} element(s) NaN or Inf, first at {self.where(p)}: "
+                f"{self.a_name} {p.a:.9g}, {self.b_name} {p.b:.9g}")
 
     @property
     def ok(self) -> bool:
@@ -86,16 +96,15 @@ class TensorDiff:
 
 def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
          allowed: np.ndarray, *, axis_names=None, gates=None) -> TensorDiff:
-    """Elementwise |a - b| against ``allowed``. NaN/inf at the same positions (same sign) match."""
+    """Elementwise |a - b| against ``allowed``. NaN or Inf on either side is a mismatch, even where
+    both sides hold the same one: no tolerance can vouch for it, and it is counted apart."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         raise TransferError(f"{name}.shape", a.shape, f"{b_name} returned shape {b.shape}")
-    both_nan = np.isnan(a) & np.isnan(b)
-    same_inf = np.isinf(a) & (a == b)
+    finite = np.isfinite(a) & np.isfinite(b)
     with np.errstate(invalid="ignore", over="ignore"):
-        d = np.abs(a - b)
-    d = np.where(both_nan | same_inf, 0.0, np.where(np.isnan(d), np.inf, d))
+        d = np.where(finite, np.abs(a - b), np.inf)
     allowed = np.nan_to_num(np.broadcast_to(allowed, a.shape), nan=0.0, posinf=np.inf)
     bad = d > allowed
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -110,9 +119,11 @@ def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
                      float(allowed[i]))
 
     finite_b = np.abs(b[np.isfinite(b)])
+    nonfinite = int((~finite).sum())
     return TensorDiff(name, a_name, b_name, a.shape, int(bad.sum()), point(int(np.argmax(d))),
                       point(int(np.argmax(rel))), point(int(np.argmax(ratio))),
-                      float(finite_b.max(initial=0.0)), axis_names, gates)
+                      float(finite_b.max(initial=0.0)), axis_names, gates, nonfinite,
+                      point(int(np.argmin(finite))) if nonfinite else None)
 
 
 @dataclass
@@ -192,6 +203,7 @@ def _explain(r: ParityReport) -> str:
             f"at {t.where(t.max_rel)}",
             f"  furthest beyond tolerance {_fmt_point(t, t.worst, 'keras', 'torch')}",
         ]
+        lines += [f"  {d.nonfinite_note()}" for d in (t, k, o) if d.nonfinite]
         for fw, d in (("keras", k), ("torch", o)):
             verdict = "within tolerance" if d.ok else f"{d.mismatched} elements beyond tolerance"
             lines.append(f"  {fw} vs float64 oracle: max error {d.max_abs.difference:.3g} at "
@@ -335,9 +347,10 @@ def raise_beyond_oracle(diffs: Sequence[TensorDiff], spec: RecurrentSpec, label:
     __tracebackhide__ = True
     for d in diffs:
         if not d.ok:
+            detail = d.nonfinite_note() or f"worst {_fmt_point(d, d.worst, label, 'oracle')}"
             raise ParityError(f"{what} differ from the float64 oracle for {spec}: {d.name} "
-                              f"{d.mismatched}/{d.total} elements beyond tolerance; worst "
-                              f"{_fmt_point(d, d.worst, label, 'oracle')}{note}")
+                              f"{d.mismatched}/{d.total} elements beyond tolerance; "
+                              f"{detail}{note}")
 
 
 def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,

@@ -32,3 +32,18 @@ class ParityError(AssertionError):
     def __init__(self, message: str, report: object = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class InputFileError(ValueError):
+    """A file or folder given on the command line (a baseline, a benchmark run) is missing,
+    truncated, corrupt or of another kind; the message names the path and the reason."""
+
+
+class OutputError(ValueError):
+    """An output cannot be written where asked (the place is a file, not writable, or holds
+    something already): refused before any work starts, naming the path."""
+
+
+class NonFiniteInput(UnsupportedConfig):
+    """An input holds NaN or Inf: tolerances are derived from the inputs, so such a check could
+    only report noise. Names the argument and the first non-finite element."""

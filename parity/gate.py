@@ -19,11 +19,16 @@ import importlib.util
 import subprocess
 import sys
 import time
+import traceback
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parity import outputs
+from parity.errors import UnsupportedConfig
+
 CAUSES = {"parity": 1, "drift": 2, "speed": 4, "environment": 8}
+STEPS = ("parity", "drift", "speed")
 TITLES = {"parity": "parity broken", "drift": "numeric drift", "speed": "speed regression",
           "environment": "environment problem"}
 
@@ -109,7 +114,7 @@ def _drift(golden: str | None, verdict: Verdict) -> None:
         return
     try:
         baseline = golden_mod.load(golden)
-    except (OSError, ValueError) as e:
+    except ValueError as e:  # GoldenFileError, or a format this version cannot read
         verdict.findings.append(Finding("environment", "golden baseline", str(e)))
         return
     report = golden_mod.compare(baseline)
@@ -117,9 +122,10 @@ def _drift(golden: str | None, verdict: Verdict) -> None:
     for row in report.rows:
         groups.setdefault((row.cell, row.framework), []).append(row)
     for (cell, framework), rows in groups.items():
-        bad = [r for r in rows if r.verdict in ("drift", "missing")]
-        message = "; ".join(f"{r.case} {r.tensor}: {r.verdict}, change {r.largest_change:.3g} = "
-                            f"{r.share:.1f}x allowed" for r in bad[:3])
+        bad = [r for r in rows if r.verdict in golden_mod.FAILING]
+        message = "; ".join(f"{r.case} {r.tensor}: {r.verdict}, " + (
+            r.detail or f"change {r.largest_change:.3g} = {r.share:.1f}x allowed")
+            for r in bad[:3])
         verdict.findings.append(Finding("drift", f"{cell} ({framework})", message))
     verdict.sections.append("## Numeric drift against the golden baseline\n\n" + report.markdown())
 
@@ -135,7 +141,7 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
         return
     try:
         base = load(bench_baseline)
-    except (OSError, BenchmarkFileError, ValueError) as e:
+    except BenchmarkFileError as e:
         verdict.findings.append(Finding("environment", "benchmark baseline", str(e)))
         return
     if bench_run is None:
@@ -158,10 +164,18 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
         bench_run = str(merge(parts, out / "benchmarks.json"))
         for part in parts:
             part.unlink()
-    new = load(bench_run)
+    try:
+        new = load(bench_run)
+    except BenchmarkFileError as e:
+        verdict.findings.append(Finding("environment", "benchmark run", str(e)))
+        return
     differences = [d for d in machine_differences(base, new) if not d.startswith("node")]
     verdict.findings.append(Finding("environment", "benchmark machine", "; ".join(differences)))
-    comparison = compare_runs(base, new, factor=factor, alpha=alpha)
+    try:  # e.g. a run without raw samples cannot be tested for a change
+        comparison = compare_runs(base, new, factor=factor, alpha=alpha)
+    except BenchmarkFileError as e:
+        verdict.findings.append(Finding("environment", "benchmark comparison", str(e)))
+        return
     for change in comparison.changes:
         message = "" if change.verdict != "regression" else \
             f"{change.ratio:.2f}x slower (p={change.p_value:.2g})"
@@ -172,28 +186,51 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
     verdict.sections.append("## Speed against the benchmark baseline\n\n" + table)
 
 
-def run_gate(out: str | Path, *, golden: str | None, bench_baseline: str | None,
+ERROR_LOG = "gate-error.log"
+
+
+def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_baseline: str | None,
              bench_run: str | None = None, processes: int = 3, sizes: str = "smoke",
              factor: float = 1.1, alpha: float = 0.01, fail_on=tuple(CAUSES),
              skip: tuple[str, ...] = ()) -> Verdict:
-    out = Path(out)
-    if out.exists():
-        raise FileExistsError(f"{out} exists: choose a new folder (nothing is overwritten)")
-    unknown = sorted(set(fail_on) - set(CAUSES)) + sorted(set(skip) - {"parity", "drift", "speed"})
-    if unknown:
-        raise ValueError(f"unknown cause(s) {unknown}: expected among {list(CAUSES)}")
-    out.mkdir(parents=True)
+    """Run the steps not in ``skip`` and write ``gate.md`` and ``gate.xml`` into the new folder
+    ``out`` (or the folder already claimed as ``out``), whatever the steps find: an unreadable
+    baseline or run is an environment finding, and so is an error inside a step (with its
+    traceback in ``gate-error.log``, as a bug to report)."""
+    for option, given, known in (("fail_on", fail_on, tuple(CAUSES)), ("skip", skip, STEPS)):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            if isinstance(out, outputs.Claim):
+                out.abandon()
+            raise UnsupportedConfig(option, unknown, f"unknown cause(s) or step(s): expected "
+                                    f"among {list(known)}")
+    # claimed before minutes of work: a name that is taken fails now, not after them
+    claimed = out if isinstance(out, outputs.Claim) else outputs.claim(out)
+    work = claimed.work
     verdict = Verdict(fail_on=tuple(fail_on))
-    steps = (("parity", lambda: _parity(out, verdict)), ("drift", lambda: _drift(golden, verdict)),
-             ("speed", lambda: _speed(bench_baseline, bench_run, out, processes, sizes, factor,
+    steps = (("parity", lambda: _parity(work, verdict)), ("drift", lambda: _drift(golden, verdict)),
+             ("speed", lambda: _speed(bench_baseline, bench_run, work, processes, sizes, factor,
                                       alpha, verdict)))
-    for name, step in steps:
-        if name in skip:
-            verdict.sections.append(f"## {name}\n\nskipped (--skip {name})")
-            continue
-        start = time.perf_counter()
-        step()
-        verdict.seconds[name] = time.perf_counter() - start
-    (out / "gate.md").write_text(verdict.markdown())
-    (out / "gate.xml").write_bytes(verdict.junit())
+    try:
+        for name, step in steps:
+            if name in skip:
+                verdict.sections.append(f"## {name}\n\nskipped (--skip {name})")
+                continue
+            start = time.perf_counter()
+            try:
+                step()
+            except Exception as e:  # the verdict must still be written
+                with open(work / ERROR_LOG, "a") as log:
+                    log.write(f"step {name}:\n{traceback.format_exc()}\n")
+                verdict.findings.append(Finding(
+                    "environment", f"{name} step", f"internal error in rnn-parity "
+                    f"({type(e).__name__}: {e}); this is a bug: please report it with "
+                    f"{ERROR_LOG}"))
+            verdict.seconds[name] = time.perf_counter() - start
+        (work / "gate.md").write_text(verdict.markdown())
+        (work / "gate.xml").write_bytes(verdict.junit())
+    except BaseException:  # interrupted: leave nothing half-written behind
+        claimed.abandon()
+        raise
+    claimed.commit()
     return verdict

@@ -28,15 +28,17 @@ from __future__ import annotations
 import json
 import platform
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from parity import keras_side, oracle, torch_side
+from parity import keras_side, oracle, outputs, torch_side
 from parity._frameworks import keras, torch
 from parity.cases import ParityCase, build_pair
-from parity.errors import UnsupportedConfig
+from parity.errors import InputFileError, UnsupportedConfig
 from parity.gradients import (
     cotangents,
     gradient_allowed,
@@ -50,6 +52,7 @@ from parity.tolerances import POLICY, allowed_error
 FORMAT = 1
 SEED = 20261126
 FRAMEWORKS = ("keras", "torch")
+FAILING = ("drift", "non-finite", "missing")  # verdicts that fail the comparison
 
 
 def canonical_cases() -> dict[str, tuple[ParityCase, bool]]:
@@ -144,22 +147,29 @@ def compute(ids: list[str]) -> dict[str, Computed]:
 
 def record(directory: str | Path, *, ids: list[str] | None = None) -> Path:
     """Compute the canonical set (or the cases ``ids``) and store it in the new directory
-    ``directory``."""
+    ``directory``. The folder is claimed before computing and appears complete or not at all
+    (see :mod:`parity.outputs`)."""
     path = Path(directory)
-    if path.exists():
-        raise FileExistsError(f"{path} exists: a golden baseline is never overwritten; record into "
-                              "a new directory (e.g. one named after the versions)")
-    computed = compute(ids if ids is not None else case_ids())
-    arrays = {f"{case_id}|{fw}|{name}": v for case_id, c in computed.items()
-              for fw, named in c.values.items() for name, v in named.items()}
-    manifest = {"format": FORMAT, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "versions": versions(), "machine": _machine(),
-                "cases": {case_id: {"description": c.description,
-                                    "tensors": {fw: sorted(named) for fw, named in c.values.items()}}
-                          for case_id, c in computed.items()}}
-    path.mkdir(parents=True)
-    np.savez_compressed(path / "arrays.npz", **arrays)
-    (path / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    if (path / "manifest.json").exists():
+        raise FileExistsError(f"{path} holds a golden baseline, which is never overwritten; record "
+                              "into a new directory (e.g. one named after the versions)")
+    if path.is_dir() and any(p.name != outputs.CLAIM for p in path.iterdir()):
+        raise FileExistsError(f"{path} exists and is not a complete baseline (no manifest.json): "
+                              "nothing is overwritten; record into a new directory, or remove "
+                              "it if it is an incomplete recording")
+    with outputs.claim(path) as claimed:
+        computed = compute(ids if ids is not None else case_ids())
+        arrays = {f"{case_id}|{fw}|{name}": v for case_id, c in computed.items()
+                  for fw, named in c.values.items() for name, v in named.items()}
+        manifest = {"format": FORMAT,
+                    "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "versions": versions(), "machine": _machine(),
+                    "cases": {case_id: {"description": c.description,
+                                        "tensors": {fw: sorted(named)
+                                                    for fw, named in c.values.items()}}
+                              for case_id, c in computed.items()}}
+        np.savez_compressed(claimed.work / "arrays.npz", **arrays)
+        (claimed.work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return path
 
 
@@ -174,19 +184,73 @@ class Baseline:
         return self.manifest["versions"]
 
 
-def load(directory: str | Path) -> Baseline:
-    path = Path(directory)
-    files = [path / "manifest.json", path / "arrays.npz"]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise FileNotFoundError(f"not a golden baseline, missing {missing}; record one with "
-                                "python -m parity golden record DIR")
-    manifest = json.loads(files[0].read_text())
+class GoldenFileError(InputFileError):
+    """A golden baseline folder is missing, incomplete or corrupt."""
+
+
+def _manifest(path: Path) -> dict:
+    file = path / "manifest.json"
+    try:
+        manifest = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GoldenFileError(f"{file}: unreadable ({e}); record a new baseline with "
+                              "python -m parity golden record DIR") from None
+    if not isinstance(manifest, dict):
+        raise GoldenFileError(f"{file}: not a golden manifest (a JSON object expected)")
     if manifest.get("format") != FORMAT:
         raise UnsupportedConfig("format", manifest.get("format"),
                                 f"this version reads golden format {FORMAT}", where=str(path))
-    with np.load(files[1]) as data:
-        arrays = {k: data[k] for k in data.files}
+    cases = manifest.get("cases")
+    if not isinstance(cases, dict) or not cases:
+        raise GoldenFileError(f"{file}: no 'cases' (the recorded case ids and their tensors); "
+                              "the manifest is damaged: record a new baseline")
+    for case_id, entry in cases.items():
+        tensors = entry.get("tensors") if isinstance(entry, dict) else None
+        if not isinstance(tensors, dict) or not all(
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+                for names in tensors.values()):
+            raise GoldenFileError(f"{file}: case {case_id!r} lists no tensors per framework; the "
+                                  "manifest is damaged: record a new baseline")
+    for key in ("versions", "recorded"):
+        if key not in manifest:
+            raise GoldenFileError(f"{file}: no {key!r}; the manifest is damaged")
+    return manifest
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    file = path / "arrays.npz"
+    try:
+        with np.load(file) as data:
+            return {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
+    # what numpy raises for a truncated, empty or foreign file
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise GoldenFileError(f"{file}: unreadable ({type(e).__name__}: {e}); the file is "
+                              "truncated or corrupt: record a new baseline") from None
+
+
+def load(directory: str | Path) -> Baseline:
+    """Read and validate a baseline: every tensor the manifest lists must be in the arrays."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise GoldenFileError(f"{path}: {'not a folder' if path.exists() else 'no such folder'}; "
+                              "a baseline is the folder python -m parity golden record DIR makes")
+    files = [path / "manifest.json", path / "arrays.npz"]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        incomplete = any(path.iterdir())
+        raise GoldenFileError(
+            f"{path}: " + (f"an incomplete golden baseline (no {', '.join(missing)}), e.g. from "
+                           "an interrupted recording" if incomplete else "an empty folder, not "
+                           "a golden baseline") +
+            "; record one with python -m parity golden record DIR")
+    manifest = _manifest(path)
+    arrays = _arrays(path)
+    absent = [f"{case_id}|{fw}|{name}" for case_id, entry in manifest["cases"].items()
+              for fw, names in entry["tensors"].items() for name in names
+              if f"{case_id}|{fw}|{name}" not in arrays]
+    if absent:
+        raise GoldenFileError(f"{files[1]}: lacks {len(absent)} tensor(s) the manifest lists, "
+                              f"first {absent[0]!r}; the baseline is damaged: record a new one")
     return Baseline(path, manifest, arrays)
 
 
@@ -197,7 +261,8 @@ class Drift:
     tensor: str
     largest_change: float        # max |today - recorded|
     share: float                 # max |today - recorded| / allowed
-    verdict: str                 # "identical", "rounding", "drift" or "missing"
+    verdict: str                 # "identical", "rounding", "drift", "non-finite" or "missing"
+    detail: str = ""             # for "non-finite": how many, where, both values
 
     @property
     def cell(self) -> str:
@@ -212,7 +277,7 @@ class DriftReport:
 
     @property
     def drifted(self) -> list[Drift]:
-        return [r for r in self.rows if r.verdict in ("drift", "missing")]
+        return [r for r in self.rows if r.verdict in FAILING]
 
     def table(self) -> list[str]:
         """Largest change per cell and framework (Markdown)."""
@@ -224,7 +289,8 @@ class DriftReport:
         for (cell, fw), rows in groups.items():
             worst = max(rows, key=lambda r: r.share)
             identical = sum(r.verdict == "identical" for r in rows)
-            verdict = "drift" if any(r.verdict in ("drift", "missing") for r in rows) else (
+            failing = [r.verdict for r in rows if r.verdict in FAILING]
+            verdict = failing[0] if failing else (
                 "identical" if identical == len(rows) else "rounding")
             lines.append(f"| {cell} | {fw} | {len(rows)} | {identical} | "
                          f"{max(r.largest_change for r in rows):.3g} | {worst.share:.1%} | "
@@ -239,8 +305,9 @@ class DriftReport:
                  f"Changed since: {', '.join(changed) if changed else 'nothing'}.", "",
                  *self.table()]
         for r in self.drifted[:20]:
-            lines.append(f"- {r.verdict}: {r.case} {r.framework} {r.tensor}: largest change "
-                         f"{r.largest_change:.3g} = {r.share:.1f}x the allowed difference")
+            lines.append(f"- {r.verdict}: {r.case} {r.framework} {r.tensor}: " + (
+                r.detail or f"largest change {r.largest_change:.3g} = {r.share:.1f}x the "
+                "allowed difference"))
         return "\n".join(lines)
 
 
@@ -258,11 +325,25 @@ def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> 
                 if new is None or new.shape != old.shape:
                     report.rows.append(Drift(case_id, fw, name, np.inf, np.inf, "missing"))
                     continue
-                d = np.abs(new - old)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    ratio = np.where(d == 0, 0.0, d / np.broadcast_to(now.allowed[name], d.shape))
-                share = float(np.nanmax(ratio, initial=0.0))
-                verdict = "identical" if not d.any() else ("rounding" if share <= 1 else "drift")
-                report.rows.append(Drift(case_id, fw, name, float(d.max(initial=0.0)), share,
-                                         verdict))
+                report.rows.append(_drift(case_id, fw, name, old, new, now.allowed[name]))
     return report
+
+
+def _drift(case_id: str, fw: str, name: str, old: np.ndarray, new: np.ndarray,
+           allowed: np.ndarray) -> Drift:
+    finite = np.isfinite(old) & np.isfinite(new)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.where(finite, np.abs(new - old), 0.0)
+        ratio = np.where(d == 0, 0.0, d / np.broadcast_to(allowed, d.shape))
+    # a NaN tolerance cannot vouch for a difference: it counts as beyond it
+    share = float(np.max(np.where(np.isnan(ratio), np.inf, ratio), initial=0.0))
+    largest = float(d.max(initial=0.0))
+    if not finite.all():
+        # NaN or Inf on either side is never rounding, even where both sides agree on it
+        i = tuple(int(k) for k in np.unravel_index(int(np.argmin(finite)), finite.shape))
+        both = int((~np.isfinite(old) & ~np.isfinite(new)).sum())
+        detail = (f"{int((~finite).sum())} of {finite.size} elements non-finite ({both} on both "
+                  f"sides), first at {list(i)}: recorded {old[i]:.9g}, now {new[i]:.9g}")
+        return Drift(case_id, fw, name, largest, np.inf, "non-finite", detail)
+    verdict = "identical" if not d.any() else ("rounding" if share <= 1 else "drift")
+    return Drift(case_id, fw, name, largest, share, verdict)

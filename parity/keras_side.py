@@ -82,8 +82,32 @@ def _all_cells(obj) -> list:
     return [c for layer in _layers(obj) for rnn in _directions(layer) for c in _cells(rnn)]
 
 
+def _keras_activations() -> dict:
+    """Keras' own activation functions by identity (the objects ``activation="tanh"`` stores)."""
+    found = {}
+    for name in ("tanh", "relu", "sigmoid", "linear", "softmax", "hard_sigmoid", "elu", "selu",
+                 "softplus", "softsign", "exponential", "swish", "gelu", "leaky_relu"):
+        try:
+            found[keras.activations.get(name)] = name
+        except ValueError:  # not in this Keras version
+            continue
+    return found
+
+
+_ACTIVATIONS = _keras_activations()
+
+
 def _function_name(fn) -> str:
-    return getattr(fn, "__name__", None) or type(fn).__name__
+    """The Keras activation ``fn`` is, matched by identity: a function of one's own that happens
+    to be called ``tanh`` is not Keras' tanh and is named by its module and qualified name."""
+    try:
+        name = _ACTIVATIONS.get(fn)
+    except TypeError:  # unhashable callable object
+        name = None
+    if name is not None:
+        return name
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__name__
+    return f"{getattr(fn, '__module__', None) or '?'}.{qualname} (not a keras.activations function)"
 
 
 def _dtype(layer) -> str:
@@ -117,11 +141,12 @@ def _check_cell(cell) -> None:
         for option, wanted in (("activation", "tanh"), ("recurrent_activation", "sigmoid")):
             name = _function_name(getattr(cell, option))
             if name != wanted:
-                raise UnsupportedConfig(option, name, f"torch's {kind} uses {wanted} only",
-                                        where=cell.name)
+                raise UnsupportedConfig(option, name, f"torch's {kind} uses {wanted} only "
+                                        f"(Keras' own: {option}='{wanted}')", where=cell.name)
     elif _function_name(cell.activation) not in ("tanh", "relu"):
         raise UnsupportedConfig("activation", _function_name(cell.activation),
-                                "torch.nn.RNN offers only 'tanh' and 'relu'", where=cell.name)
+                                "torch.nn.RNN offers only 'tanh' and 'relu' (Keras' own: "
+                                "activation='tanh' or keras.activations.tanh)", where=cell.name)
 
 
 def _check_stack(layers) -> None:
@@ -186,31 +211,35 @@ def describe(obj) -> RecurrentSpec:
         _check_cell(cell)
     wrappers = [c for layer in layers for rnn in _directions(layer) for c in [rnn.cell]
                 if isinstance(c, keras.layers.StackedRNNCells)]
+    # per cell, bottom layer first, so that a refusal lists the values in layer order
     values = {
-        "kind": {_CELLS[type(c)] for c in cells},
-        "activation": {_function_name(c.activation) for c in cells},
-        "use_bias": {bool(c.use_bias) for c in cells},
-        "units": {c.units for c in cells},
-        "reset_after": {bool(getattr(c, "reset_after", True)) for c in cells},
-        "dtype": {_dtype(x) for x in [*layers, *wrappers, *cells]},
+        "kind": [_CELLS[type(c)] for c in cells],
+        "activation": [_function_name(c.activation) for c in cells],
+        "use_bias": [bool(c.use_bias) for c in cells],
+        "units": [c.units for c in cells],
+        "reset_after": [bool(getattr(c, "reset_after", True)) for c in cells],
+        "dtype": [_dtype(x) for x in [*cells, *wrappers, *layers]],
     }
     for option, found in values.items():
-        if len(found) > 1:
-            raise UnsupportedConfig(option, sorted(found, key=str),
-                                    "torch needs one value for the whole stack (a StackedRNNCells "
-                                    "or RNN wrapper computes in its own dtype too: pass dtype= "
-                                    "to each)")
+        if len(set(found)) > 1:
+            if option == "dtype":  # cells, wrappers and layers: the set of dtypes says it
+                raise UnsupportedConfig(option, sorted(set(found)), "torch needs one value for "
+                                        "the whole stack (a StackedRNNCells or RNN wrapper "
+                                        "computes in its own dtype too: pass dtype= to each)")
+            raise UnsupportedConfig(option, found, "torch needs one value for the whole stack "
+                                    "(values per layer and direction, bottom layer first)")
+    values = {option: found[0] for option, found in values.items()}
     first, last = layers[0], layers[-1]
     bidirectional = isinstance(last, keras.layers.Bidirectional)
     last_rnn = last.forward_layer if bidirectional else last
     return RecurrentSpec(
-        kind=values["kind"].pop(), units=values["units"].pop(),
+        kind=values["kind"], units=values["units"],
         input_size=int(cells[0].kernel.shape[0]),
         num_layers=len(cells) // (2 if bidirectional else 1),
-        activation=values["activation"].pop(), use_bias=values["use_bias"].pop(),
+        activation=values["activation"], use_bias=values["use_bias"],
         return_sequences=bool(last.return_sequences), return_state=bool(last.return_state),
-        go_backwards=bool(getattr(first, "go_backwards", False)), dtype=values["dtype"].pop(),
-        reset_after=values["reset_after"].pop(), bidirectional=bidirectional,
+        go_backwards=bool(getattr(first, "go_backwards", False)), dtype=values["dtype"],
+        reset_after=values["reset_after"], bidirectional=bidirectional,
         merge_mode=last.merge_mode if bidirectional else "concat",
         zero_output_for_mask=bool(last_rnn.zero_output_for_mask))
 

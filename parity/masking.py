@@ -26,7 +26,9 @@ from parity.errors import UnsupportedConfig
 def check_mask(mask, batch_time: tuple[int, int]) -> None:
     if mask is None:
         return
-    mask = np.asarray(mask)
+    if not isinstance(mask, np.ndarray):  # Keras and torch each read a list their own way
+        raise UnsupportedConfig("mask", type(mask).__name__, "a numpy boolean array (batch, time), "
+                                "True where a step is kept: np.asarray(mask, dtype=bool)")
     if mask.dtype != np.bool_:
         raise UnsupportedConfig("mask.dtype", str(mask.dtype),
                                 "a boolean (batch, time) array, True where a step is kept")

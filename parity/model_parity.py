@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from parity import models
+from parity import models, oracle
 from parity._frameworks import keras
 from parity.compare import TensorDiff, diff
 from parity.errors import ParityError
@@ -41,6 +41,8 @@ def _reference_outputs(torch_model, x: np.ndarray, u: float) -> tuple[np.ndarray
 
 def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
     """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``."""
+    if np.issubdtype(np.asarray(x).dtype, np.floating):  # features; token ids are integers
+        oracle.check_finite("x", x, ("batch", "step", "feature"))
     torch_model = as_torch_model(torch_model)
     models.check_same_blocks(models.read(keras_model)[0], models.read(torch_model)[0])
     dtype = dtype_name(torch_model)

@@ -354,9 +354,39 @@ def _from_nn_sequential(seq: nn.Sequential) -> tuple[tuple[Block, ...], list[nn.
     return tuple(blocks), owners
 
 
+_OWNERS = {Embedding: nn.Embedding, Masking: nn.Identity, Recurrent: torch_side.KerasRNN,
+           Dropout: nn.Dropout, Dense: nn.Linear}
+
+
+def _live_block(i: int, block: Block, layer: nn.Module) -> Block:
+    """What ``layer`` (the module a ``KerasSequential`` holds for ``block``) is now: a layer
+    replaced after building is described as it is, so a copy is validated against it."""
+    if not isinstance(layer, _OWNERS[type(block)]):
+        raise TransferError(f"layer {i}", type(layer).__name__,
+                            f"the KerasSequential's layer {i} was built as "
+                            f"{_OWNERS[type(block)].__name__} for {block} and has been replaced")
+    if isinstance(block, Embedding):
+        # trainable as built: freezing a parameter for a run does not change the layer
+        return Embedding(layer.num_embeddings, layer.embedding_dim, block.mask_zero,
+                         block.trainable, _torch_dtype(layer.weight))
+    if isinstance(block, Recurrent):
+        return Recurrent(torch_side.describe(layer))
+    if isinstance(block, Dropout):
+        return Dropout(float(layer.p), block.time_distributed)
+    if isinstance(block, Dense):
+        return Dense(layer.in_features, layer.out_features, block.activation,
+                     layer.bias is not None, block.time_distributed, _torch_dtype(layer.weight))
+    return block
+
+
 def _torch_parts(module) -> tuple[tuple[Block, ...], list[nn.Module]]:
     if isinstance(module, KerasSequential):
-        return module.blocks, list(module.layers)
+        layers = list(module.layers)
+        if len(layers) != len(module.blocks):
+            raise TransferError("layers", len(layers), f"the KerasSequential was built with "
+                                f"{len(module.blocks)} layers")
+        return tuple(_live_block(i, b, m) for i, (b, m) in enumerate(zip(module.blocks, layers))), \
+            layers
     if isinstance(module, nn.Sequential):
         return _from_nn_sequential(module)
     raise TransferError("module", type(module).__name__,
@@ -384,17 +414,29 @@ def read_torch(module) -> tuple[tuple[Block, ...], list[BlockWeights]]:
 
 
 def write_torch(module, weights: list[BlockWeights]) -> None:
+    """Write every block's weights; every parameter is checked against its array before the
+    first one is written."""
     blocks, owners = _torch_parts(module)
-    with torch.no_grad():
-        for block, owner, w in zip(blocks, owners, weights, strict=True):
-            if isinstance(block, Recurrent):
-                torch_side.write_weights(owner, w)
-            elif isinstance(block, Embedding):
-                owner.weight.copy_(torch.from_numpy(w["embeddings"]))
-            elif isinstance(block, Dense):
-                owner.weight.copy_(torch.from_numpy(np.ascontiguousarray(w["kernel"].T)))
-                if block.use_bias:
-                    owner.bias.copy_(torch.from_numpy(w["bias"]))
+    if len(weights) != len(blocks):
+        raise TransferError("layers", len(weights), f"the destination has {len(blocks)} layers")
+    writes = []
+    for i, (block, owner, w) in enumerate(zip(blocks, owners, weights)):
+        if isinstance(block, Recurrent):
+            writes += torch_side.weight_writes(owner, w)
+            continue
+        pairs = []
+        if isinstance(block, Embedding):
+            pairs = [("weight", owner.weight, w["embeddings"])]
+        elif isinstance(block, Dense):
+            pairs = [("weight", owner.weight, np.ascontiguousarray(w["kernel"].T))]
+            if block.use_bias:
+                pairs.append(("bias", owner.bias, w["bias"]))
+        for name, p, value in pairs:
+            if tuple(p.shape) != value.shape:
+                raise TransferError(f"layer {i} {name}", value.shape,
+                                    f"the destination parameter has shape {tuple(p.shape)}")
+            writes.append((p, value))
+    torch_side.apply_writes(writes)
 
 
 # --------------------------------------------------------------------------------- both

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from parity import masking
-from parity.errors import UnsupportedConfig
+from parity.errors import NonFiniteInput, UnsupportedConfig
 from parity.spec import (
     LayerWeights,
     Outputs,
@@ -95,14 +95,29 @@ def namespace(a):
     return _Torch() if torch is not None and torch.is_tensor(a) else _Numpy()
 
 
+def check_finite(name: str, a, axes: Sequence[str] = ()) -> None:
+    """Raise :class:`NonFiniteInput` naming ``name`` and its first NaN/Inf element. Tolerances
+    are derived from the inputs: with a non-finite one they become NaN, and any verdict is noise."""
+    values = np.asarray(a, dtype=np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        i = tuple(int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        where = ", ".join(f"{axis}={k}" for axis, k in zip(axes, i)) if axes else str(list(i))
+        raise NonFiniteInput(name, f"{values[i]} at ({where})",
+                             f"{int(bad.sum())} of {bad.size} elements are NaN or Inf; parity is "
+                             "checked on finite inputs only (a non-finite input makes every "
+                             "tolerance NaN)")
+
+
 def check_inputs(spec: RecurrentSpec, x: np.ndarray, initial_state, mask=None) -> None:
     """Raise a typed error unless ``x``, ``initial_state`` and ``mask`` fit ``spec``."""
-    if x.ndim != 3 or x.shape[-1] != spec.input_size or x.shape[1] < 1:
+    if x.ndim != 3 or x.shape[-1] != spec.input_size or x.shape[1] < 1 or x.shape[0] < 1:
         raise UnsupportedConfig("x.shape", x.shape,
-                                f"expected (batch, time >= 1, {spec.input_size})")
+                                f"expected (batch >= 1, time >= 1, {spec.input_size})")
     if x.dtype != spec.np_dtype:
         raise UnsupportedConfig("x.dtype", str(x.dtype),
                                 f"the layer computes in {spec.dtype}; pass x.astype('{spec.dtype}')")
+    check_finite("x", x, ("batch", "step", "feature"))
     if initial_state is not None:
         shapes = [tuple(np.shape(s)) for s in initial_state]
         count = spec.num_layers * spec.directions * spec.states_per_layer
@@ -111,6 +126,14 @@ def check_inputs(spec: RecurrentSpec, x: np.ndarray, initial_state, mask=None) -
             raise UnsupportedConfig("initial_state", shapes,
                                     f"expected {count} array(s) of shape {expected}: per layer "
                                     "and direction, h (and c for an LSTM)")
+        for i, s in enumerate(initial_state):
+            # as for x: the frameworks would each cast a differently typed state their own way
+            dtype = getattr(s, "dtype", type(s).__name__)
+            if dtype != spec.np_dtype:
+                raise UnsupportedConfig(f"initial_state[{i}].dtype", str(dtype),
+                                        f"the layer computes in {spec.dtype}; pass numpy arrays "
+                                        f"of that dtype (s.astype('{spec.dtype}'))")
+            check_finite(f"initial_state[{i}]", s, ("batch", "unit"))
     masking.check_mask(mask, x.shape[:2])
 
 

@@ -1,6 +1,6 @@
 """``python -m parity scenarios``: run the course scenarios, print one table, and write per scenario a
 PNG of both loss curves (and the float64 reference) plus ``scenarios.md``/``scenarios.json`` into a
-new folder (nothing is overwritten)."""
+new folder, claimed before the scenarios run (nothing is overwritten)."""
 
 from __future__ import annotations
 
@@ -46,11 +46,10 @@ def plot(r: scenarios.Result, path: Path) -> None:
 
 
 def write(names: list[str], out: Path) -> tuple[list[scenarios.Result], str]:
-    """Run ``names``; write the folder ``out`` (which must not exist); return results and table."""
-    if out.exists():
-        raise FileExistsError(f"{out} exists: choose a new folder (nothing is overwritten)")
+    """Run ``names``; write into ``out``, a folder claimed by the caller (:mod:`parity.outputs`);
+    return results and table."""
     results = [scenarios.run(name) for name in names]
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
     for r in results:
         plot(r, out / f"{r.name}.png")
     table = "\n".join([HEADER, "|" + "---|" * 8, *[row(r) for r in results]])

@@ -9,6 +9,12 @@ from hypothesis import HealthCheck, given, settings
 
 from parity import strategies
 from parity.cases import ParityCase, check_case
+from parity.errors import UnsupportedConfig
+
+
+def _check_examples(examples: int) -> None:
+    if not isinstance(examples, int) or examples < 1:
+        raise UnsupportedConfig("examples", examples, "draw at least 1 case (e.g. 300)")
 
 
 @dataclass
@@ -40,6 +46,7 @@ class SweepSummary:
 
 def sweep(examples: int, *, wide: bool = False, seed: int | None = 0,
           directions=("keras_to_torch", "torch_to_keras")) -> SweepSummary:
+    _check_examples(examples)
     summary = SweepSummary()
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=seed is None,
@@ -101,6 +108,7 @@ def error_table(examples: int = 30) -> list[str]:
     largest share of the tolerance used, over ``examples`` derandomised cases per cell."""
     from parity.capabilities import unsupported_reason
 
+    _check_examples(examples)
     header = "| cell | " + " | ".join(c[0] for c in _COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(_COLUMNS) + 1)]
     for kind in ("simple_rnn", "lstm", "gru"):

@@ -16,7 +16,7 @@ import numpy as np
 
 from parity import masking
 from parity._frameworks import torch
-from parity.errors import UnsupportedConfig
+from parity.errors import TransferError, UnsupportedConfig
 from parity.spec import (
     LayerWeights,
     Outputs,
@@ -350,17 +350,39 @@ def read_weights(obj, *, values=_numpy) -> Weights:
     return tuple(out)
 
 
-def write_weights(obj, weights: Weights) -> None:
+def weight_writes(obj, weights: Weights) -> list[tuple[nn.Parameter, np.ndarray]]:
+    """Each parameter of ``obj`` with the array it is to receive, checked against the live
+    parameter's shape: the plan :func:`apply_writes` carries out, so that nothing is written
+    unless everything can be."""
     rnn = plain_rnn(obj)
     spec = describe(obj)
     order = spec.cell.keras_to_torch_blocks()
+    if len(weights) != spec.num_layers * spec.directions:
+        raise TransferError("layers", len(weights), f"the destination {type(rnn).__name__} has "
+                            f"{spec.num_layers * spec.directions} layer-directions")
+    writes = []
+    for index, w in enumerate(weights):
+        values = [w.kernel.T, w.recurrent_kernel.T, w.bias, w.recurrent_bias]
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        for name, p, value in zip(names, _params(rnn, spec, index), values):
+            if p is None:
+                continue
+            if value is None or tuple(p.shape) != tuple(np.shape(value)):
+                raise TransferError(f"{name} of layer-direction {index}",
+                                    None if value is None else np.shape(value),
+                                    f"the destination parameter has shape {tuple(p.shape)}")
+            writes.append((p, np.ascontiguousarray(_gate_blocks(spec, value, order))))
+    return writes
+
+
+def apply_writes(writes: list[tuple[nn.Parameter, np.ndarray]]) -> None:
     with torch.no_grad():
-        for index, w in enumerate(weights):
-            values = [w.kernel.T, w.recurrent_kernel.T, w.bias, w.recurrent_bias]
-            for p, value in zip(_params(rnn, spec, index), values):
-                if p is not None:
-                    block = np.ascontiguousarray(_gate_blocks(spec, value, order))
-                    p.copy_(torch.from_numpy(block).to(p.dtype))
+        for p, value in writes:
+            p.copy_(torch.from_numpy(value).to(p.dtype))
+
+
+def write_weights(obj, weights: Weights) -> None:
+    apply_writes(weight_writes(obj, weights))
 
 
 def as_keras_like(obj, spec: RecurrentSpec) -> KerasRNN:

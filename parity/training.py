@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity import keras_side, models, torch_side
+from parity import keras_side, models, oracle, torch_side
 from parity._frameworks import keras, torch
 from parity.errors import ParityError, TransferError, UnsupportedConfig
 from parity.optim import Adam, Loss, Optimizer
@@ -368,6 +368,9 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
     if epochs < 1 or not batches:
         raise UnsupportedConfig("epochs/batches", (epochs, len(batches)),
                                 "give at least one batch and one epoch")
+    for i, batch in enumerate(batches):
+        if np.issubdtype(np.asarray(batch.x).dtype, np.floating):
+            oracle.check_finite(f"batches[{i}].x", batch.x)
     torch_model = as_torch_model(torch_model)
     _check_same_start(keras_model, torch_model)
     _check_logits(torch_model)
@@ -424,6 +427,12 @@ def _worst(a, b, allowed, what: str) -> tuple[float, str]:
     """Largest |a - b| / allowed over the elements, and the element described."""
     a, b = np.atleast_1d(a), np.atleast_1d(b)
     allowed = np.broadcast_to(allowed, a.shape)
+    finite = np.isfinite(a) & np.isfinite(b)
+    if not finite.all():  # a NaN ratio would compare as "not > 1" and pass silently
+        i = np.unravel_index(int(np.argmin(finite)), finite.shape)
+        where = "" if a.shape == (1,) else str([int(k) for k in i])
+        return float("inf"), (f"{what}{where}: non-finite, {a[i]:.9g} vs {b[i]:.9g} "
+                              f"({int((~finite).sum())} element(s) NaN or Inf)")
     d = np.abs(a - b)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(d == 0, 0.0, d / allowed)

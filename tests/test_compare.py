@@ -15,17 +15,19 @@ from parity.tolerances import allowed_error
 INF, NAN = np.inf, np.nan
 
 
-@pytest.mark.parametrize("a,b,mismatched", [
-    ([1.0, NAN, INF, -INF], [1.0, NAN, INF, -INF], 0),   # same non-finite positions match
-    ([1.0, NAN], [1.0, 1.0], 1),                         # NaN against a number
-    ([INF], [-INF], 1),                                  # opposite infinities
-    ([INF], [1e30], 1),
-    ([1.0, 2.0], [1.0, 2.0 + 1e-3], 1),
+@pytest.mark.parametrize("a,b,mismatched,nonfinite", [
+    ([1.0, NAN, INF, -INF], [1.0, NAN, INF, -INF], 3, 3),  # the same NaN/Inf on both: reported
+    ([1.0, NAN], [1.0, 1.0], 1, 1),                        # NaN against a number
+    ([INF], [-INF], 1, 1),                                 # opposite infinities
+    ([INF], [1e30], 1, 1),
+    ([1.0, 2.0], [1.0, 2.0 + 1e-3], 1, 0),
+    ([1.0, 2.0], [1.0, 2.0 + 1e-7], 0, 0),
 ])
-def test_nonfinite_values_match_only_at_the_same_positions(a, b, mismatched):
+def test_nonfinite_values_are_never_within_tolerance(a, b, mismatched, nonfinite):
     d = diff("output", "keras", np.array(a), "torch", np.array(b), np.full(len(a), 1e-6))
-    assert d.mismatched == mismatched
+    assert (d.mismatched, d.nonfinite) == (mismatched, nonfinite)
     assert d.ok == (mismatched == 0)
+    assert ("non-finite" in d.nonfinite_note()) == bool(nonfinite)
 
 
 def test_diff_locates_the_worst_element_by_batch_step_unit():

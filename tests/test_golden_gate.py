@@ -69,7 +69,7 @@ def test_rounding_is_told_from_drift(baseline, tmp_path):
 
 
 def test_load_refuses_what_is_not_a_baseline(tmp_path):
-    with pytest.raises(FileNotFoundError, match="golden record"):
+    with pytest.raises(golden.GoldenFileError, match="golden record"):
         golden.load(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"format": 99}))
     np.savez(tmp_path / "arrays.npz")
@@ -118,5 +118,6 @@ def test_gate_reports_missing_baselines_as_environment(tmp_path):
     assert verdict.exit_code == CAUSES["environment"]
     with pytest.raises(FileExistsError):
         run_gate(tmp_path / "g", golden=None, bench_baseline=None)
+    assert (tmp_path / "g" / "gate.md").is_file()  # the first verdict stays
     with pytest.raises(ValueError, match="unknown cause"):
         run_gate(tmp_path / "x", golden=None, bench_baseline=None, fail_on=("speedy",))
