@@ -6,7 +6,7 @@ Checks are vectorised; the explanation is only built when something fails.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +14,7 @@ import numpy as np
 from parity import keras_side, oracle, torch_side, transfer, weight_verdict
 from parity.errors import ParityError, TransferError
 from parity.spec import Outputs, RecurrentSpec, Weights
-from parity.tolerances import POLICY, TOLERANCES, allowed_error, oracle_factor
+from parity.tolerances import POLICY, TOLERANCES, allowed_error, oracle_factor, worst_case_error
 from parity.weight_verdict import WeightMismatch
 
 _AXES = {3: ("batch", "step", "unit"), 2: ("batch", "unit")}
@@ -141,6 +141,9 @@ class ParityReport:
     input_summary: str
     context: str | None = None
     what: str = "Forward"
+    # the worst-case rounding bound per tensor (one implementation vs exact), computed only when a
+    # failure is explained
+    outer_bound: Callable[[], dict[str, np.ndarray]] | None = field(default=None, repr=False)
     nodeid: str | None = field(default_factory=lambda: os.environ.get("PYTEST_CURRENT_TEST"))
 
     @property
@@ -172,9 +175,21 @@ class ParityReport:
         return _explain(self)
 
 
-def _fmt_point(t: TensorDiff, p: Point, a_name: str, b_name: str) -> str:
-    return (f"{p.difference:.3g} at {t.where(p)}: {a_name} {p.a:.9g}, {b_name} {p.b:.9g}, "
+def noise_multiple(p: Point, pair_scale: float, policy=POLICY) -> float:
+    """``p``'s difference in units of the rounding noise of one correct implementation: the
+    allowed difference is ``pair_scale`` (sqrt(2) for two implementations, ~1 for one against the
+    oracle) x the policy's factor x that noise."""
+    return p.ratio * policy.factor * pair_scale
+
+
+def _fmt_point(t: TensorDiff, p: Point, a_name: str, b_name: str, *, dtype: str | None = None,
+               pair_scale: float = 1.0) -> str:
+    text = (f"{p.difference:.3g} at {t.where(p)}: {a_name} {p.a:.9g}, {b_name} {p.b:.9g}, "
             f"allowed {p.allowed:.3g}")
+    if dtype is not None and p.difference > 0 and np.isfinite(p.ratio):
+        text += (f" ({noise_multiple(p, pair_scale):.3g}x the rounding noise of a correct {dtype} "
+                 "implementation)")
+    return text
 
 
 def _explain(r: ParityReport) -> str:
@@ -186,6 +201,7 @@ def _explain(r: ParityReport) -> str:
         lines[0] += (f": the two hold different weights ({len(r.weights)} weight tensor(s) beyond "
                      "what the transfer allows), although the outputs are within tolerance.")
     by_name = {t.name: (k, o) for t, k, o in zip(r.cross, r.keras_vs_oracle, r.torch_vs_oracle)}
+    dtype, own = r.spec.dtype, oracle_factor(r.spec.dtype)
     for t in r.cross:
         k, o = by_name[t.name]
         if t.ok and k.ok and o.ok:
@@ -201,11 +217,21 @@ def _explain(r: ParityReport) -> str:
             f"  greatest absolute difference {_fmt_point(t, t.max_abs, 'keras', 'torch')}",
             f"  greatest relative difference {t.max_rel.difference / max(abs(t.max_rel.b), 1e-300):.3g} "
             f"at {t.where(t.max_rel)}",
-            f"  furthest beyond tolerance {_fmt_point(t, t.worst, 'keras', 'torch')}",
+            "  furthest beyond tolerance "
+            + _fmt_point(t, t.worst, "keras", "torch", dtype=dtype, pair_scale=POLICY.cross),
         ]
+        if r.outer_bound is not None and not t.ok:
+            bound = r.outer_bound().get(t.name)
+            if bound is not None:
+                outer = float(2 * np.broadcast_to(bound, t.shape)[t.worst.index])
+                lines.append(f"  worst-case rounding bound there {outer:.3g}: the difference is "
+                             + ("beyond even the worst case" if t.worst.difference > outer else
+                                "within the worst case, far beyond what rounding does in practice"))
         lines += [f"  {d.nonfinite_note()}" for d in (t, k, o) if d.nonfinite]
         for fw, d in (("keras", k), ("torch", o)):
-            verdict = "within tolerance" if d.ok else f"{d.mismatched} elements beyond tolerance"
+            verdict = "within tolerance" if d.ok else (
+                f"{d.mismatched} elements beyond tolerance; worst "
+                f"{_fmt_point(d, d.worst, fw, 'oracle', dtype=dtype, pair_scale=own)}")
             lines.append(f"  {fw} vs float64 oracle: max error {d.max_abs.difference:.3g} at "
                          f"{d.where(d.max_abs)} ({verdict})")
         drifting = [fw for fw, d in (("keras", k), ("torch", o)) if not d.ok]
@@ -218,11 +244,12 @@ def _explain(r: ParityReport) -> str:
         "identical (up to the transfer's one rounding of a bias sum)" if not r.weights else
         "differ beyond what the transfer allows; first differing element of each:")]
     lines += [f"  {w}" for w in r.weights[:8]]
-    tol = TOLERANCES[r.spec.dtype]
     lines += [
         f"input: {r.input_summary}",
-        f"tolerance: per element, the float64 oracle rerun with injected {r.spec.dtype} rounding "
-        f"errors (u={tol.unit_roundoff:.3g}, safety x{tol.safety:g}); see parity.tolerances",
+        f"tolerance: per element, {POLICY.factor:g}x the rounding noise of a correct {dtype} "
+        f"implementation on this very case (x sqrt(2) between two implementations), estimated by "
+        f"{POLICY.runs} runs of the float64 oracle with randomised {dtype} rounding; see "
+        "parity.tolerances",
     ]
     if r.context:
         lines.append(f"case: {r.context}")
@@ -291,10 +318,14 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
     summary = (f"x shape {x.shape} {x.dtype}, max |x| {np.abs(x.astype(np.float64)).max():.3g}, "
                f"initial_state {'given' if initial_state is not None else 'zeros'}, mask "
                f"{'none' if mask is None else f'{int(np.sum(~mask))} of {mask.size} steps masked'}")
+    def outer_bound() -> dict[str, np.ndarray]:
+        return worst_case_error(spec, k_weights, x, initial_state, k_ref, mask,
+                                devices=(device_of(keras_obj), device_of(module))).named()
+
     return ParityReport(spec, diffs("keras", k_out, "torch", t_out, POLICY.cross),
                         diffs("keras", k_out, "oracle", k_ref, own),
                         diffs("torch", t_out, "oracle", t_ref, own),
-                        weights, summary, context)
+                        weights, summary, context, outer_bound=outer_bound)
 
 
 def assert_parity(keras_obj, torch_obj, x: np.ndarray,

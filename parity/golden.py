@@ -126,7 +126,7 @@ def compute_scenario(name: str) -> Computed:
     from parity import scenarios
     record = scenarios.run(name).record
     losses = {fw: {"losses": np.array(record.losses(fw))} for fw in FRAMEWORKS}
-    allowed = {"losses": np.array([2 * s.loss_allowed for s in record.steps])}
+    allowed = {"losses": np.array([POLICY.cross * s.loss_allowed for s in record.steps])}
     return Computed(losses, allowed, f"scenario {name}")
 
 

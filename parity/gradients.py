@@ -165,7 +165,7 @@ def gradient_noise(spec, weights, x, initial_state, mask, cots, clean: dict[str,
                 square[k] += (emulated[k] - clean[k]) ** 2
     noise = {}
     for k, sq in square.items():
-        rms = np.nan_to_num(np.sqrt(sq / policy.gradient_runs), nan=np.inf)
+        rms = np.nan_to_num(np.sqrt(sq / policy.gradient_runs), nan=0.0)  # as in forward_noise
         if k.startswith("grad weights"):
             gates = spec.cell.gates
             blocks = rms.reshape(rms.shape[:-1] + (gates, spec.units))

@@ -197,6 +197,7 @@ class Policy:
     factor: float = 8.0   # a correct implementation stays within factor x noise of the exact result
     runs: int = 8          # emulated implementations per forward check (vectorised: one oracle pass)
     gradient_runs: int = 4  # per gradient check (each one forward and backward pass)
+    model_runs: int = 6    # perturbed float64 runs of a whole model (model and training checks)
     floor_ulps: float = 2.0  # the stored value's own rounding (and one more), always allowed
     window: int = 2        # noise is pooled over the units and this many steps either side
     seed: int = 20261127
@@ -259,7 +260,9 @@ def forward_noise(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
         em = em.reshape((runs,) + ref.shape)
         with np.errstate(invalid="ignore", over="ignore"):
             rms = np.sqrt(np.nanmean((em - ref) ** 2, axis=0))
-        return pooled(np.nan_to_num(rms, nan=np.inf), steps_axis, policy.window)
+        # NaN only where an emulated run overflowed: no noise estimate there, so nothing extra
+        # is allowed (a NaN read as "anything goes" would let a broken result through)
+        return pooled(np.nan_to_num(rms, nan=0.0), steps_axis, policy.window)
 
     seq = spec.return_sequences
     if isinstance(reference.output, tuple):
@@ -297,3 +300,25 @@ def allowed_error(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
     else:
         output = allowed(noise.output, reference.output)
     return Outputs(output, tuple(allowed(n, r) for n, r in zip(noise.states, reference.states)))
+
+
+def perturbation_size(terms: int, unit_roundoff: float) -> float:
+    """Relative size of the rounding error injected into a whole model's layer output or gradient
+    that sums ``terms`` terms: probabilistic growth, sqrt(n) u (Higham & Mary 2019), not the
+    worst case n u. Whole-model checks (:mod:`parity.model_parity`, :mod:`parity.training`) inject
+    it with random signs into ``POLICY.model_runs`` float64 runs."""
+    return math.sqrt(max(terms, 1)) * unit_roundoff
+
+
+def from_runs(reference, perturbed: Sequence, dtype: str, *, extra_rounding=0.0,
+              policy: Policy = POLICY) -> np.ndarray:
+    """What one implementation may miss ``reference`` by, from perturbed runs of the same
+    computation: the policy's factor times their root mean square deviation, plus the stored
+    value's rounding (``extra_rounding``: other absolute rounding, e.g. a loss's logit scale)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        rms = np.sqrt(np.mean([(np.asarray(p, dtype=np.float64) - reference) ** 2
+                               for p in perturbed], axis=0))
+    u = TOLERANCES[dtype].unit_roundoff
+    return (policy.factor * np.nan_to_num(rms, nan=0.0)
+            + policy.floor_ulps * u * (np.abs(reference) + extra_rounding))

@@ -13,8 +13,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from parity import strategies, torch_side
+from parity import corruptions, strategies, torch_side
 from parity._frameworks import torch
+from parity.calibration import SENSITIVITY_SIZES, sensitivity
 from parity.compare import assert_matches_oracle
 from parity.gradients import assert_torch_gradients_match_oracle
 
@@ -43,3 +44,22 @@ def test_cuda_forward_matches_oracle(case):
 def test_cuda_gradients_match_oracle(case):
     assert_torch_gradients_match_oracle(case.torch_module("cuda"), case.inputs(), case.initial_state(),
                                         case.step_mask(), seed=case.seed, label="torch on CUDA")
+
+
+@pytest.mark.parametrize("units", SENSITIVITY_SIZES)
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])
+def test_cuda_corruptions_fail_and_the_correct_module_passes(kind, units):
+    used = sensitivity(kind, units, device="cuda")
+    assert used["correct"] < 1.0, used
+    for name in corruptions.NAMES:
+        assert used[name] > 1.0, (name, used[name])
+
+
+def test_tf32_fails_a_float32_check():
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        used = sensitivity("lstm", 512, device="cuda")["correct"]
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    assert used > 1.0, used

@@ -1,0 +1,96 @@
+"""Sharp verdicts: computations that no correct implementation produces fail at every size, while
+correct ones pass; weights are compared exactly.
+
+The corruptions (:mod:`parity.corruptions`) leave the stored weights exact, so each is caught by
+the computation tolerance alone. Sizes 2 to 1024 units, every cell (float32, batch 4, 20 steps).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import parity
+from parity import corruptions, golden, torch_side
+from parity.calibration import SENSITIVITY_SIZES, sensitivity
+from parity.cases import ParityCase, build_pair
+from parity.errors import ParityError
+from parity.spec import RecurrentSpec
+
+
+@pytest.mark.parametrize("units", SENSITIVITY_SIZES)
+@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])
+def test_every_corruption_fails_and_the_correct_module_passes(kind, units):
+    used = sensitivity(kind, units)
+    assert used["correct"] < 1.0, used
+    for name in corruptions.NAMES:
+        assert used[name] > 1.0, (name, used[name])
+
+
+def _pair(kind="lstm", units=16):
+    spec = RecurrentSpec(kind, units, units, return_sequences=True, return_state=True)
+    case = ParityCase(spec, batch=2, steps=8, seed=3)
+    layer, module = build_pair(case, "keras_to_torch")
+    return layer, module, case
+
+
+def test_a_reduced_precision_forward_is_blamed_on_torch_in_units_of_rounding_noise():
+    layer, module, case = _pair()
+    report = parity.assert_parity(layer, module, case.inputs())
+    assert 0.0 < report.tolerance_used()["cross"] < 1.0
+    with corruptions.corrupted(module, "inputs through float16"):
+        with pytest.raises(ParityError) as info:
+            parity.assert_parity(layer, module, case.inputs())
+    message = str(info.value)
+    assert "torch drift(s) from the exact result" in message
+    assert "x the rounding noise of a correct float32 implementation" in message
+    assert "worst-case rounding bound there" in message
+    assert not info.value.report.weights  # the stored weights are exact: the outputs decide
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_weights_rounded_through_half_precision_fail_the_weight_verdict(dtype):
+    layer, module, case = _pair(units=256)
+    with torch_side.torch.no_grad():
+        for p in module.parameters():
+            p.copy_(p.to(getattr(torch_side.torch, dtype)).float())
+    report = parity.compare(layer, module, case.inputs())
+    assert not report.ok and report.weights
+    first = report.weights[0]
+    assert first.differing > 0 and first.a != first.b
+    assert f"{first.name}{list(first.index)}" in report.explain()
+    assert "bit-identical" in report.explain()
+
+
+def test_torch_to_keras_rounds_only_the_bias_sum_and_passes():
+    spec = RecurrentSpec("simple_rnn", 8, 8, return_sequences=True)
+    case = ParityCase(spec, batch=2, steps=5, seed=0)
+    layer, module = build_pair(case, "torch_to_keras")
+    report = parity.assert_parity(layer, module, case.inputs())
+    assert report.ok and not report.weights
+    # one ulp more than the transfer's rounding in one element of the summed bias: refused
+    bias = layer.cell.bias
+    value = bias.numpy()
+    value[0] = np.nextafter(np.nextafter(value[0], np.inf, dtype=np.float32), np.inf,
+                            dtype=np.float32)
+    bias.assign(value)
+    report = parity.compare(layer, module, case.inputs())
+    assert [w.name for w in report.weights] == ["layer 0 bias + recurrent_bias"]
+    assert report.weights[0].index == (0,) and report.weights[0].rounded
+
+
+def test_golden_compare_calls_a_reduced_precision_kernel_drift(monkeypatch):
+    case = ParityCase(RecurrentSpec("gru", 32, 32, return_sequences=True), batch=2, steps=10,
+                      seed=4)
+    before = golden.compute_case(case, gradients=False)
+    run = torch_side.run
+
+    def reduced_precision(module, *args, **kwargs):
+        with corruptions.corrupted(module, "weights and inputs through TF32"):
+            return run(module, *args, **kwargs)
+
+    monkeypatch.setattr(golden.torch_side, "run", reduced_precision)
+    after = golden.compute_case(case, gradients=False)
+    d = np.abs(after.values["torch"]["output"] - before.values["torch"]["output"])
+    assert np.max(d / after.allowed["output"]) > 1  # drift, not "rounding"
+    assert np.array_equal(after.values["keras"]["output"], before.values["keras"]["output"])
