@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity import keras_side, oracle, outputs, torch_side
+from parity import keras_side, oracle, outputs, torch_side, weight_verdict
 from parity._frameworks import keras, torch
 from parity.cases import ParityCase, build_pair
 from parity.errors import InputFileError, UnsupportedConfig
@@ -47,7 +47,7 @@ from parity.gradients import (
     torch_gradients,
 )
 from parity.spec import CELL_KINDS, RecurrentSpec
-from parity.tolerances import POLICY, allowed_error
+from parity.tolerances import POLICY, TOLERANCES, allowed_error
 
 FORMAT = 1
 SEED = 20261126
@@ -97,6 +97,9 @@ class Computed:
     values: dict[str, dict[str, np.ndarray]]
     allowed: dict[str, np.ndarray]
     description: str
+    # per framework, the weights it holds that differ from the case's (a transfer gone wrong is
+    # drift of its own, whatever the outputs do)
+    weights: dict[str, list] = field(default_factory=dict)
 
 
 def compute_case(case: ParityCase, gradients: bool) -> Computed:
@@ -119,7 +122,11 @@ def compute_case(case: ParityCase, gradients: bool) -> Computed:
                                                                           mask, cots, clean).items()})
     arrays = {fw: {k: np.asarray(v, dtype=np.float64) for k, v in named.items()}
               for fw, named in values.items()}
-    return Computed(arrays, allowed, repr(case))
+    u = TOLERANCES[spec.dtype].unit_roundoff
+    held = {"keras": keras_side.read_weights(keras_obj), "torch": torch_side.read_weights(torch_obj)}
+    mismatched = {fw: weight_verdict.layer_mismatches(spec, weights, w, u, a_name="case",
+                                                      b_name=fw) for fw, w in held.items()}
+    return Computed(arrays, allowed, repr(case), {fw: m for fw, m in mismatched.items() if m})
 
 
 def compute_scenario(name: str) -> Computed:
@@ -318,6 +325,9 @@ def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> 
     report = DriftReport(baseline, versions())
     for case_id, entry in baseline.manifest["cases"].items():
         now = computed.get(case_id)
+        for fw, mismatches in ({} if now is None else now.weights).items():
+            report.rows.append(Drift(case_id, fw, "weights", np.inf, np.inf, "drift",
+                                     f"weights differ from the case's: {mismatches[0]}"))
         for fw, names in entry["tensors"].items():
             for name in names:
                 old = baseline.arrays[f"{case_id}|{fw}|{name}"]

@@ -24,7 +24,15 @@ from parity._frameworks import keras
 from parity.compare import TensorDiff, diff
 from parity.errors import ParityError
 from parity.tolerances import POLICY, TOLERANCES, from_runs, pooled
-from parity.training import PATTERNS, SEED, Perturbation, as_torch_model, dtype_name, predict
+from parity.training import (
+    PATTERNS,
+    SEED,
+    Perturbation,
+    as_torch_model,
+    dtype_name,
+    predict,
+    weight_mismatches,
+)
 
 
 def _reference_outputs(torch_model, x: np.ndarray, u: float) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -57,11 +65,14 @@ def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
 
 def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str = "") -> list[TensorDiff]:
     """:func:`compare_models`, raising :class:`parity.ParityError` naming (batch, step, unit) of
-    the worst element, both values and the allowed difference."""
+    the worst element, both values and the allowed difference, or the first weight element that
+    differs beyond what the transfer allows (:func:`weight_mismatches`)."""
     diffs = compare_models(keras_model, torch_model, x)
     failing = [d for d in diffs if not d.ok]
-    if failing:
+    weights = weight_mismatches(keras_model, torch_model)
+    if failing or weights:
         lines = ["model parity check failed:"]
+        lines += [f"  weights differ beyond what the transfer allows: {w}" for w in weights[:8]]
         for d in failing:
             p = d.worst
             lines.append(f"  {d.a_name} vs {d.b_name}: {d.mismatched} of {d.total} elements beyond "

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity import keras_side, models, oracle, torch_side
+from parity import keras_side, models, oracle, torch_side, weight_verdict
 from parity._frameworks import keras, torch
 from parity.errors import ParityError, TransferError, UnsupportedConfig
 from parity.optim import Adam, Loss, Optimizer
@@ -316,19 +316,27 @@ def _weights(obj) -> dict[str, np.ndarray]:
     return models.named_arrays(blocks, weights)
 
 
-def _check_same_start(keras_model, torch_model) -> None:
-    kb, kw = models.read(keras_model)
-    tb, tw = models.read(torch_model)
+def weight_mismatches(keras_model, torch_model) -> list[weight_verdict.WeightMismatch]:
+    """Every weight of the two models that differs beyond what the transfer allows: bit-identical,
+    except the sum of a recurrent layer's two biases, which torch -> Keras rounds once."""
+    torch_model = as_torch_model(torch_model)
+    (kb, kw), (tb, tw) = models.read(keras_model), models.read(torch_model)
     models.check_same_blocks(kb, tb)
     k, t = models.named_arrays(kb, kw), models.named_arrays(tb, tw)
-    storage = np.dtype(dtype_name(torch_model)) if dtype_name(torch_model) != "bfloat16" \
-        else np.float32
-    for name in k:
-        # torch's two biases are compared as their sum, rounded as Keras stores it
-        if not np.array_equal(k[name].astype(storage), t[name].astype(storage)):
-            raise TransferError("weights", name, "both models must start from the same weights; "
-                                "build one from the other with parity.to_torch / parity.to_keras "
-                                "or copy with parity.copy_weights")
+    rounded = {n for n in k if n.endswith(".bias") and isinstance(kb[int(n.split(".")[0])],
+                                                                  models.Recurrent)
+               and kb[int(n.split(".")[0])].spec.biases_summed}
+    unit_roundoff = TOLERANCES[dtype_name(torch_model)].unit_roundoff
+    return weight_verdict.mismatches(k, t, unit_roundoff, rounded=rounded)
+
+
+def _check_same_start(keras_model, torch_model) -> None:
+    # bit-identical, except torch's two biases, compared as their sum rounded as Keras stores it
+    mismatches = weight_mismatches(keras_model, torch_model)
+    if mismatches:
+        raise TransferError("weights", str(mismatches[0]), "both models must start from the same "
+                            "weights; build one from the other with parity.to_torch / "
+                            "parity.to_keras or copy with parity.copy_weights")
 
 
 def _check_trainable(keras_model, torch_model) -> None:

@@ -94,3 +94,44 @@ def test_golden_compare_calls_a_reduced_precision_kernel_drift(monkeypatch):
     d = np.abs(after.values["torch"]["output"] - before.values["torch"]["output"])
     assert np.max(d / after.allowed["output"]) > 1  # drift, not "rounding"
     assert np.array_equal(after.values["keras"]["output"], before.values["keras"]["output"])
+
+
+def test_golden_calls_weights_that_left_the_case_drift(monkeypatch):
+    from pathlib import Path
+
+    case = ParityCase(RecurrentSpec("lstm", 8, 8, return_sequences=True), batch=2, steps=4, seed=5)
+    build = golden.build_pair
+
+    def half_precision_transfer(c, direction):
+        layer, module = build(c, direction)
+        with torch_side.torch.no_grad():
+            for p in module.parameters():
+                p.copy_(p.half().float())
+        return layer, module
+
+    clean = golden.compute_case(case, gradients=False)
+    manifest = {"cases": {"c": {"tensors": {fw: list(v) for fw, v in clean.values.items()}}}}
+    arrays = {f"c|{fw}|{k}": v for fw, named in clean.values.items() for k, v in named.items()}
+    baseline = golden.Baseline(Path("."), manifest, arrays)
+    monkeypatch.setattr(golden, "build_pair", half_precision_transfer)
+    report = golden.compare(baseline, {"c": golden.compute_case(case, gradients=False)})
+    rows = [r for r in report.rows if r.tensor == "weights"]
+    assert [(r.framework, r.verdict) for r in rows] == [("torch", "drift")]
+    assert "layer 0 " in rows[0].detail and "case " in rows[0].detail
+
+
+def test_models_refuse_weights_beyond_the_transfer():
+    from parity import models
+    from parity.model_parity import assert_model_parity
+
+    keras = models.keras
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.SimpleRNN(4),
+                              keras.layers.Dense(2)])
+    torch_model = parity.to_torch(model)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 5, 3)).astype("float32")
+    assert_model_parity(model, torch_model, x)
+    with torch_side.torch.no_grad():
+        torch_model.layers[-1].weight[0, 0] += 1e-7  # about one float32 ulp of a weight
+    with pytest.raises(ParityError, match=r"weights differ beyond what the transfer allows: "
+                                          r"1\.dense\.kernel\[0, 0\]"):
+        assert_model_parity(model, torch_model, x)
