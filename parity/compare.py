@@ -187,8 +187,9 @@ def _fmt_point(t: TensorDiff, p: Point, a_name: str, b_name: str, *, dtype: str 
     text = (f"{p.difference:.3g} at {t.where(p)}: {a_name} {p.a:.9g}, {b_name} {p.b:.9g}, "
             f"allowed {p.allowed:.3g}")
     if dtype is not None and p.difference > 0 and np.isfinite(p.ratio):
-        text += (f" ({noise_multiple(p, pair_scale):.3g}x the rounding noise of a correct {dtype} "
-                 "implementation)")
+        m = noise_multiple(p, pair_scale)
+        text += (f" ({m:,.0f}x" if m >= 10 else f" ({m:.2g}x") + (
+            f" the rounding noise of a correct {dtype} implementation)")
     return text
 
 

@@ -32,7 +32,7 @@ class WeightMismatch:
     rounded: bool    # whether the transfer may round this weight once
 
     def __str__(self) -> str:
-        allowance = "one rounding of the bias sum" if self.rounded else "bit-identical"
+        allowance = "one rounding of the bias sum" if self.rounded else "none: bit-identical"
         return (f"{self.name}{list(self.index)}: {self.a_name} {self.a!r} vs {self.b_name} "
                 f"{self.b!r} ({self.differing} of {self.size} elements differ; the transfer "
                 f"allows {allowance})")
