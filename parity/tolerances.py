@@ -279,7 +279,16 @@ def from_noise(noise: np.ndarray, reference: np.ndarray, dtype: str, terms: int,
     value's rounding and an absolute floor of ``terms`` subnormal spacings."""
     tol = TOLERANCES[dtype]
     return (policy.factor * noise + policy.floor_ulps * tol.unit_roundoff * np.abs(reference)
-            + terms * tol.subnormal)
+            + absolute_floor(dtype, terms))
+
+
+def absolute_floor(dtype: str, terms: int) -> float:
+    """The absolute error no result can avoid: ``terms`` subnormal spacings of the storage format,
+    and at least the accumulation format's smallest normal number, since CPU kernels run with
+    flush-to-zero (oneDNN under TensorFlow returns 0 where torch keeps a 1e-40 subnormal of a
+    vanishing float32 gradient)."""
+    accumulate = emulation.ACCUMULATION.get(dtype, np.float64)
+    return max(terms * TOLERANCES[dtype].subnormal, float(np.finfo(accumulate).tiny))
 
 
 def allowed_error(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
