@@ -284,11 +284,11 @@ def from_noise(noise: np.ndarray, reference: np.ndarray, dtype: str, terms: int,
 
 def absolute_floor(dtype: str, terms: int) -> float:
     """The absolute error no result can avoid: ``terms`` subnormal spacings of the storage format,
-    and at least the accumulation format's smallest normal number, since CPU kernels run with
-    flush-to-zero (oneDNN under TensorFlow returns 0 where torch keeps a 1e-40 subnormal of a
-    vanishing float32 gradient)."""
+    and at least ``terms`` times the accumulation format's smallest normal number, since CPU
+    kernels run with flush-to-zero: TensorFlow (oneDNN) returns 0 where torch keeps a vanishing
+    float32 gradient of 1e-40, or of 1.2e-38 when an intermediate result was subnormal."""
     accumulate = emulation.ACCUMULATION.get(dtype, np.float64)
-    return max(terms * TOLERANCES[dtype].subnormal, float(np.finfo(accumulate).tiny))
+    return terms * max(TOLERANCES[dtype].subnormal, float(np.finfo(accumulate).tiny))
 
 
 def allowed_error(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
