@@ -154,7 +154,8 @@ def gradient_noise(spec, weights, x, initial_state, mask, cots, clean: dict[str,
                    ) -> dict[str, np.ndarray]:
     """Per gradient element, the rounding noise of ``policy.gradient_runs`` emulated
     implementations (root mean square error against ``clean``), pooled: over features and nearby
-    steps for ``grad x``, over units for states, over the units of each gate for weights."""
+    steps for ``grad x``, over units for states, over each weight row (every gate and unit) for
+    weights."""
     rounding = tolerances.rounding(spec.dtype, devices)
     square = {k: np.zeros_like(v) for k, v in clean.items()}
     for run in range(policy.gradient_runs):
@@ -167,10 +168,9 @@ def gradient_noise(spec, weights, x, initial_state, mask, cots, clean: dict[str,
     for k, sq in square.items():
         rms = np.nan_to_num(np.sqrt(sq / policy.gradient_runs), nan=0.0)  # as in forward_noise
         if k.startswith("grad weights"):
-            gates = spec.cell.gates
-            blocks = rms.reshape(rms.shape[:-1] + (gates, spec.units))
-            noise[k] = np.broadcast_to(blocks.max(axis=-1, keepdims=True), blocks.shape
-                                       ).reshape(rms.shape)
+            # a weight row's gradients (every gate and unit fed by one input) share a scale; with
+            # one or two units a gate's own few samples scatter too much to stand alone
+            noise[k] = np.broadcast_to(rms.max(axis=-1, keepdims=True), rms.shape)
         else:
             noise[k] = pooled(rms, steps_axis=k == "grad x", window=policy.window)
     return noise
