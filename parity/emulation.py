@@ -54,13 +54,11 @@ class Rounding:
 
 
 class EmulatedNumpy:
-    """The oracle's array namespace for ``runs`` stacked copies of a batch of ``batch`` rows, each
-    copy an independent emulated implementation (its own rounding draws)."""
+    """The oracle's array namespace with randomised rounding. Every element draws its own errors,
+    so copies of a batch stacked along the batch axis are independent emulated implementations."""
 
-    def __init__(self, rounding: Rounding, batch: int, runs: int, seed: int):
+    def __init__(self, rounding: Rounding, seed: int):
         self.r = rounding
-        self.batch = batch
-        self.runs = runs
         self.rng = np.random.default_rng(seed)
 
     asarray = staticmethod(lambda a: np.asarray(a, dtype=np.float64))

@@ -249,11 +249,11 @@ def forward_noise(spec: RecurrentSpec, weights: Weights, x: np.ndarray,
                   policy: Policy = POLICY) -> Outputs:
     """Per element, the rounding noise (root mean square error against ``reference``, the clean
     oracle run) of ``policy.runs`` emulated ``spec.dtype`` implementations, pooled."""
-    batch, runs = x.shape[0], policy.runs
+    runs = policy.runs
     xs = np.concatenate([np.asarray(x, dtype=np.float64)] * runs)
     h0 = None if initial_state is None else [np.concatenate([s] * runs) for s in initial_state]
     masks = None if mask is None else np.concatenate([mask] * runs)
-    xp = emulation.EmulatedNumpy(rounding(spec.dtype, devices), batch, runs, policy.seed)
+    xp = emulation.EmulatedNumpy(rounding(spec.dtype, devices), policy.seed)
     emulated = oracle.run(spec, weights, xs, h0, masks, xp=xp)
 
     def noise(ref, em, steps_axis):
