@@ -278,7 +278,7 @@ def plot(path: Path | list[Path], png: Path) -> None:
     ax.axvline(1.0, color="black", linestyle="--", label="tolerance")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("largest difference / tolerance, per case")
+    ax.set_xlabel("largest difference / tolerance, per case (identical results drawn at 1e-4)")
     ax.set_ylabel("cases")
     ax.set_title(f"Correct implementations against the tolerance policy ({len(rows)} cases)")
     ax.legend(fontsize=7, loc="upper left")
