@@ -320,14 +320,17 @@ def perturbation_size(terms: int, unit_roundoff: float) -> float:
 
 
 def from_runs(reference, perturbed: Sequence, dtype: str, *, extra_rounding=0.0,
-              policy: Policy = POLICY) -> np.ndarray:
+              activation: bool = False, policy: Policy = POLICY) -> np.ndarray:
     """What one implementation may miss ``reference`` by, from perturbed runs of the same
     computation: the policy's factor times their root mean square deviation, plus the stored
-    value's rounding (``extra_rounding``: other absolute rounding, e.g. a loss's logit scale)."""
+    value's rounding (``extra_rounding``: other absolute rounding, e.g. a loss's logit scale), plus
+    with ``activation`` the error of the activation that produced the value (each framework's own
+    sigmoid/tanh/softmax approximation, which the perturbed runs do not model)."""
     reference = np.asarray(reference, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         rms = np.sqrt(np.mean([(np.asarray(p, dtype=np.float64) - reference) ** 2
                                for p in perturbed], axis=0))
     u = TOLERANCES[dtype].unit_roundoff
+    ulps = policy.floor_ulps + (CPU_ACTIVATION_ULPS if activation else 0.0)
     return (policy.factor * np.nan_to_num(rms, nan=0.0)
-            + policy.floor_ulps * u * (np.abs(reference) + extra_rounding))
+            + ulps * u * np.abs(reference) + policy.floor_ulps * u * extra_rounding)
