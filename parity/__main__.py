@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from parity import outputs
+from parity.bench_compare import FACTOR
 from parity.bench_report import write_report
 from parity.bench_results import merge
 from parity.errors import InputFileError
@@ -104,18 +105,28 @@ def _report(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _compare(args: argparse.Namespace, rest: list[str]) -> int:
-    from parity.bench_compare import compare_runs
+    from parity.bench_compare import compare_runs, detection_table, slowed
     from parity.bench_results import load
 
     if args.out:
         outputs.check_new_file(args.out)
-    comparison = compare_runs(load(args.base), load(args.new), factor=args.factor,
-                              alpha=args.alpha)
+    base, new = load(args.base), load(args.new)
+    if args.detection_rates:
+        text = detection_table(base, new, factor=args.factor)
+        if args.out:
+            outputs.write_new_file(args.out, text)
+        print(text)
+        return PASS
+    if args.simulate_slowdown is not None:
+        new = slowed(new, args.simulate_slowdown)
+    comparison = compare_runs(base, new, factor=args.factor, alpha=args.alpha)
     text = comparison.markdown()
     if args.out:
         outputs.write_new_file(args.out, text)
     print(text)
-    return FINDING if comparison.regressions else PASS
+    if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
+        return FINDING
+    return PASS
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -246,14 +257,26 @@ def main(argv: list[str] | None = None) -> int:
                                  "run (pytest --benchmark-json output)")
     report.add_argument("run", help="the run's JSON file")
     report.add_argument("--out", help="new folder for the report (default: RUN-report)")
-    compare = commands.add_parser("compare", help="flag significant speed changes between two "
-                                  "runs; exit 1 on a regression")
+    compare = commands.add_parser(
+        "compare", help="flag speed changes between two runs; exit 0 when no benchmark regressed "
+        "(benchmarks too unsteady to judge are listed as 'unstable', with advice), 1 on a "
+        "regression (or on an unstable benchmark with --fail-on-unstable), 2 on a bad file")
     compare.add_argument("base")
     compare.add_argument("new")
-    compare.add_argument("--factor", type=float, default=1.1,
-                         help="smallest median ratio that counts as a change (default 1.1)")
+    compare.add_argument("--factor", type=float, default=FACTOR,
+                         help=f"smallest ratio of the corroborated minima that counts as a change "
+                         f"(default {FACTOR})")
     compare.add_argument("--alpha", type=float, default=0.01,
-                         help="significance level of the Mann-Whitney U test (default 0.01)")
+                         help="significance level, used by the A/B mode's paired test (default "
+                         "0.01)")
+    compare.add_argument("--fail-on-unstable", action="store_true",
+                         help="exit 1 when a benchmark is too unsteady to judge")
+    compare.add_argument("--simulate-slowdown", type=float, metavar="F",
+                         help="multiply NEW's benchmark samples (not its reference workload) by F "
+                         "before comparing: what compare would say had the code got F x slower")
+    compare.add_argument("--detection-rates", action="store_true",
+                         help="print how many benchmarks are flagged when NEW is slowed by 1 (the "
+                         "A/A pair), 1.05, 1.10 and 1.25 (Markdown table)")
     compare.add_argument("--out", help="also write the Markdown to this new file")
     run = commands.add_parser("run", help="the main job: parity checks, smoke benchmarks and "
                               "their report, in a new folder under --reports")
@@ -282,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--bench-run", help="an existing new benchmark run instead of running one")
     gate.add_argument("--processes", type=_positive_int, default=3, help="benchmark processes (default 3)")
     gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
-    gate.add_argument("--factor", type=float, default=1.1)
+    gate.add_argument("--factor", type=float, default=FACTOR)
     gate.add_argument("--alpha", type=float, default=0.01)
     gate.add_argument("--fail-on", default="parity,drift,speed,environment",
                       help="causes that fail the gate, comma-separated (others are advisory)")
