@@ -50,7 +50,13 @@ def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
         framework="torch" if path.startswith("torch") else "keras", kernel=timed.kernel,
         flops=flops, threads=request.config.parity_threads, device=bench.device_name(timed.device),
         device_kind=timed.device)
+    before = bench.reference_seconds(timed.device)
     benchmark.pedantic(timed.call, rounds=rounds, warmup_rounds=1, iterations=1)
+    after = bench.reference_seconds(timed.device)
+    # the faster of the two: interference only adds time (parity.bench_stats)
+    benchmark.extra_info["reference"] = {
+        "seconds": min(before, after), "before": before, "after": after,
+        "workload": bench.REFERENCE_WORKLOAD, "flops": bench.REFERENCE_FLOPS}
     if benchmark.stats is not None:  # None under --benchmark-disable
         median = benchmark.stats.stats.median
         gflops = flops / median / 1e9

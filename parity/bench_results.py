@@ -39,6 +39,7 @@ class Result:
     # seconds of the reference workload timed in the same process around each window (None for
     # runs written before it existed): dividing by it cancels the machine's speed at that moment
     references: tuple[float, ...] | None = None
+    window_ids: tuple[str, ...] = ()  # extra_info.window of each window ("p0-w0": merged process 0)
 
     @property
     def normalised_windows(self) -> tuple[tuple[float, ...], ...] | None:
@@ -164,6 +165,7 @@ def _pooled(key, parts) -> Result:
                                                       ("I", "input_size"), ("H", "units"))
                        if n in extra),
         windows=per_window, device=str(extra.get("device_kind", "cpu")),
+        window_ids=tuple(str(extra_.get("window", i)) for i, (extra_, _) in enumerate(parts)),
         # all windows or none: a reference for some windows only would mix units
         references=tuple(float(r) for r in references) if all(references) else None)
 
