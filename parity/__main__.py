@@ -141,8 +141,8 @@ def _forest_file(comparison, target: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:  # drawn aside, then placed without overwriting
         png = Path(tmp) / "forest.png"
         forest([(c.name, c.ratio, *c.interval, c.verdict) for c in comparison.changes], png,
-               factor=comparison.factor, title="new / base of the corroborated minima "
-               "(bars: range over the two fastest windows of each run)")
+               factor=comparison.factor,
+               title="new / base, corroborated minima\n(bars: range over the two fastest windows)")
         outputs.write_new_file(target, png.read_bytes())
 
 

@@ -249,5 +249,5 @@ def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: in
 
         forest([(c.name, c.ratio, c.low, c.high, c.verdict) for c in comparison.changes],
                claimed.work / "forest.png", factor=factor,
-               title="new / base, paired rounds (95 % t interval over rounds)")
+               title="new / base, paired ABBA rounds\n(bars: 95 % t interval over rounds)")
     return comparison, claimed.path
