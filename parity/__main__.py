@@ -147,12 +147,14 @@ def _forest_file(comparison, target: str) -> None:
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
-    from parity.bench_ab import run_ab, side
+    from parity.bench_ab import check_options, run_ab, side
 
     base, new = side(args.base, "base"), side(args.new, "new")
+    check_options(args.factor, 1 - args.alpha)  # refused before a folder is claimed
     out = outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, "ab-")
     comparison, folder = run_ab(base, new, out, rounds=args.rounds, sizes=args.sizes,
-                                threads=args.bench_threads, select=args.k, factor=args.factor)
+                                threads=args.bench_threads, select=args.k, factor=args.factor,
+                                confidence=1 - args.alpha)
     print(comparison.markdown())
     print(f"runs, ab.md and forest.png in {folder}")
     if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
@@ -298,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                          help=f"smallest ratio of the corroborated minima that counts as a change "
                          f"(default {FACTOR})")
     compare.add_argument("--alpha", type=float, default=0.01,
-                         help="significance level, used by the A/B mode's paired test (default "
-                         "0.01)")
+                         help="Mann-Whitney p-values below it are starred in the table; "
+                         "information only, no verdict rests on them (default 0.01)")
     compare.add_argument("--fail-on-unstable", action="store_true",
                          help="exit 1 when a benchmark is too unsteady to judge")
     compare.add_argument("--simulate-slowdown", type=float, metavar="F",
@@ -325,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="threads for both frameworks (default: every core)")
     bench_.add_argument("--factor", type=float, default=FACTOR,
                         help=f"smallest ratio that counts as a change (default {FACTOR})")
+    bench_.add_argument("--alpha", type=float, default=0.05,
+                        help="1 - the confidence of the interval over rounds (default 0.05)")
     bench_.add_argument("--fail-on-unstable", action="store_true",
                         help="exit 1 when a benchmark is too unsteady to judge")
     bench_.add_argument("--reports", default="reports", help="parent folder (default: reports)")

@@ -40,7 +40,7 @@ from parity.bench_results import Result, Run, load, merge, versions
 from parity.errors import InputFileError
 
 MIN_ROUNDS = 3
-CONFIDENCE = 0.95
+CONFIDENCE = 0.95  # of the interval over rounds (bench ab --alpha 0.05)
 
 
 class BenchmarkProcessError(ValueError):
@@ -127,6 +127,7 @@ class PairedComparison:
     new: Run
     factor: float
     normalised: bool
+    confidence: float = CONFIDENCE
     changes: list[PairedChange] = field(default_factory=list)
 
     @property
@@ -147,7 +148,7 @@ class PairedComparison:
         lines = ["# A/B benchmark comparison (interleaved rounds, ABBA)", "",
                  f"- base: {versions(self.base)}", f"- new: {versions(self.new)}",
                  f"- per round: new / base of the two processes' fastest samples, in {basis}",
-                 f"- verdict on the {CONFIDENCE:.0%} t interval of the geometric mean of "
+                 f"- verdict on the {self.confidence:.0%} t interval of the geometric mean of "
                  f"the paired ratios; a change counts beyond x{self.factor:g}", "",
                  f"{counts['regression']} regressions, {counts['improvement']} improvements, "
                  f"{counts['unstable']} unstable (no verdict possible), {counts['unchanged']} "
@@ -170,7 +171,8 @@ def _round_minima(r: Result, normalised: bool) -> dict[str, float]:
     return {wid: min(w) for wid, w in zip(r.window_ids, windows) if w}
 
 
-def paired_change(old: Result, cur: Result, factor: float, normalised: bool) -> PairedChange:
+def paired_change(old: Result, cur: Result, factor: float, normalised: bool,
+                  confidence: float = CONFIDENCE) -> PairedChange:
     a, b = _round_minima(old, normalised), _round_minima(cur, normalised)
     rounds = sorted(a.keys() & b.keys())
     logs = np.log([b[k] / a[k] for k in rounds])
@@ -182,7 +184,7 @@ def paired_change(old: Result, cur: Result, factor: float, normalised: bool) -> 
     # Student's t interval of the mean log ratio: with 3 to 10 rounds a percentile bootstrap is
     # too narrow (it cannot reach beyond the observed rounds), and rounds are the unit of
     # replication here, as in Kalibera and Jones' top level
-    half = float(t_dist.ppf(0.5 + CONFIDENCE / 2, len(logs) - 1) * logs.std(ddof=1)
+    half = float(t_dist.ppf(0.5 + confidence / 2, len(logs) - 1) * logs.std(ddof=1)
                  / np.sqrt(len(logs)))
     ratio = float(np.exp(logs.mean()))
     low, high = float(np.exp(logs.mean() - half)), float(np.exp(logs.mean() + half))
@@ -200,18 +202,25 @@ def paired_change(old: Result, cur: Result, factor: float, normalised: bool) -> 
     return PairedChange(cur.name, per_round, ratio, low, high, p, verdict, problems)
 
 
-def paired_compare(base: Run, new: Run, *, factor: float = FACTOR) -> PairedComparison:
-    """Judge each benchmark on its per-round paired ratios (module docstring)."""
+def check_options(factor: float, confidence: float) -> None:
     if not factor > 1:
         raise ValueError(f"factor={factor!r}: must be greater than 1 (e.g. 1.06 for 6 %)")
+    if not 0 < confidence < 1:
+        raise ValueError(f"alpha={1 - confidence!r}: must be between 0 and 1 (e.g. 0.05)")
+
+
+def paired_compare(base: Run, new: Run, *, factor: float = FACTOR,
+                   confidence: float = CONFIDENCE) -> PairedComparison:
+    """Judge each benchmark on its per-round paired ratios (module docstring)."""
+    check_options(factor, confidence)
     a, b = base.by_key(), new.by_key()
     shared = sorted(a.keys() & b.keys())
     if not shared:
         raise InputFileError(f"{base.source} and {new.source} share no benchmark to compare")
     normalised = all(a[k].references is not None and b[k].references is not None for k in shared)
-    result = PairedComparison(base, new, factor, normalised)
+    result = PairedComparison(base, new, factor, normalised, confidence)
     for key in shared:
-        result.changes.append(paired_change(a[key], b[key], factor, normalised))
+        result.changes.append(paired_change(a[key], b[key], factor, normalised, confidence))
     return result
 
 
@@ -219,12 +228,13 @@ def paired_compare(base: Run, new: Run, *, factor: float = FACTOR) -> PairedComp
 
 def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: int = 4,
            sizes: str = "smoke", threads: int | None = None, select: str | None = None,
-           factor: float = FACTOR,
+           factor: float = FACTOR, confidence: float = CONFIDENCE,
            runner: Callable[[list[str], Side], int] = _subprocess_runner) -> tuple[PairedComparison, Path]:
     """Run the rounds, merge each side's processes into one run (a window per round), compare
     them pairwise, and write base.json, new.json, ab.md and forest.png into the new folder
     ``out``. Returns the comparison and the folder."""
     order = schedule(rounds)
+    check_options(factor, confidence)  # before minutes of benchmarks, not after
     claimed = out if isinstance(out, outputs.Claim) else outputs.claim(out)
     with claimed:
         parts: dict[str, list[Path]] = {"base": [], "new": []}
@@ -243,11 +253,12 @@ def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: in
             runs[label] = load(merge(files, claimed.work / f"{label}.json"))
             for f in files:
                 f.unlink()
-        comparison = paired_compare(runs["base"], runs["new"], factor=factor)
+        comparison = paired_compare(runs["base"], runs["new"], factor=factor,
+                                    confidence=confidence)
         (claimed.work / "ab.md").write_text(comparison.markdown())
         from parity.bench_plots import forest
 
         forest([(c.name, c.ratio, c.low, c.high, c.verdict) for c in comparison.changes],
                claimed.work / "forest.png", factor=factor,
-               title="new / base, paired ABBA rounds\n(bars: 95 % t interval over rounds)")
+               title=f"new / base, paired ABBA rounds\n(bars: {confidence:.0%} t interval over rounds)")
     return comparison, claimed.path

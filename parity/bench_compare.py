@@ -109,7 +109,8 @@ class Comparison:
             machine = f"{c.reference_ratio:.3f}" if c.reference_ratio is not None else "n/a"
             lines.append(f"| {c.name} | {c.base_median * 1e6:.1f} us | {c.new_median * 1e6:.1f} us"
                          f" | {c.ratio:.3f} | {c.interval[0]:.3f}-{c.interval[1]:.3f} | "
-                         f"{c.raw_ratio:.3f} | {machine} | {c.p_value:.2g} | {c.verdict} | "
+                         f"{c.raw_ratio:.3f} | {machine} | {c.p_value:.2g}"
+                         f"{'*' if c.p_value < self.alpha else ''} | {c.verdict} | "
                          f"{'; '.join(c.problems) or 'ok'} |")
         for label, names in (("only in base", self.only_base), ("only in new", self.only_new)):
             if names:
@@ -154,8 +155,8 @@ def judge(old: Result, cur: Result, factor: float, normalised: bool) -> Change:
 
 
 def compare_runs(base: Run, new: Run, *, factor: float = FACTOR, alpha: float = 0.01) -> Comparison:
-    """Judge every benchmark the two runs share. ``alpha`` is kept for the gate's and the A/B
-    mode's tests; the verdict here rests on the corroborated minima (module docstring)."""
+    """Judge every benchmark the two runs share; the verdict rests on the corroborated minima
+    (module docstring). ``alpha`` only marks the shown Mann-Whitney p-values below it."""
     if not factor > 1:
         raise ValueError(f"factor={factor!r}: must be greater than 1 (e.g. 1.06 for 6 %)")
     if not 0 < alpha < 1:

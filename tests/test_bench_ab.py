@@ -112,6 +112,9 @@ def test_bench_ab_cli_refuses_bad_sides_with_exit_2(tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) == 2
     assert "--base" in capsys.readouterr().err
     assert main(["bench", "ab", "--base", str(ROOT)]) == 2  # --new missing
+    assert main(["bench", "ab", "--base", str(ROOT), "--new", str(ROOT), "--factor", "0.9",
+                 "--out", str(tmp_path / "o")]) == 2
+    assert "factor=0.9" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 def test_the_stored_runs_are_not_interleaved_and_the_pairing_says_so():
