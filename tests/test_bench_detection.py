@@ -7,9 +7,9 @@ The committed runs predate the reference workload, so these tests judge raw time
 drift is handled by the estimate itself (the corroborated minimum of the two fastest process
 windows). The two stand-ins for a reference that the runs do hold were tried and rejected: the
 per-process peak probes ran once at session start, minutes before most benchmarks, and differ
-between processes by up to 17 % (169-198 GFLOP/s), so dividing by them widened the A/A spread (30
-of 60 benchmarks beyond 5 %, against 3 raw); and the median of all benchmarks of a run cancels a
-uniform slowdown of the recurrent core, which is the very change to be seen."""
+between processes by up to 17 % (169-198 GFLOP/s), so dividing by them widened the A/A spread
+(with compare's estimate, 11 of 60 benchmarks beyond 5 %, against 4 raw); and the median of all
+benchmarks of a run cancels a uniform slowdown of the recurrent core, the very change to be seen."""
 
 from __future__ import annotations
 
