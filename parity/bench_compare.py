@@ -122,16 +122,21 @@ def _windows(result: Result, normalised: bool) -> tuple[tuple[float, ...], ...]:
     return result.normalised_windows if normalised else result.windows
 
 
-def judge(old: Result, cur: Result, factor: float, normalised: bool) -> Change:
-    """The verdict on one benchmark of two runs (see the module's docstring)."""
-    base, new = (bench_stats.diagnose(_windows(r, normalised)) for r in (old, cur))
-    raw_base, raw_new = (bench_stats.diagnose(r.windows).estimate for r in (old, cur))
-    raw_ratio = raw_new / raw_base
+@dataclass(frozen=True)
+class _Judged:
+    verdict: str
+    ratio: float
+    interval: tuple[float, float]
+    separated: bool
+    problems: tuple[str, ...]
+
+
+def _judge_windows(old, cur, factor: float) -> _Judged:
+    base, new = bench_stats.diagnose(old), bench_stats.diagnose(cur)
     ratio = new.estimate / base.estimate
     # the spread of ratios between the windows each estimate rests on
     lo_b, hi_b = base.window_minima[0], base.window_minima[min(1, len(base.window_minima) - 1)]
     lo_n, hi_n = new.window_minima[0], new.window_minima[min(1, len(new.window_minima) - 1)]
-    interval = (lo_n / hi_b, hi_n / lo_b)
     slower = new.window_minima[0] > factor * base.window_minima[-1]
     faster = factor * new.window_minima[-1] < base.window_minima[0]
     problems = tuple(f"base: {p}" for p in base.problems) + \
@@ -146,12 +151,25 @@ def judge(old: Result, cur: Result, factor: float, normalised: bool) -> Change:
         verdict = "improvement"
     else:
         verdict = "unchanged"
+    return _Judged(verdict, ratio, (lo_n / hi_b, hi_n / lo_b), slower or faster, problems)
+
+
+def judge(old: Result, cur: Result, factor: float, normalised: bool) -> Change:
+    """The verdict on one benchmark of two runs (see the module's docstring): on reference-
+    normalised time when ``normalised``, with the raw-time verdict noted where it differs."""
+    raw = _judge_windows(old.windows, cur.windows, factor)
+    judged = _judge_windows(old.normalised_windows, cur.normalised_windows, factor) \
+        if normalised else raw
+    problems = judged.problems
     reference_ratio = None
     if old.references is not None and cur.references is not None:
         reference_ratio = float(np.median(cur.references) / np.median(old.references))
+        if raw.verdict != judged.verdict:  # the machine's drift made the difference
+            problems += (f"raw time alone says {raw.verdict}: the reference ran "
+                         f"x{reference_ratio:.2f} as long in the new run",)
     p = float(mannwhitneyu(cur.data, old.data, alternative="two-sided").pvalue)
-    return Change(cur.name, old.median, cur.median, p, slower or faster, verdict, ratio,
-                  raw_ratio, reference_ratio, interval, problems)
+    return Change(cur.name, old.median, cur.median, p, judged.separated, judged.verdict,
+                  judged.ratio, raw.ratio, reference_ratio, judged.interval, problems)
 
 
 def compare_runs(base: Run, new: Run, *, factor: float = FACTOR, alpha: float = 0.01) -> Comparison:
