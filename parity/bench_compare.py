@@ -102,7 +102,8 @@ class Comparison:
                       f"of {len(self.changes)} could not be judged. To judge them: "
                       f"{bench_stats.ADVICE}.", ""]
         lines += ["| benchmark | base median | new median | ratio | window range | raw ratio "
-                  "| machine (reference) | p (MWU) | verdict | stability |",
+                  f"| machine (reference) | p (MWU; * < {self.alpha:g}) | verdict | "
+                  "stability, notes |",
                   "|---|---|---|---|---|---|---|---|---|---|"]
         order = {v: i for i, v in enumerate(VERDICTS)}
         for c in sorted(self.changes, key=lambda c: (order[c.verdict], -c.ratio)):
