@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from parity import bench
+from parity import bench, bench_stats
 from parity.errors import UnsupportedConfig
 from parity.spec import RecurrentSpec
 
@@ -39,8 +39,8 @@ def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
     timed.call()
     once = time.perf_counter() - start
     target = TARGET_SECONDS[request.config.getoption("bench_sizes")]
-    # at least 10 rounds: fewer cannot make a Mann-Whitney U test significant in compare
-    rounds = max(10, min(300, int(target / max(once, 1e-6))))
+    # compare calls a window with fewer rounds unstable (its minimum means little)
+    rounds = max(bench_stats.MIN_ROUNDS, min(300, int(target / max(once, 1e-6))))
 
     flops = bench.flops(spec, size.batch, size.steps, pass_)
     benchmark.group = f"{cell} {size.name} {pass_}"
