@@ -304,10 +304,11 @@ def main(argv: list[str] | None = None) -> int:
                          "information only, no verdict rests on them (default 0.01)")
     compare.add_argument("--fail-on-unstable", action="store_true",
                          help="exit 1 when a benchmark is too unsteady to judge")
-    compare.add_argument("--simulate-slowdown", type=float, metavar="F",
+    what_if = compare.add_mutually_exclusive_group()
+    what_if.add_argument("--simulate-slowdown", type=float, metavar="F",
                          help="multiply NEW's benchmark samples (not its reference workload) by F "
                          "before comparing: what compare would say had the code got F x slower")
-    compare.add_argument("--detection-rates", action="store_true",
+    what_if.add_argument("--detection-rates", action="store_true",
                          help="print how many benchmarks are flagged when NEW is slowed by 1 (the "
                          "A/A pair), 1.05, 1.10 and 1.25 (Markdown table)")
     compare.add_argument("--out", help="also write the Markdown to this new file")

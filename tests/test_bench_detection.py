@@ -130,6 +130,8 @@ def test_simulate_slowdown_cli_reproduces_the_rates(capsys):
     out = capsys.readouterr().out
     assert "| x1.10 |" in out and "| x1 (A/A) | 0 |" in out
     assert main(["compare", str(RUN_A), str(RUN_B), "--simulate-slowdown", "0"]) == 2
+    assert main(["compare", str(RUN_A), str(RUN_B), "--simulate-slowdown", "1.1",
+                 "--detection-rates"]) == 2  # one what-if at a time, not one silently ignored
 
 
 def test_a_corrupt_reference_is_refused(tmp_path):
