@@ -13,8 +13,8 @@ paired ratios (Student's t over rounds):
 - **regression**: the interval lies above 1 and the estimate beyond ``factor``;
 - **improvement**: the mirror image;
 - **unchanged**: the interval lies within 1 / ``factor`` .. ``factor``;
-- **unstable**: the interval is too wide to tell (it reaches both 1 and beyond the factor), or
-  there are fewer than 3 rounds: more rounds would decide it.
+- **unstable**: anything else, an interval too wide to decide (it straddles the factor, or 1
+  while the estimate is beyond the factor), or fewer than 3 rounds: more rounds would decide it.
 
 Base and new are each a python executable (for example two virtual environments with two framework
 versions, timing this working tree's ``benchmarks/``) or a working tree of rnn-parity (timing its
@@ -198,7 +198,8 @@ def paired_change(old: Result, cur: Result, factor: float, normalised: bool,
         verdict = "unchanged"
     else:
         verdict = "unstable"
-        problems = (f"interval {low:.3f}-{high:.3f} reaches both 1 and beyond x{factor:g}",)
+        problems = (f"interval {low:.3f}-{high:.3f} straddles x{factor:g} or 1: too wide to "
+                    "decide",)
     return PairedChange(cur.name, per_round, ratio, low, high, p, verdict, problems)
 
 
