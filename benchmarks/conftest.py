@@ -74,6 +74,8 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "peak_method": "best of 10 float32 square matmuls at session start "
                        "(n=2048 CPU, 8192 GPU, TF32 off)",
         "tf32": False,
+        # timed around every benchmark window, in extra_info.reference
+        "reference_workload": bench.REFERENCE_WORKLOAD,
         "threads": getattr(config, "parity_threads", None),
         "device": bench.device_name(devices[-1]),
         "devices": {d: bench.device_name(d) for d in devices},

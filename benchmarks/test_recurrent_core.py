@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from parity import bench
+from parity import bench, bench_stats
 from parity.errors import UnsupportedConfig
 from parity.spec import RecurrentSpec
 
@@ -39,8 +39,8 @@ def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
     timed.call()
     once = time.perf_counter() - start
     target = TARGET_SECONDS[request.config.getoption("bench_sizes")]
-    # at least 10 rounds: fewer cannot make a Mann-Whitney U test significant in compare
-    rounds = max(10, min(300, int(target / max(once, 1e-6))))
+    # compare calls a window with fewer rounds unstable (its minimum means little)
+    rounds = max(bench_stats.MIN_ROUNDS, min(300, int(target / max(once, 1e-6))))
 
     flops = bench.flops(spec, size.batch, size.steps, pass_)
     benchmark.group = f"{cell} {size.name} {pass_}"
@@ -50,7 +50,13 @@ def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
         framework="torch" if path.startswith("torch") else "keras", kernel=timed.kernel,
         flops=flops, threads=request.config.parity_threads, device=bench.device_name(timed.device),
         device_kind=timed.device)
+    before = bench.reference_seconds(timed.device)
     benchmark.pedantic(timed.call, rounds=rounds, warmup_rounds=1, iterations=1)
+    after = bench.reference_seconds(timed.device)
+    # the faster of the two: interference only adds time (parity.bench_stats)
+    benchmark.extra_info["reference"] = {
+        "seconds": min(before, after), "before": before, "after": after,
+        "workload": bench.REFERENCE_WORKLOAD, "flops": bench.REFERENCE_FLOPS}
     if benchmark.stats is not None:  # None under --benchmark-disable
         median = benchmark.stats.stats.median
         gflops = flops / median / 1e9

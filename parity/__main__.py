@@ -1,5 +1,5 @@
 """Command line: ``python -m parity {run,check,scenarios,golden,gate,sweep,table,report,compare,
-merge}``; ``--help`` on each.
+bench,merge}``; ``--help`` on each.
 
 Exit codes, the same for every command (README, "Exit codes"): 0 pass; 1 the command's own finding
 (parity broken, a regression, drift); 2 bad input or usage, with the file or option and the reason;
@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from parity import outputs
+from parity.bench_compare import FACTOR
 from parity.bench_report import write_report
 from parity.bench_results import merge
 from parity.errors import InputFileError
@@ -104,18 +105,61 @@ def _report(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _compare(args: argparse.Namespace, rest: list[str]) -> int:
-    from parity.bench_compare import compare_runs
+    from parity.bench_compare import compare_runs, detection_table, slowed
     from parity.bench_results import load
 
     if args.out:
         outputs.check_new_file(args.out)
-    comparison = compare_runs(load(args.base), load(args.new), factor=args.factor,
-                              alpha=args.alpha)
+    base, new = load(args.base), load(args.new)
+    if args.detection_rates:
+        text = detection_table(base, new, factor=args.factor)
+        if args.out:
+            outputs.write_new_file(args.out, text)
+        print(text)
+        return PASS
+    if args.simulate_slowdown is not None:
+        new = slowed(new, args.simulate_slowdown)
+    if args.plot:
+        outputs.check_new_file(args.plot)
+    comparison = compare_runs(base, new, factor=args.factor, alpha=args.alpha)
     text = comparison.markdown()
     if args.out:
         outputs.write_new_file(args.out, text)
+    if args.plot:
+        _forest_file(comparison, args.plot)
     print(text)
-    return FINDING if comparison.regressions else PASS
+    if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
+        return FINDING
+    return PASS
+
+
+def _forest_file(comparison, target: str) -> None:
+    import tempfile
+
+    from parity.bench_plots import forest
+
+    with tempfile.TemporaryDirectory() as tmp:  # drawn aside, then placed without overwriting
+        png = Path(tmp) / "forest.png"
+        forest([(c.name, c.ratio, *c.interval, c.verdict) for c in comparison.changes], png,
+               factor=comparison.factor,
+               title="new / base, corroborated minima\n(bars: range over the two fastest windows)")
+        outputs.write_new_file(target, png.read_bytes())
+
+
+def _bench(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.bench_ab import check_options, run_ab, side
+
+    base, new = side(args.base, "base"), side(args.new, "new")
+    check_options(args.factor, 1 - args.alpha)  # refused before a folder is claimed
+    out = outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, "ab-")
+    comparison, folder = run_ab(base, new, out, rounds=args.rounds, sizes=args.sizes,
+                                threads=args.bench_threads, select=args.k, factor=args.factor,
+                                confidence=1 - args.alpha)
+    print(comparison.markdown())
+    print(f"runs, ab.md and forest.png in {folder}")
+    if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
+        return FINDING
+    return PASS
 
 
 def _run(args: argparse.Namespace, rest: list[str]) -> int:
@@ -246,15 +290,50 @@ def main(argv: list[str] | None = None) -> int:
                                  "run (pytest --benchmark-json output)")
     report.add_argument("run", help="the run's JSON file")
     report.add_argument("--out", help="new folder for the report (default: RUN-report)")
-    compare = commands.add_parser("compare", help="flag significant speed changes between two "
-                                  "runs; exit 1 on a regression")
+    compare = commands.add_parser(
+        "compare", help="flag speed changes between two runs; exit 0 when no benchmark regressed "
+        "(benchmarks too unsteady to judge are listed as 'unstable', with advice), 1 on a "
+        "regression (or on an unstable benchmark with --fail-on-unstable), 2 on a bad file")
     compare.add_argument("base")
     compare.add_argument("new")
-    compare.add_argument("--factor", type=float, default=1.1,
-                         help="smallest median ratio that counts as a change (default 1.1)")
+    compare.add_argument("--factor", type=float, default=FACTOR,
+                         help=f"smallest ratio of the corroborated minima that counts as a change "
+                         f"(default {FACTOR})")
     compare.add_argument("--alpha", type=float, default=0.01,
-                         help="significance level of the Mann-Whitney U test (default 0.01)")
+                         help="Mann-Whitney p-values below it are starred in the table; "
+                         "information only, no verdict rests on them (default 0.01)")
+    compare.add_argument("--fail-on-unstable", action="store_true",
+                         help="exit 1 when a benchmark is too unsteady to judge")
+    what_if = compare.add_mutually_exclusive_group()
+    what_if.add_argument("--simulate-slowdown", type=float, metavar="F",
+                         help="multiply NEW's benchmark samples (not its reference workload) by F "
+                         "before comparing: what compare would say had the code got F x slower")
+    what_if.add_argument("--detection-rates", action="store_true",
+                         help="print how many benchmarks are flagged when NEW is slowed by 1 (the "
+                         "A/A pair), 1.05, 1.10 and 1.25 (Markdown table)")
     compare.add_argument("--out", help="also write the Markdown to this new file")
+    compare.add_argument("--plot", help="also draw a forest plot of the ratios into this new PNG")
+    bench_ = commands.add_parser("bench", help="benchmark modes; 'bench ab': base and new timed "
+                                 "alternately (ABBA rounds) and compared round by round")
+    bench_.add_argument("mode", choices=["ab"])
+    bench_.add_argument("--base", required=True, help="python executable or rnn-parity working "
+                        "tree of the base side")
+    bench_.add_argument("--new", required=True, help="the same for the new side")
+    bench_.add_argument("--rounds", type=_positive_int, default=4,
+                        help="rounds, each one process per side in ABBA order (default 4; at "
+                        "least 3 for a verdict)")
+    bench_.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
+    bench_.add_argument("-k", help="only benchmarks matching this pytest -k expression")
+    bench_.add_argument("--bench-threads", type=_positive_int,
+                        help="threads for both frameworks (default: every core)")
+    bench_.add_argument("--factor", type=float, default=FACTOR,
+                        help=f"smallest ratio that counts as a change (default {FACTOR})")
+    bench_.add_argument("--alpha", type=float, default=0.05,
+                        help="1 - the confidence of the interval over rounds (default 0.05)")
+    bench_.add_argument("--fail-on-unstable", action="store_true",
+                        help="exit 1 when a benchmark is too unsteady to judge")
+    bench_.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    bench_.add_argument("--out", help="new folder (default: reports/ab-STAMP)")
     run = commands.add_parser("run", help="the main job: parity checks, smoke benchmarks and "
                               "their report, in a new folder under --reports")
     run.add_argument("--reports", default="reports", help="parent folder (default: reports)")
@@ -282,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--bench-run", help="an existing new benchmark run instead of running one")
     gate.add_argument("--processes", type=_positive_int, default=3, help="benchmark processes (default 3)")
     gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
-    gate.add_argument("--factor", type=float, default=1.1)
+    gate.add_argument("--factor", type=float, default=FACTOR)
     gate.add_argument("--alpha", type=float, default=0.01)
     gate.add_argument("--fail-on", default="parity,drift,speed,environment",
                       help="causes that fail the gate, comma-separated (others are advisory)")
@@ -303,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return usage if e.code else PASS
     commands_ = {"check": _check, "sweep": _sweep, "table": _table, "report": _report,
-                 "compare": _compare, "run": _run, "merge": _merge,
+                 "compare": _compare, "bench": _bench, "run": _run, "merge": _merge,
                  "scenarios": _scenarios, "golden": _golden, "gate": _gate}
     try:
         return commands_[args.command](args, rest)

@@ -122,6 +122,47 @@ def gemm_peak_gflops(dev: str = "cpu") -> float:
     return 2 * n ** 3 / best / 1e9
 
 
+# The reference workload: fixed work timed in the same process right before and after each
+# benchmark's timed rounds, so that compare can divide out how fast the machine was at that moment
+# (a noisy neighbour, frequency scaling, a slower host) and keep what the code changed.
+REFERENCE_SHAPES = {"gemm": 256, "batch": 16, "units": 64, "steps": 50}
+REFERENCE_WORKLOAD = ("float32 GEMM 256x256x256, then 50 steps of h = tanh(x W + h U + b) at B=16, "
+                      "I=H=64 (torch, on the benchmark's device); best of 5")
+REFERENCE_FLOPS = 2 * 256 ** 3 + 50 * 2 * 16 * 64 * (64 + 64)
+
+
+@functools.cache
+def _reference_call(dev: str) -> Callable[[], object]:
+    n, b, h, t = (REFERENCE_SHAPES[k] for k in ("gemm", "batch", "units", "steps"))
+    gen = torch.Generator().manual_seed(0)
+    a, m = (torch.randn(n, n, generator=gen).to(dev) for _ in range(2))
+    x = torch.randn(t, b, h, generator=gen).to(dev)
+    w, u = (torch.randn(h, h, generator=gen).to(dev) / h ** 0.5 for _ in range(2))
+    bias = torch.zeros(h, device=dev)
+
+    def run():
+        with torch.no_grad():
+            torch.mm(a, m)
+            state = torch.zeros(b, h, device=dev)
+            for step in range(t):
+                state = torch.tanh(x[step] @ w + state @ u + bias)
+            return _sync(dev, state)
+
+    run()  # allocator and kernels warm
+    return run
+
+
+def reference_seconds(dev: str = "cpu", repeats: int = 5) -> float:
+    """The fastest of ``repeats`` runs of the reference workload on ``dev``, in seconds."""
+    run = _reference_call(dev)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def kernel_path(framework: str, spec: RecurrentSpec, path: str) -> str:
     """Which implementation runs, as far as it can be known without a profiler."""
     if framework == "torch":

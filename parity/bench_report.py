@@ -10,10 +10,9 @@ from pathlib import Path
 
 from parity import outputs
 from parity.bench import CELLS, PATHS
+from parity.bench_plots import SIZE_ORDER as _SIZE_ORDER
 from parity.bench_results import Run, load, versions
-
-_SIZE_ORDER = ("seed", "small", "mid", "fastrnns", "deepbench-lstm", "deepbench-gru",
-               "deepbench-vanilla")
+from parity.bench_stats import ADVICE, diagnose, noise_note
 
 
 def _order(r):
@@ -42,7 +41,15 @@ def markdown(run: Run, plots: list[str] = ()) -> str:
              f"- {versions(run)}",
              "- FLOPs: 2*g*B*H*(I+H)*T per layer and direction (g gates); training step = 3x.",
              "- ratio: this path's median / torch-eager's median for the same cell, size and "
-             "pass (> 1: slower than torch eager).", ""]
+             "pass (> 1: slower than torch eager).",
+             "- stability: whether the two fastest timing windows' minima agree (what compare "
+             "judges); a benchmark marked unstable cannot support a verdict on a change.", ""]
+    stability = {r.key: diagnose(r.windows) if r.data else None for r in run.results}
+    unstable = [r.name for r in run.results if stability[r.key] and not stability[r.key].stable]
+    if unstable:
+        lines += [f"**{len(unstable)} of {len(run.results)} benchmarks are unstable** (their "
+                  "timing windows disagree, or they have one window or too few rounds): read "
+                  f"their times as rough. To steady them: {ADVICE}.", ""]
     groups = defaultdict(list)
     for r in sorted(run.results, key=_order):
         groups[(r.cell, r.size, r.pass_)].append(r)
@@ -51,14 +58,16 @@ def markdown(run: Run, plots: list[str] = ()) -> str:
         reference = next((r for r in results if r.path == "torch-eager"), None)
         lines += [f"## {cell}, {size} ({first.shape}), {pass_}", "",
                   "| framework | path | median | IQR | GFLOP/s | % of its device's peak | ratio "
-                  "| kernel |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| stability | kernel |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             ratio = f"{r.median / reference.median:.2f}" if reference else "n/a"
             peak = run.peak_of(r)
             share = f"{100 * r.gflops / peak:.3g} ({r.device})" if peak else "n/a"
+            steady = noise_note(stability[r.key]) if stability[r.key] else \
+                "no raw samples (--benchmark-save-data)"
             lines.append(f"| {r.framework} | {r.path} | {_time(r.median)} | {_time(r.iqr)} | "
-                         f"{r.gflops:.3g} | {share} | {ratio} | {r.kernel} |")
+                         f"{r.gflops:.3g} | {share} | {ratio} | {steady} | {r.kernel} |")
         lines.append("")
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
@@ -66,11 +75,8 @@ def markdown(run: Run, plots: list[str] = ()) -> str:
 
 
 def plot(run: Run, out: Path) -> list[str]:
-    """One PNG per cell and pass: GFLOP/s by size, a line per framework path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """One PNG per cell and pass (:func:`parity.bench_plots.cell_pass`)."""
+    from parity.bench_plots import cell_pass
 
     names = []
     for cell in sorted({r.cell for r in run.results}, key=CELLS.index):
@@ -78,22 +84,8 @@ def plot(run: Run, out: Path) -> list[str]:
             results = [r for r in run.results if r.cell == cell and r.pass_ == pass_]
             if not results:
                 continue
-            sizes = sorted({r.size for r in results},
-                           key=lambda s: _SIZE_ORDER.index(s) if s in _SIZE_ORDER else 99)
-            fig, ax = plt.subplots(figsize=(6, 4))
-            for path in [p for p in PATHS if any(r.path == p for r in results)]:
-                by_size = {r.size: r.gflops for r in results if r.path == path}
-                xs = [s for s in sizes if s in by_size]
-                ax.plot(xs, [by_size[s] for s in xs], marker="o", label=path)
-            ax.set_yscale("log")
-            ax.set_xlabel("size")
-            ax.set_ylabel("GFLOP/s (log)")
-            ax.set_title(f"{cell} {pass_}")
-            ax.legend(fontsize=8)
-            fig.tight_layout()
             name = f"{cell}-{pass_}.png"
-            fig.savefig(out / name, dpi=100)
-            plt.close(fig)
+            cell_pass(run, results, f"{cell} {pass_}", out / name)
             names.append(name)
     return names
 

@@ -36,6 +36,17 @@ class Result:
     shape: str = ""           # "B=.. T=.. I=.. H=.."
     windows: tuple[tuple[float, ...], ...] = ()  # raw samples per timing window
     device: str = "cpu"       # "cpu" or "cuda": which measured peak this result is a share of
+    # seconds of the reference workload timed in the same process around each window (None for
+    # runs written before it existed): dividing by it cancels the machine's speed at that moment
+    references: tuple[float, ...] | None = None
+    window_ids: tuple[str, ...] = ()  # extra_info.window of each window ("p0-w0": merged process 0)
+
+    @property
+    def normalised_windows(self) -> tuple[tuple[float, ...], ...] | None:
+        """Each window's samples in units of its own reference time, or None without one."""
+        if self.references is None:
+            return None
+        return tuple(tuple(v / ref for v in w) for w, ref in zip(self.windows, self.references))
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -126,6 +137,11 @@ def _check_timings(where: str, stats: dict, extra: dict) -> None:
     if bad is not None:
         raise BenchmarkFileError(f"{where}: raw sample data[{bad}] = {data[bad]!r} is not a "
                                  "positive, finite time in seconds; the file is corrupt")
+    reference = extra.get("reference")
+    if reference is not None and not (isinstance(reference, dict)
+                                      and _positive(reference.get("seconds"))):
+        raise BenchmarkFileError(f"{where}: extra_info reference {reference!r} is not an object "
+                                 "with a positive 'seconds'; the file is corrupt")
     if not _positive(extra["flops"]):
         raise BenchmarkFileError(f"{where}: extra_info flops {extra['flops']!r} is not a "
                                  "positive number")
@@ -138,6 +154,7 @@ def _pooled(key, parts) -> Result:
     median = float(np.median([float(stats["median"]) for _, stats in parts]))
     iqr = float(np.subtract(*np.percentile(data, [75, 25]))) if data else \
         float(parts[0][1].get("iqr", 0.0))
+    references = [(extra_.get("reference") or {}).get("seconds") for extra_, _ in parts]
     return Result(
         name="-".join((extra["size"], extra["cell"], extra["pass_"], extra["path"])),
         cell=extra["cell"], size=extra["size"], pass_=extra["pass_"], path=extra["path"],
@@ -147,7 +164,10 @@ def _pooled(key, parts) -> Result:
         shape=" ".join(f"{k}={extra[n]}" for k, n in (("B", "batch"), ("T", "steps"),
                                                       ("I", "input_size"), ("H", "units"))
                        if n in extra),
-        windows=per_window, device=str(extra.get("device_kind", "cpu")))
+        windows=per_window, device=str(extra.get("device_kind", "cpu")),
+        window_ids=tuple(str(extra_.get("window", i)) for i, (extra_, _) in enumerate(parts)),
+        # all windows or none: a reference for some windows only would mix units
+        references=tuple(float(r) for r in references) if all(references) else None)
 
 
 def machine_differences(a: Run, b: Run) -> list[str]:

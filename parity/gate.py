@@ -132,7 +132,7 @@ def _drift(golden: str | None, verdict: Verdict) -> None:
 
 def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, processes: int,
            sizes: str, factor: float, alpha: float, verdict: Verdict) -> None:
-    from parity.bench_compare import compare_runs
+    from parity.bench_compare import FACTOR, compare_runs
     from parity.bench_results import BenchmarkFileError, load, machine_differences, merge
 
     if bench_baseline is None:
@@ -172,7 +172,7 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
     differences = [d for d in machine_differences(base, new) if not d.startswith("node")]
     verdict.findings.append(Finding("environment", "benchmark machine", "; ".join(differences)))
     try:  # e.g. a run without raw samples cannot be tested for a change
-        comparison = compare_runs(base, new, factor=factor, alpha=alpha)
+        comparison = compare_runs(base, new, factor=factor or FACTOR, alpha=alpha)
     except BenchmarkFileError as e:
         verdict.findings.append(Finding("environment", "benchmark comparison", str(e)))
         return
@@ -180,6 +180,7 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
         message = "" if change.verdict != "regression" else \
             f"{change.ratio:.2f}x slower (p={change.p_value:.2g})"
         verdict.findings.append(Finding("speed", change.name, message))
+    # unstable benchmarks are neither regressions nor passes: named in the section, not failing
     for name in comparison.only_base:
         verdict.findings.append(Finding("speed", name, "in the baseline but not run now"))
     table = comparison.markdown().replace("# Benchmark comparison", "### Benchmark comparison", 1)
@@ -191,7 +192,7 @@ ERROR_LOG = "gate-error.log"
 
 def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_baseline: str | None,
              bench_run: str | None = None, processes: int = 3, sizes: str = "smoke",
-             factor: float = 1.1, alpha: float = 0.01, fail_on=tuple(CAUSES),
+             factor: float | None = None, alpha: float = 0.01, fail_on=tuple(CAUSES),
              skip: tuple[str, ...] = ()) -> Verdict:
     """Run the steps not in ``skip`` and write ``gate.md`` and ``gate.xml`` into the new folder
     ``out`` (or the folder already claimed as ``out``), whatever the steps find: an unreadable

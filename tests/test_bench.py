@@ -145,3 +145,44 @@ def test_gpu_run_shares_are_of_each_paths_own_device(tmp_path):
     assert all(run.peak_of(r) == peaks["cuda"] for r in run.results)
     text = write_report(run.source, tmp_path / "r").read_text()
     assert "device cuda: NVIDIA H200" in text and "(cuda) |" in text
+
+
+def _with_reference(tmp_path: Path, seconds: float = 1e-3) -> Path:
+    raw = json.loads(RUN_A.read_text())
+    for b in raw["benchmarks"]:
+        b["extra_info"]["reference"] = {"seconds": seconds, "before": seconds, "after": seconds,
+                                        "workload": bench.REFERENCE_WORKLOAD,
+                                        "flops": bench.REFERENCE_FLOPS}
+    path = tmp_path / f"ref-{seconds}.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_reference_timings_are_read_per_window_and_old_runs_have_none(tmp_path):
+    run = load(_with_reference(tmp_path, 2e-3))
+    r = run.results[0]
+    assert r.references == (2e-3,) * len(r.windows)
+    assert r.normalised_windows[0][0] == pytest.approx(r.windows[0][0] / 2e-3)
+    assert load(RUN_A).results[0].references is None  # written before the reference existed
+    assert load(RUN_A).results[0].window_ids == ("p0-w0", "p1-w0", "p2-w0")
+
+
+def test_the_reference_workload_is_timed_and_repeatable():
+    # no upper bound: on a loaded machine it is as slow as the machine, which is its point
+    times = [bench.reference_seconds(repeats=2) for _ in range(2)]
+    assert all(0 < t < float("inf") for t in times)
+    assert bench.REFERENCE_FLOPS == 2 * 256 ** 3 + 50 * 2 * 16 * 64 * 128
+
+
+def test_report_marks_unstable_benchmarks_and_advises(tmp_path):
+    text = write_report(RUN_A, tmp_path / "report").read_text()
+    assert "| stability |" in text and "unstable: the two fastest windows differ" in text
+    assert "benchmarks are unstable" in text and "--bench-threads" in text
+    assert "noisy samples" in text  # a wide IQR whose minima agree is named, not hidden
+
+
+def test_compare_draws_a_forest_plot_into_a_new_file(tmp_path):
+    png = tmp_path / "forest.png"
+    assert main(["compare", str(RUN_A), str(RUN_B), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["compare", str(RUN_A), str(RUN_B), "--plot", str(png)]) == 2  # never overwrites
