@@ -231,33 +231,26 @@ def _torch_functions(torch):
             (b,) = ctx.saved_tensors
             return g * (1.0 + b.to(g.device)), None, None
 
-    class Tanh(torch.autograd.Function):
-        """``tanh(z) (1 + f)``; backward ``g (1 - y^2) (1 + b)`` from the rounded output y."""
+    def activation(function, derivative_from_output):
+        class Activation(torch.autograd.Function):
+            """``function(z) (1 + f)``; backward ``g derivative(y) (1 + b)`` from the rounded
+            output y, as frameworks differentiate from the stored output."""
 
-        @staticmethod
-        def forward(ctx, z, f, b):
-            y = torch.tanh(z) * (1.0 + f.to(z.device))
-            ctx.save_for_backward(y, b)
-            return y
+            @staticmethod
+            def forward(ctx, z, f, b):
+                y = function(z) * (1.0 + f.to(z.device))
+                ctx.save_for_backward(y, b)
+                return y
 
-        @staticmethod
-        def backward(ctx, g):
-            y, b = ctx.saved_tensors
-            return g * (1.0 - y * y) * (1.0 + b.to(g.device)), None, None
+            @staticmethod
+            def backward(ctx, g):
+                y, b = ctx.saved_tensors
+                return g * derivative_from_output(y) * (1.0 + b.to(g.device)), None, None
 
-    class Sigmoid(torch.autograd.Function):
-        """``sigmoid(z) (1 + f)``; backward ``g y (1 - y) (1 + b)`` from the rounded output y."""
+        return Activation
 
-        @staticmethod
-        def forward(ctx, z, f, b):
-            y = torch.sigmoid(z) * (1.0 + f.to(z.device))
-            ctx.save_for_backward(y, b)
-            return y
-
-        @staticmethod
-        def backward(ctx, g):
-            y, b = ctx.saved_tensors
-            return g * y * (1.0 - y) * (1.0 + b.to(g.device)), None, None
+    Tanh = activation(torch.tanh, lambda y: 1.0 - y * y)
+    Sigmoid = activation(torch.sigmoid, lambda y: y * (1.0 - y))
 
     class EmulatedMatmul(torch.autograd.Function):
         """``a @ w`` and both of its gradient products, each in the accumulation precision over
