@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from parity import oracle
+
 ACCUMULATION = {"float32": np.float32, "float16": np.float32, "bfloat16": np.float32,
                 "float64": np.float64}
 
@@ -100,31 +102,21 @@ class EmulatedNumpy:
             return self.activation(1.0 / (1.0 + np.exp(-z)))
 
 
-class EmulatedTorch:
+class EmulatedTorch(oracle._Torch):
     """The same emulation for float64 torch tensors, differentiable: one run per instance. Weight
     leaves are used through per-call copies (``weight_uses``), whose gradients
     :meth:`accumulated` sums in the accumulation precision in a random order."""
 
     def __init__(self, rounding: Rounding, seed: int):
-        import torch
-
-        self.t = torch
+        super().__init__()  # the oracle's torch namespace: self.t, asarray, zeros, layout ops
         self.r = rounding
         self.gen = np.random.default_rng(seed)
         self.weight_uses: dict[int, list] = {}
-        self._functions = _torch_functions(torch)
+        self._functions = _torch_functions(self.t)
 
     def _uniform(self, shape, ops: float = 1.0):
         draws = self.gen.uniform(-1.0, 1.0, (max(int(round(ops)), 1),) + tuple(shape)).sum(0)
         return self.t.as_tensor(draws * self.r.unit_roundoff * (ops / max(int(round(ops)), 1)))
-
-    def asarray(self, a):
-        if self.t.is_tensor(a):
-            return a.to(self.t.float64)
-        return self.t.as_tensor(np.asarray(a, dtype=np.float64))
-
-    def zeros(self, shape, like):
-        return self.t.zeros(shape, dtype=self.t.float64, device=like.device)
 
     def _use(self, w):
         """A fresh leaf standing for ``w`` in one product, so its gradient can be summed later."""
@@ -164,12 +156,6 @@ class EmulatedTorch:
 
     def sigmoid(self, z):
         return self.activation(z, "sigmoid")
-
-    def __getattr__(self, name):
-        t = self.t
-        ops = {"abs": t.abs, "where": t.where, "stack": lambda xs: t.stack(xs, dim=1),
-               "concat": lambda xs: t.cat(xs, dim=-1), "flip": lambda a: t.flip(a, dims=[1])}
-        return ops[name]
 
     def accumulated(self, leaf):
         """The gradient of weight ``leaf``: its per-use gradients summed in the accumulation
