@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from parity import bench
-from parity._frameworks import keras, torch
+from parity.bench import workloads as bench
+from parity.core.frameworks import keras, torch
 
 
 def pytest_addoption(parser):

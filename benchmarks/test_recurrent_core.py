@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from parity import bench, bench_stats
-from parity.errors import UnsupportedConfig
-from parity.spec import RecurrentSpec
+from parity.bench import stats as bench_stats
+from parity.bench import workloads as bench
+from parity.core.errors import UnsupportedConfig
+from parity.core.spec import RecurrentSpec
 
 TARGET_SECONDS = {"smoke": 0.15, "full": 0.5}  # timed seconds per benchmark and window
 _PREPARED: dict = {}  # built and compiled once, timed in every window
@@ -53,7 +54,7 @@ def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
     before = bench.reference_seconds(timed.device)
     benchmark.pedantic(timed.call, rounds=rounds, warmup_rounds=1, iterations=1)
     after = bench.reference_seconds(timed.device)
-    # the faster of the two: interference only adds time (parity.bench_stats)
+    # the faster of the two: interference only adds time (parity.bench.stats)
     benchmark.extra_info["reference"] = {
         "seconds": min(before, after), "before": before, "after": after,
         "workload": bench.REFERENCE_WORKLOAD, "flops": bench.REFERENCE_FLOPS}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from parity import tolerances, torch_side
-from parity._frameworks import torch
-from parity.cases import ParityCase
-from parity.compare import oracle_bounds
-from parity.spec import RecurrentSpec
+from parity.checks.cases import ParityCase
+from parity.checks.compare import oracle_bounds
+from parity.core import tolerances
+from parity.core.frameworks import torch
+from parity.core.spec import RecurrentSpec
+from parity.layers import torch_side
 
 
 def shares_of_tolerance(spec: RecurrentSpec, batch: int, steps: int,

@@ -8,28 +8,57 @@
     parity.assert_model_parity(keras_model, torch_model, ids)
     parity.assert_training_parity(keras_model, torch_model, batches,
                                   loss=parity.SparseCrossEntropy(), optimizer=parity.Adam(0.01))
+
+The names below are the public API. They are imported on first use, so that tools which need
+no framework (``python -m parity bench compare``) do not load torch or TensorFlow.
 """
 
-from parity import _frameworks  # noqa: F401  (torch before tensorflow, quiet TF logging)
-from parity.cases import ParityCase, check_case, check_gradients
-from parity.compare import ParityReport, assert_parity, compare
-from parity.errors import ParityConfigError, ParityError, TransferError, UnsupportedConfig
-from parity.gradients import assert_gradient_parity, compare_gradients
-from parity.model_parity import assert_model_parity, compare_models
-from parity.models import KerasSequential
-from parity.optim import SGD, Adam, MaskedSequenceCrossEntropy, SparseCrossEntropy
-from parity.spec import LayerWeights, Outputs, RecurrentSpec
-from parity.torch_side import GRUResetBefore, KerasRNN
-from parity.training import Batch, TrainingRecord, assert_training_parity, train_lockstep
-from parity.transfer import copy_weights, read, to_keras, to_torch
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "SGD", "Adam", "Batch", "GRUResetBefore", "KerasRNN", "KerasSequential", "LayerWeights",
-    "MaskedSequenceCrossEntropy", "Outputs", "ParityCase", "ParityConfigError", "ParityError",
-    "ParityReport", "RecurrentSpec", "SparseCrossEntropy", "TrainingRecord", "TransferError",
-    "UnsupportedConfig", "assert_gradient_parity", "assert_model_parity", "assert_parity",
-    "assert_training_parity", "check_case", "check_gradients", "compare", "compare_gradients",
-    "compare_models", "copy_weights", "read", "to_keras", "to_torch", "train_lockstep",
-]
+# public name -> the module that defines it, grouped by what users do with them
+_API = {
+    # transfer
+    "to_torch": "parity.models.transfer", "to_keras": "parity.models.transfer",
+    "copy_weights": "parity.models.transfer", "read": "parity.models.transfer",
+    "KerasRNN": "parity.layers.torch_side", "GRUResetBefore": "parity.layers.torch_side",
+    "KerasSequential": "parity.models.blocks",
+    # layer and gradient parity
+    "assert_parity": "parity.checks.compare", "compare": "parity.checks.compare",
+    "ParityReport": "parity.checks.compare",
+    "assert_gradient_parity": "parity.checks.gradients",
+    "compare_gradients": "parity.checks.gradients",
+    "ParityCase": "parity.checks.cases", "check_case": "parity.checks.cases",
+    "check_gradients": "parity.checks.cases",
+    # whole models and training
+    "assert_model_parity": "parity.checks.model_parity",
+    "compare_models": "parity.checks.model_parity",
+    "assert_training_parity": "parity.models.training", "train_lockstep": "parity.models.training",
+    "Batch": "parity.models.training", "TrainingRecord": "parity.models.training",
+    "SGD": "parity.models.optim", "Adam": "parity.models.optim",
+    "SparseCrossEntropy": "parity.models.optim",
+    "MaskedSequenceCrossEntropy": "parity.models.optim",
+    # descriptions and errors
+    "RecurrentSpec": "parity.core.spec", "LayerWeights": "parity.core.spec",
+    "Outputs": "parity.core.spec",
+    "ParityError": "parity.core.errors", "ParityConfigError": "parity.core.errors",
+    "TransferError": "parity.core.errors", "UnsupportedConfig": "parity.core.errors",
+}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'parity' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -20,7 +20,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 import parity  # noqa: F401  (imports torch before tensorflow)
-from parity._frameworks import keras, torch
+from parity.core.frameworks import keras, torch
 
 _COMMON = dict(deadline=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors])

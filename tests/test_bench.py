@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from parity import bench
-from parity.__main__ import main
-from parity.bench_compare import compare_runs
-from parity.bench_report import write_report
-from parity.bench_results import BenchmarkFileError, Run, load, machine_differences
-from parity.spec import RecurrentSpec
+from parity.bench import workloads as bench
+from parity.bench.compare import compare_runs
+from parity.bench.report import write_report
+from parity.bench.results import BenchmarkFileError, Run, load, machine_differences
+from parity.cli import main
+from parity.core.spec import RecurrentSpec
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
 RUN_A, RUN_B = FIXTURES / "smoke-a.json", FIXTURES / "smoke-b.json"

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity.__main__ import main
-from parity.bench_ab import BenchmarkProcessError, Side, paired_change, paired_compare, run_ab, schedule, side
-from parity.bench_results import Result, load
-from parity.errors import InputFileError
+from parity.bench.ab import BenchmarkProcessError, Side, paired_change, paired_compare, run_ab, schedule, side
+from parity.bench.results import Result, load
+from parity.cli import main
+from parity.core.errors import InputFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures" / "benchmarks"

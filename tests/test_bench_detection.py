@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from parity import bench_stats
-from parity.__main__ import main
-from parity.bench_compare import compare_runs, detection_rates, slowed
-from parity.bench_results import BenchmarkFileError, load
+from parity.bench import stats as bench_stats
+from parity.bench.compare import compare_runs, detection_rates, slowed
+from parity.bench.results import BenchmarkFileError, load
+from parity.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
 RUN_A, RUN_B = FIXTURES / "smoke-a.json", FIXTURES / "smoke-b.json"

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import Phase, given, settings
 
 import parity
-from parity import keras_side, torch_side
 from parity.checks import test_recurrent as checks
-from parity.errors import ParityError, TransferError
-from parity.spec import LayerWeights, RecurrentSpec
+from parity.core.errors import ParityError, TransferError
+from parity.core.spec import LayerWeights, RecurrentSpec
+from parity.layers import keras_side, torch_side
 
 
 def _layerwise(fn):

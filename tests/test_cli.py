@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from parity.__main__ import main
+from parity.cli import main
 
 
 def test_sweep_prints_errors_and_tolerance_used(capsys):

@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import parity
-from parity import keras_side, oracle, torch_side
-from parity.compare import diff
-from parity.errors import ParityError
-from parity.spec import RecurrentSpec
-from parity.tolerances import allowed_error
+from parity.checks.compare import diff
+from parity.core import oracle
+from parity.core.errors import ParityError
+from parity.core.spec import RecurrentSpec
+from parity.core.tolerances import allowed_error
+from parity.layers import keras_side, torch_side
 
 INF, NAN = np.inf, np.nan
 
@@ -58,7 +59,7 @@ def test_tolerance_follows_the_trajectory_and_the_precision():
 
 
 def test_the_statistical_tolerance_is_far_inside_the_worst_case_bound_at_realistic_sizes():
-    from parity.tolerances import worst_case_error
+    from parity.core.tolerances import worst_case_error
 
     statistical = _allowed(20, 1.0, units=256)
     worst = _allowed(20, 1.0, units=256, bound=worst_case_error)
@@ -116,9 +117,9 @@ def test_a_plain_nn_rnn_is_compared_with_the_keras_call_semantics():
 
 
 def test_torch_cpu_activations_are_within_the_default_activation_error():
-    # the calibration GPU checks use (parity.tolerances.activation_error_ulps), run on the CPU,
+    # the calibration GPU checks use (parity.core.tolerances.activation_error_ulps), run on the CPU,
     # where it must confirm the default the CPU tolerances assume
-    from parity.tolerances import TOLERANCES, for_devices, measured_activation_error_ulps
+    from parity.core.tolerances import TOLERANCES, for_devices, measured_activation_error_ulps
 
     for dtype in ("float32", "float64"):
         ulps = measured_activation_error_ulps("cpu", dtype)

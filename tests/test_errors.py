@@ -7,10 +7,10 @@ import pytest
 from hypothesis.errors import InvalidArgument
 
 import parity
-from parity import strategies
-from parity._frameworks import keras, torch
-from parity.errors import ParityConfigError, TransferError, UnsupportedConfig
-from parity.spec import RecurrentSpec
+from parity.checks import strategies
+from parity.core.errors import ParityConfigError, TransferError, UnsupportedConfig
+from parity.core.frameworks import keras, torch
+from parity.core.spec import RecurrentSpec
 
 
 def built(layer, input_size=3):

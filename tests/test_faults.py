@@ -1,5 +1,5 @@
 """Fault injection: corrupt files, NaN, interrupted and concurrent writes, bad options, and bugs,
-each run through the command line (``parity.__main__.main``) or the API a user would call.
+each run through the command line (``parity.cli.main``) or the API a user would call.
 
 Every case asserts three things: the exit code of the contract (0 pass, 1 finding, 2 bad input or
 usage, 3 internal error; the gate: its cause sum, 8 when it cannot reach a verdict), a message that
@@ -20,10 +20,11 @@ import numpy as np
 import pytest
 
 import parity
-from parity import golden, outputs
-from parity.__main__ import main
-from parity._frameworks import keras, torch
-from parity.errors import NonFiniteInput, TransferError, UnsupportedConfig
+from parity.cli import main
+from parity.core import outputs
+from parity.core.errors import NonFiniteInput, TransferError, UnsupportedConfig
+from parity.core.frameworks import keras, torch
+from parity.upgrade import golden
 
 BENCH = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
 RUN_A, RUN_B = BENCH / "smoke-a.json", BENCH / "smoke-b.json"
@@ -124,7 +125,7 @@ def test_forward_check_refuses_non_finite_inputs_naming_the_element():
 
 
 def test_training_judge_never_passes_a_nan_loss_or_weight():
-    from parity.training import _worst
+    from parity.models.training import _worst
     ratio, text = _worst(np.nan, 1.0, 1e-6, "keras loss vs reference")
     assert ratio == np.inf and "non-finite" in text
     ratio, text = _worst(np.array([1.0, np.inf]), np.array([1.0, np.inf]), 1e-6, "weight w")
@@ -166,11 +167,11 @@ def test_compare_exit_codes_pass_finding_folder_and_out(tmp_path, capsys):
 
 
 def test_an_internal_error_exits_3_with_the_traceback_and_a_pointer(monkeypatch, capsys):
-    import parity.bench_compare
+    import parity.bench.compare
 
     def broken(*args, **kwargs):
         return 1 / 0
-    monkeypatch.setattr(parity.bench_compare, "compare_runs", broken)
+    monkeypatch.setattr(parity.bench.compare, "compare_runs", broken)
     assert main(["compare", str(RUN_A), str(RUN_B)]) == 3
     err = capsys.readouterr().err
     assert "ZeroDivisionError" in err and "Traceback" in err and "bug in rnn-parity" in err
@@ -313,7 +314,7 @@ def test_new_files_never_replace_existing_ones(tmp_path):
 def test_two_scenario_runs_in_the_same_second_get_two_folders(tmp_path, monkeypatch, capsys):
     import time
 
-    import parity.scenario_report
+    import parity.scenarios.report
     monkeypatch.setattr(time, "strftime", lambda fmt, *a: "20260101-000000")
     calls = []
 
@@ -322,7 +323,7 @@ def test_two_scenario_runs_in_the_same_second_get_two_folders(tmp_path, monkeypa
         out.mkdir(parents=True, exist_ok=True)
         (out / "scenarios.md").write_text(f"run {len(calls)}")
         return [], "| table |"
-    monkeypatch.setattr(parity.scenario_report, "write", fake_write)
+    monkeypatch.setattr(parity.scenarios.report, "write", fake_write)
     for _ in range(2):
         assert main(["scenarios", "--reports", str(tmp_path)]) == 0
     folders = sorted(p.name for p in tmp_path.iterdir())
@@ -332,8 +333,8 @@ def test_two_scenario_runs_in_the_same_second_get_two_folders(tmp_path, monkeypa
 
 
 def test_scenarios_refuse_a_taken_folder_before_training(tmp_path, monkeypatch, capsys):
-    import parity.scenario_report
-    monkeypatch.setattr(parity.scenario_report, "write",
+    import parity.scenarios.report
+    monkeypatch.setattr(parity.scenarios.report, "write",
                         lambda *a: pytest.fail("trained before the folder was claimed"))
     taken = tmp_path / "mine"
     taken.mkdir()
@@ -345,13 +346,13 @@ def test_scenarios_refuse_a_taken_folder_before_training(tmp_path, monkeypatch, 
 
 
 def test_an_error_during_the_work_leaves_no_folder(tmp_path, monkeypatch):
-    import parity.scenario_report
+    import parity.scenarios.report
 
     def failing(names, out):
         out.mkdir(parents=True, exist_ok=True)
         (out / "half.png").write_bytes(b"\x89PNG")
         raise KeyError("a bug")
-    monkeypatch.setattr(parity.scenario_report, "write", failing)
+    monkeypatch.setattr(parity.scenarios.report, "write", failing)
     assert main(["scenarios", "--reports", str(tmp_path)]) == 3
     assert list(tmp_path.iterdir()) == []
 
@@ -436,7 +437,7 @@ def test_usage_errors_exit_2(argv, capsys):
 
 
 def test_sweep_api_refuses_zero_examples():
-    from parity.sweep import sweep
+    from parity.calibration.sweep import sweep
     with pytest.raises(UnsupportedConfig, match="examples=0"):
         sweep(0)
 
@@ -453,7 +454,7 @@ def test_check_maps_pytest_codes_onto_the_contract():
     nothing = subprocess.run([sys.executable, "-m", "parity", "check", "-q", "-k",
                               "no_such_check_anywhere"], capture_output=True, text=True, env=env)
     assert nothing.returncode == 2, nothing.stdout[-2000:]  # pytest 5: no tests collected
-    from parity.__main__ import _pytest_code
+    from parity.cli import _pytest_code
     assert [_pytest_code(c) for c in range(6)] == [0, 1, 3, 3, 2, 2]
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity import golden
-from parity.errors import UnsupportedConfig
-from parity.gate import CAUSES, run_gate
+from parity.core.errors import UnsupportedConfig
+from parity.upgrade import golden
+from parity.upgrade.gate import CAUSES, run_gate
 
 BENCH = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
 IDS = ["gru/uni/none", "lstm/bi/right_padded"]

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import parity
-from parity import capabilities, torch_side
-from parity.cases import ParityCase, build_pair
-from parity.errors import ParityError
-from parity.spec import RecurrentSpec
+from parity.checks import capabilities
+from parity.checks.cases import ParityCase, build_pair
+from parity.core.errors import ParityError
+from parity.core.spec import RecurrentSpec
+from parity.layers import torch_side
 
 
 def test_a_gradient_difference_names_the_gate_and_unit():
@@ -53,7 +54,7 @@ def test_half_precision_probe_reports_a_reason_when_a_framework_fails(monkeypatc
 
 def test_torch_gradients_against_the_oracle_pass_and_catch_a_wrong_backward():
     # the check the CUDA suite runs (parity/checks/test_cuda.py), here on the CPU
-    from parity.gradients import assert_torch_gradients_match_oracle
+    from parity.checks.gradients import assert_torch_gradients_match_oracle
 
     case = ParityCase(RecurrentSpec("lstm", 3, 2, return_sequences=True), batch=2, steps=4, seed=5)
     module = case.torch_module()
@@ -68,8 +69,8 @@ def test_gpu_activation_error_widens_the_gradient_tolerance(monkeypatch):
     # a stacked tiny SimpleRNN whose CUDA grad x exceeded a forward-only GPU model by 1.46x on an
     # H200 (parity-thorough soak): the emulated backward evaluates derivatives from the device's
     # approximate activations too, so the measured activation error widens gradients' tolerance
-    from parity import oracle, tolerances
-    from parity.gradients import cotangents, gradient_allowed, oracle_gradients
+    from parity.checks.gradients import cotangents, gradient_allowed, oracle_gradients
+    from parity.core import oracle, tolerances
 
     spec = RecurrentSpec("simple_rnn", 1, 1, num_layers=2, use_bias=False)
     case = ParityCase(spec, batch=1, steps=3, seed=0, recurrent_gain=1.0)

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 import parity
-from parity import masking, torch_side
-from parity._frameworks import torch
-from parity.cases import ParityCase, build_pair
-from parity.compare import assert_matches_oracle
-from parity.spec import RecurrentSpec
+from parity.checks.cases import ParityCase, build_pair
+from parity.checks.compare import assert_matches_oracle
+from parity.core import masking
+from parity.core.frameworks import torch
+from parity.core.spec import RecurrentSpec
+from parity.layers import torch_side
 
 
 @pytest.mark.parametrize("rows,lengths", [

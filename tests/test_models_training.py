@@ -9,10 +9,13 @@ import pytest
 from hypothesis import Phase, given, settings
 
 import parity
-from parity import models, optim, scenarios, strategies, training
-from parity._frameworks import keras, torch
+from parity.checks import strategies
 from parity.checks import test_models as model_checks
-from parity.errors import ParityError, TransferError, UnsupportedConfig
+from parity.core.errors import ParityError, TransferError, UnsupportedConfig
+from parity.core.frameworks import keras, torch
+from parity.models import blocks as models
+from parity.models import optim, training
+from parity.scenarios import course as scenarios
 
 
 def run_default_profile(body) -> None:

@@ -1,7 +1,7 @@
 """Sharp verdicts: computations that no correct implementation produces fail at every size, while
 correct ones pass; weights are compared exactly.
 
-The corruptions (:mod:`parity.corruptions`) leave the stored weights exact, so each is caught by
+The corruptions (:mod:`parity.calibration.corruptions`) leave the stored weights exact, so each is caught by
 the computation tolerance alone. Sizes 2 to 1024 units, every cell (float32, batch 4, 20 steps).
 """
 
@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 import parity
-from parity import corruptions, golden, torch_side
-from parity.calibration import SENSITIVITY_SIZES, sensitivity
-from parity.cases import ParityCase, build_pair
-from parity.errors import ParityError
-from parity.spec import RecurrentSpec
+from parity.calibration import corruptions
+from parity.calibration.calibrate import SENSITIVITY_SIZES, sensitivity
+from parity.checks.cases import ParityCase, build_pair
+from parity.core.errors import ParityError
+from parity.core.spec import RecurrentSpec
+from parity.layers import torch_side
+from parity.upgrade import golden
 
 
 @pytest.mark.parametrize("units", SENSITIVITY_SIZES)
@@ -121,8 +123,8 @@ def test_golden_calls_weights_that_left_the_case_drift(monkeypatch):
 
 
 def test_models_refuse_weights_beyond_the_transfer():
-    from parity import models
-    from parity.model_parity import assert_model_parity
+    from parity.checks.model_parity import assert_model_parity
+    from parity.models import blocks as models
 
     keras = models.keras
     model = keras.Sequential([keras.Input((None, 3)), keras.layers.SimpleRNN(4),

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import parity
-import parity.masking
-from parity import strategies as ps
-from parity.spec import RecurrentSpec, check_weights
+import parity.core.masking
+from parity.checks import strategies as ps
+from parity.core.spec import RecurrentSpec, check_weights
 
 SPEC = RecurrentSpec("simple_rnn", 5, 3, num_layers=2, dtype="float64")
 
@@ -73,7 +73,7 @@ def test_mask_patterns_are_what_they_say(case):
     mask = case.step_mask()
     assert mask.shape == (case.batch, case.steps) and mask.dtype == bool
     if case.mask == "right_padded":
-        assert parity.masking.right_padded_lengths(mask) is not None and mask[0].all()
+        assert parity.core.masking.right_padded_lengths(mask) is not None and mask[0].all()
     if case.mask == "left_padded":
         assert all(row[-1] and (np.diff(row.astype(int)) >= 0).all() for row in mask)
     if case.mask == "with_empty_row":

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given
 
 import parity
-from parity import keras_side, strategies, torch_side
-from parity._frameworks import keras, torch
-from parity.spec import RecurrentSpec
+from parity.checks import strategies
+from parity.core.frameworks import keras, torch
+from parity.core.spec import RecurrentSpec
+from parity.layers import keras_side, torch_side
 
 
 def _same_bits(a, b) -> bool:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from parity import corruptions, strategies, torch_side
-from parity._frameworks import torch
-from parity.calibration import SENSITIVITY_SIZES, sensitivity
-from parity.compare import assert_matches_oracle
-from parity.gradients import assert_torch_gradients_match_oracle
+from parity.calibration import corruptions
+from parity.calibration.calibrate import SENSITIVITY_SIZES, sensitivity
+from parity.checks import strategies
+from parity.checks.compare import assert_matches_oracle
+from parity.checks.gradients import assert_torch_gradients_match_oracle
+from parity.core.frameworks import torch
+from parity.layers import torch_side
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="no CUDA device: these checks run torch on the GPU")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import parity
-from parity._frameworks import keras, torch
+from parity.core.frameworks import keras, torch
 
 ACTIVATIONS = {"tanh": math.tanh, "relu": lambda z: max(z, 0.0)}
 

@@ -1,6 +1,6 @@
 """Masks made by Keras' own layers (Masking, Embedding with mask_zero) flow into the recurrent layer
 exactly as the explicit masks the torch module takes: the Keras model and the torch module given
-``parity.masking.from_*`` masks both match the float64 oracle."""
+``parity.core.masking.from_*`` masks both match the float64 oracle."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import parity
-from parity import keras_side, masking, torch_side
-from parity._frameworks import keras
-from parity.compare import assert_matches_oracle
-from parity.spec import Outputs
+from parity.checks.compare import assert_matches_oracle
+from parity.core import masking
+from parity.core.frameworks import keras
+from parity.core.spec import Outputs
+from parity.layers import keras_side, torch_side
 
 
 def _outputs(value) -> Outputs:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import parity
-from parity._frameworks import keras, torch
-from parity.compare import assert_matches_oracle
-from parity.scenarios import load_fixture
-from parity.spec import Outputs
+from parity.checks.compare import assert_matches_oracle
+from parity.core.frameworks import keras, torch
+from parity.core.spec import Outputs
+from parity.scenarios.course import load_fixture
 
 LAB = load_fixture("lab_12_0")
 ONE_HOT, WORDS = LAB["one_hot"], LAB["words"]

@@ -10,8 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import parity
-from parity import models, optim, strategies, training
-from parity.model_parity import ModelCase, assert_model_parity
+from parity.checks import strategies
+from parity.checks.model_parity import ModelCase, assert_model_parity
+from parity.models import blocks as models
+from parity.models import optim, training
 
 
 def keras_model_to_torch(case: ModelCase) -> None:

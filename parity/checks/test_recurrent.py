@@ -14,11 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parity import keras_side, strategies, torch_side
-from parity.capabilities import unsupported_reason
-from parity.cases import ParityCase, check_case, check_gradients
-from parity.compare import assert_matches_oracle
-from parity.spec import Outputs
+from parity.checks import strategies
+from parity.checks.capabilities import unsupported_reason
+from parity.checks.cases import ParityCase, check_case, check_gradients
+from parity.checks.compare import assert_matches_oracle
+from parity.core.spec import Outputs
+from parity.layers import keras_side, torch_side
 
 CASES = strategies.parity_cases()
 

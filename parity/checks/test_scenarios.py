@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from parity import scenarios
+from parity.scenarios import course as scenarios
 
 
 @pytest.mark.parametrize("name", scenarios.TRAINING)

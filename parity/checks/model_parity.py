@@ -1,0 +1,111 @@
+"""Forward parity of whole models (Keras model vs its torch port), judged against float64.
+
+Reference: the torch model copied to float64. Noise: ``POLICY.model_runs`` more float64 copies with
+the model dtype's rounding errors injected with random signs, as in :mod:`parity.models.training`: every
+weight of a Dense or recurrent layer is scaled by ``1 + s sqrt(n) u`` (n = fan-in: probabilistic
+growth of a dot product's error, :func:`parity.core.tolerances.perturbation_size`) and every such
+layer's output by the same, at every time step, so it travels through the recurrence. What one
+framework may miss the reference by is the policy's factor times those runs' root mean square
+deviation, plus the storage rounding of the value (:func:`parity.core.tolerances.from_runs`); the
+frameworks may differ by sqrt(2) times that. The recurrent layers themselves are checked far more
+finely against the independent oracle (:mod:`parity.checks.compare`); this check is about the model: the
+transfer of every layer and the mask flowing between them.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from parity.checks.compare import TensorDiff, diff
+from parity.core import oracle
+from parity.core.errors import ParityError
+from parity.core.frameworks import keras
+from parity.core.tolerances import POLICY, TOLERANCES, from_runs, pooled
+from parity.models import blocks as models
+from parity.models.training import (
+    PATTERNS,
+    SEED,
+    Perturbation,
+    as_torch_model,
+    dtype_name,
+    predict,
+    weight_mismatches,
+)
+
+
+def _reference_outputs(torch_model, x: np.ndarray, u: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    reference = copy.deepcopy(torch_model).double()
+    outputs = []
+    for k, pattern in enumerate(PATTERNS):
+        module = copy.deepcopy(reference)
+        noise = Perturbation(pattern, u, SEED + k)
+        noise.weights(module)
+        noise.attach(module)
+        outputs.append(predict(module, x))
+    return predict(reference, x), outputs
+
+
+def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
+    """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``."""
+    if np.issubdtype(np.asarray(x).dtype, np.floating):  # features; token ids are integers
+        oracle.check_finite("x", x, ("batch", "step", "feature"))
+    torch_model = as_torch_model(torch_model)
+    models.check_same_blocks(models.read(keras_model)[0], models.read(torch_model)[0])
+    dtype = dtype_name(torch_model)
+    ref, perturbed = _reference_outputs(torch_model, x, TOLERANCES[dtype].unit_roundoff)
+    # the last layer's activation is each framework's own approximation
+    allowed = pooled(from_runs(ref, perturbed, dtype, activation=True), steps_axis=ref.ndim == 3,
+                     window=0)
+    k, t = predict(keras_model, x), predict(torch_model, x)
+    axes = ("batch", "step", "unit") if ref.ndim == 3 else ("batch", "unit")
+    return [diff("output", "keras", k, "torch", t, POLICY.cross * allowed, axis_names=axes),
+            diff("output", "keras", k, "float64 reference", ref, allowed, axis_names=axes),
+            diff("output", "torch", t, "float64 reference", ref, allowed, axis_names=axes)]
+
+
+def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str = "") -> list[TensorDiff]:
+    """:func:`compare_models`, raising :class:`parity.ParityError` naming (batch, step, unit) of
+    the worst element, both values and the allowed difference, or the first weight element that
+    differs beyond what the transfer allows (:func:`weight_mismatches`)."""
+    diffs = compare_models(keras_model, torch_model, x)
+    failing = [d for d in diffs if not d.ok]
+    weights = weight_mismatches(keras_model, torch_model)
+    if failing or weights:
+        lines = ["model parity check failed:"]
+        lines += [f"  weights differ beyond what the transfer allows: {w}" for w in weights[:8]]
+        for d in failing:
+            p = d.worst
+            lines.append(f"  {d.a_name} vs {d.b_name}: {d.mismatched} of {d.total} elements beyond "
+                         f"tolerance; worst at {d.where(p)}: {p.a:.9g} vs {p.b:.9g}, difference "
+                         f"{p.difference:.3g}, allowed {p.allowed:.3g}")
+        if context:
+            lines.append(f"reproduce: {context}")
+        raise ParityError("\n".join(lines), diffs)
+    return diffs
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    """A whole model (as blocks), a seed for Keras' initialisers and token ids (0 = padding)."""
+
+    blocks: tuple
+    ids: np.ndarray
+    seed: int
+
+    def keras_model(self):
+        keras.utils.set_random_seed(self.seed)
+        model = models.build_keras(self.blocks)
+        if isinstance(self.blocks[0], models.Embedding):
+            # dense random embeddings: the one-hot of the seed would hide transposition bugs
+            rng = np.random.default_rng(self.seed)
+            layer = model.layers[0]
+            layer.embeddings.assign(rng.uniform(-1, 1, tuple(layer.embeddings.shape))
+                                    .astype(layer.embeddings.dtype))
+        return model
+
+    def __repr__(self) -> str:
+        return (f"ModelCase(blocks={self.blocks!r}, ids=np.array({self.ids.tolist()}), "
+                f"seed={self.seed})")

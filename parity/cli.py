@@ -1,0 +1,399 @@
+"""Command line: ``python -m parity {run,check,scenarios,golden,gate,sweep,table,report,compare,
+bench,merge}``; ``--help`` on each.
+
+Exit codes, the same for every command (README, "Exit codes"): 0 pass; 1 the command's own finding
+(parity broken, a regression, drift); 2 bad input or usage, with the file or option and the reason;
+3 an internal error, a bug in rnn-parity (the traceback is printed). ``gate`` exits with the sum of
+its causes instead (1 parity, 2 drift, 4 speed, 8 environment); anything that keeps it from a
+verdict (bad options, an output folder it cannot claim, an error outside its steps) is 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from parity.bench.compare import FACTOR
+from parity.bench.report import write_report
+from parity.bench.results import merge
+from parity.core import outputs
+from parity.core.errors import InputFileError
+
+PASS, FINDING, USAGE, INTERNAL = 0, 1, 2, 3
+GATE_ENVIRONMENT = 8
+# pytest's exit codes: 1 tests failed, 4 usage error, 5 no tests collected; 2 (interrupted,
+# collection errors) and 3 (pytest's internal error) mean the shipped checks could not run
+_PYTEST = {0: PASS, 1: FINDING, 4: USAGE, 5: USAGE}
+
+
+def _pytest_code(code: int) -> int:
+    return _PYTEST.get(int(code), INTERNAL)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
+    return value
+
+
+def _check(args: argparse.Namespace, rest: list[str]) -> int:
+    import pytest
+
+    argv = ["-p", "parity.pytest_plugin", "--pyargs", "parity.checks",
+            f"--hypothesis-profile={args.profile}", *rest]
+    return _pytest_code(pytest.main(argv))
+
+
+def _sweep(args: argparse.Namespace, rest: list[str]) -> int:
+    if args.sensitivity:
+        from parity.calibration.calibrate import sensitivity_table
+
+        print("\n".join(sensitivity_table(device=args.device)))
+        return PASS
+    if args.calibrate or args.summarise:
+        return _calibrate(args)
+    from parity.calibration.sweep import sweep
+
+    print("\n".join(sweep(args.examples, wide=args.wide, seed=args.seed).lines()))
+    return PASS
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from parity.calibration import calibrate as calibration
+
+    claimed = outputs.claim(args.out) if args.out else \
+        outputs.claim_stamped(args.reports, "calibration-")
+    with claimed:
+        if args.summarise:
+            files = [Path(d) / "cases.jsonl" for d in args.summarise]
+            missing = [str(f) for f in files if not f.is_file()]
+            if missing:
+                raise InputFileError(f"{missing[0]}: no such file; give folders written by "
+                                     "python -m parity sweep --calibrate")
+            summary = calibration.summarise(files)
+            (claimed.work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+            (claimed.work / "summary.md").write_text(calibration.markdown(summary))
+            calibration.plot(files, claimed.work / "ratios.png")
+        else:
+            from parity.core.frameworks import keras
+
+            # Keras on another backend is not the implementation users deploy from TensorFlow,
+            # and computes float64 layers partly in float32 (docs: backends): left out there
+            summary = calibration.run(args.cases, claimed.work, seed=args.seed,
+                                      cuda=args.device == "cuda",
+                                      keras_available=keras.backend.backend() == "tensorflow")
+    print(calibration.markdown(summary))
+    print(f"written to {claimed.path}")
+    return FINDING if summary["all"]["max"] > 1 else PASS
+
+
+def _table(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.calibration.sweep import error_table
+
+    print("\n".join(error_table(args.examples)))
+    return PASS
+
+
+def _report(args: argparse.Namespace, rest: list[str]) -> int:
+    out = args.out or str(Path(args.run).with_suffix("")) + "-report"
+    print(write_report(args.run, out))
+    return PASS
+
+
+def _compare(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.bench.compare import compare_runs, detection_table, slowed
+    from parity.bench.results import load
+
+    if args.out:
+        outputs.check_new_file(args.out)
+    base, new = load(args.base), load(args.new)
+    if args.detection_rates:
+        text = detection_table(base, new, factor=args.factor)
+        if args.out:
+            outputs.write_new_file(args.out, text)
+        print(text)
+        return PASS
+    if args.simulate_slowdown is not None:
+        new = slowed(new, args.simulate_slowdown)
+    if args.plot:
+        outputs.check_new_file(args.plot)
+    comparison = compare_runs(base, new, factor=args.factor, alpha=args.alpha)
+    text = comparison.markdown()
+    if args.out:
+        outputs.write_new_file(args.out, text)
+    if args.plot:
+        _forest_file(comparison, args.plot)
+    print(text)
+    if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
+        return FINDING
+    return PASS
+
+
+def _forest_file(comparison, target: str) -> None:
+    import tempfile
+
+    from parity.bench.plots import forest
+
+    with tempfile.TemporaryDirectory() as tmp:  # drawn aside, then placed without overwriting
+        png = Path(tmp) / "forest.png"
+        forest([(c.name, c.ratio, *c.interval, c.verdict) for c in comparison.changes], png,
+               factor=comparison.factor,
+               title="new / base, corroborated minima\n(bars: range over the two fastest windows)")
+        outputs.write_new_file(target, png.read_bytes())
+
+
+def _bench(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.bench.ab import check_options, run_ab, side
+
+    base, new = side(args.base, "base"), side(args.new, "new")
+    check_options(args.factor, 1 - args.alpha)  # refused before a folder is claimed
+    out = outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, "ab-")
+    comparison, folder = run_ab(base, new, out, rounds=args.rounds, sizes=args.sizes,
+                                threads=args.bench_threads, select=args.k, factor=args.factor,
+                                confidence=1 - args.alpha)
+    print(comparison.markdown())
+    print(f"runs, ab.md and forest.png in {folder}")
+    if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
+        return FINDING
+    return PASS
+
+
+def _run(args: argparse.Namespace, rest: list[str]) -> int:
+    """The main job: parity checks, the course scenarios' loss curves, smoke benchmarks and their
+    report, in a new timestamped folder."""
+    import subprocess
+
+    if not Path("benchmarks", "test_recurrent_core.py").exists():
+        raise FileNotFoundError("benchmarks/ not found: run the main job from the repository "
+                                "root (benchmarks are not installed with the package)")
+    with outputs.claim_stamped(args.reports) as claimed:
+        out = claimed.work
+        checks = subprocess.run([sys.executable, "-m", "parity", "check", "-q",
+                                 f"--junitxml={out / 'parity-checks.xml'}", *rest])
+        from parity.scenarios.course import TRAINING
+        from parity.scenarios.report import write as write_scenarios
+
+        scenario_results, _ = write_scenarios(list(TRAINING), out / "scenarios")
+        scenarios_ok = all(r.ok for r in scenario_results)
+        run_json = out / "benchmarks.json"
+        parts, code = [], 0
+        for i in range(args.processes):  # separate processes: per-process effects become visible
+            part = out / f"benchmarks-process{i}.json"
+            code = code or subprocess.run(
+                [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
+                 f"--bench-sizes={args.sizes}", "--bench-windows=1", f"--benchmark-json={part}",
+                 "--benchmark-save-data"]).returncode
+            parts.append(part)
+        if code == 0:
+            merge(parts, run_json)
+            for part in parts:
+                part.unlink()
+            write_report(run_json, out / "report")
+            print(claimed.path / "report" / "report.md")  # where it will be once moved in place
+    print(f"parity checks: {'passed' if checks.returncode == 0 else 'FAILED'}; scenarios: "
+          f"{'passed' if scenarios_ok else 'FAILED'}; benchmarks: "
+          f"{'passed' if code == 0 else 'FAILED'}; results in {claimed.path}")
+    codes = [_pytest_code(checks.returncode), PASS if scenarios_ok else FINDING, _pytest_code(code)]
+    return max(codes)  # an internal error outranks a finding
+
+
+def _scenarios(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.scenarios import course as scenarios
+    from parity.scenarios.report import write
+
+    unknown = sorted(set(args.names) - set(scenarios.TRAINING))
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; known: {list(scenarios.TRAINING)}")
+    claimed = outputs.claim(args.out) if args.out else \
+        outputs.claim_stamped(args.reports, "scenarios-")
+    with claimed:
+        results, table = write(args.names or list(scenarios.TRAINING), claimed.work)
+    print(table)
+    for r in results:
+        for problem in r.problems():
+            print(f"\n{r.name}: {problem}")
+    print(f"\nplots and details in {claimed.path}")
+    return PASS if all(r.ok for r in results) else FINDING
+
+
+def _golden(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.upgrade import golden
+
+    if args.action == "record":
+        path = golden.record(args.directory,
+                             ids=golden.case_ids(with_scenarios=not args.no_scenarios))
+        print(f"golden baseline recorded in {path} ({golden.versions()})")
+        return PASS
+    report = golden.compare(golden.load(args.directory))
+    print(report.markdown())
+    return FINDING if report.drifted else PASS
+
+
+def _gate(args: argparse.Namespace, rest: list[str]) -> int:
+    from parity.upgrade.gate import run_gate
+
+    # claimed before any work; a stamped name is unique even for gates started in one second
+    out = outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, "gate-")
+    verdict = run_gate(out, golden=args.golden, bench_baseline=args.bench_baseline,
+                       bench_run=args.bench_run, processes=args.processes, sizes=args.sizes,
+                       factor=args.factor, alpha=args.alpha,
+                       fail_on=tuple(args.fail_on.split(",")) if args.fail_on else (),
+                       skip=tuple(args.skip.split(",")) if args.skip else ())
+    print(verdict.markdown())
+    print(f"gate summary: {out.path / 'gate.md'}, JUnit: {out.path / 'gate.xml'}")
+    return verdict.exit_code
+
+
+def _merge(args: argparse.Namespace, rest: list[str]) -> int:
+    print(merge(args.inputs, args.output))
+    return PASS
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="run the Keras <-> torch parity checks (pytest); "
+                                "further options go to pytest")
+    check.add_argument("--profile", default="parity-ci",
+                       choices=["parity-ci", "parity-random", "parity-dev", "parity-thorough"],
+                       help="hypothesis profile (default: parity-ci, derandomised)")
+    sweep = commands.add_parser("sweep", help="draw many cases, check each in both directions, and "
+                                "report the largest errors and share of tolerance used")
+    sweep.add_argument("--examples", type=_positive_int, default=300)
+    sweep.add_argument("--wide", action="store_true", help="wide magnitudes and gains")
+    sweep.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sweep.add_argument("--calibrate", action="store_true",
+                       help="the calibration sweep: correct implementations (Keras, torch, a numpy "
+                       "step loop, torch CUDA with --device cuda) against the tolerance policy, "
+                       "over --cases drawn cases; writes cases.jsonl, summary.md/json and "
+                       "ratios.png into a new folder; exit 1 if any comparison exceeds it")
+    sweep.add_argument("--cases", type=_positive_int, default=10000,
+                       help="cases of the calibration sweep (default 10000)")
+    sweep.add_argument("--summarise", nargs="+", metavar="DIR",
+                       help="summarise calibration folders together (one summary and plot)")
+    sweep.add_argument("--sensitivity", action="store_true",
+                       help="deliberately corrupted computations at 2 to 1024 units (Markdown "
+                       "table of the share of tolerance each uses: every one must exceed 1)")
+    sweep.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    sweep.add_argument("--out", help="new folder for the calibration results")
+    sweep.add_argument("--reports", default="reports",
+                       help="where a stamped folder is made when --out is not given")
+    table = commands.add_parser("table", help="largest error against the float64 oracle per cell "
+                                "and situation (Markdown), over derandomised cases")
+    table.add_argument("--examples", type=_positive_int, default=30,
+                       help="cases per cell and column")
+    report = commands.add_parser("report", help="Markdown report and PNG plots of a benchmark "
+                                 "run (pytest --benchmark-json output)")
+    report.add_argument("run", help="the run's JSON file")
+    report.add_argument("--out", help="new folder for the report (default: RUN-report)")
+    compare = commands.add_parser(
+        "compare", help="flag speed changes between two runs; exit 0 when no benchmark regressed "
+        "(benchmarks too unsteady to judge are listed as 'unstable', with advice), 1 on a "
+        "regression (or on an unstable benchmark with --fail-on-unstable), 2 on a bad file")
+    compare.add_argument("base")
+    compare.add_argument("new")
+    compare.add_argument("--factor", type=float, default=FACTOR,
+                         help=f"smallest ratio of the corroborated minima that counts as a change "
+                         f"(default {FACTOR})")
+    compare.add_argument("--alpha", type=float, default=0.01,
+                         help="Mann-Whitney p-values below it are starred in the table; "
+                         "information only, no verdict rests on them (default 0.01)")
+    compare.add_argument("--fail-on-unstable", action="store_true",
+                         help="exit 1 when a benchmark is too unsteady to judge")
+    what_if = compare.add_mutually_exclusive_group()
+    what_if.add_argument("--simulate-slowdown", type=float, metavar="F",
+                         help="multiply NEW's benchmark samples (not its reference workload) by F "
+                         "before comparing: what compare would say had the code got F x slower")
+    what_if.add_argument("--detection-rates", action="store_true",
+                         help="print how many benchmarks are flagged when NEW is slowed by 1 (the "
+                         "A/A pair), 1.05, 1.10 and 1.25 (Markdown table)")
+    compare.add_argument("--out", help="also write the Markdown to this new file")
+    compare.add_argument("--plot", help="also draw a forest plot of the ratios into this new PNG")
+    bench_ = commands.add_parser("bench", help="benchmark modes; 'bench ab': base and new timed "
+                                 "alternately (ABBA rounds) and compared round by round")
+    bench_.add_argument("mode", choices=["ab"])
+    bench_.add_argument("--base", required=True, help="python executable or rnn-parity working "
+                        "tree of the base side")
+    bench_.add_argument("--new", required=True, help="the same for the new side")
+    bench_.add_argument("--rounds", type=_positive_int, default=4,
+                        help="rounds, each one process per side in ABBA order (default 4; at "
+                        "least 3 for a verdict)")
+    bench_.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
+    bench_.add_argument("-k", help="only benchmarks matching this pytest -k expression")
+    bench_.add_argument("--bench-threads", type=_positive_int,
+                        help="threads for both frameworks (default: every core)")
+    bench_.add_argument("--factor", type=float, default=FACTOR,
+                        help=f"smallest ratio that counts as a change (default {FACTOR})")
+    bench_.add_argument("--alpha", type=float, default=0.05,
+                        help="1 - the confidence of the interval over rounds (default 0.05)")
+    bench_.add_argument("--fail-on-unstable", action="store_true",
+                        help="exit 1 when a benchmark is too unsteady to judge")
+    bench_.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    bench_.add_argument("--out", help="new folder (default: reports/ab-STAMP)")
+    run = commands.add_parser("run", help="the main job: parity checks, smoke benchmarks and "
+                              "their report, in a new folder under --reports")
+    run.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    run.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
+    run.add_argument("--processes", type=_positive_int, default=3,
+                     help="benchmark sessions (processes) to merge into the run (default 3)")
+    scen = commands.add_parser("scenarios", help="train the seed's course scenarios in both "
+                               "frameworks in lock step; table, PNG loss curves; exit 1 on a "
+                               "mismatch")
+    scen.add_argument("names", nargs="*", help="scenarios to run (default: all)")
+    scen.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    scen.add_argument("--out", help="new folder for the plots (default: reports/scenarios-STAMP)")
+    gold = commands.add_parser("golden", help="record each framework's outputs on the canonical "
+                               "cases (record DIR), or compare today's with them (compare DIR; "
+                               "exit 1 on drift)")
+    gold.add_argument("action", choices=["record", "compare"])
+    gold.add_argument("directory", help="baseline folder (record: must not exist yet)")
+    gold.add_argument("--no-scenarios", action="store_true",
+                      help="leave out the course scenarios' training losses")
+    gate = commands.add_parser("gate", help="one verdict on an upgrade: parity checks, golden drift "
+                               "and speed against baselines; gate.md + gate.xml; exit = sum of "
+                               "causes (1 parity, 2 drift, 4 speed, 8 environment)")
+    gate.add_argument("--golden", help="golden baseline folder (python -m parity golden record)")
+    gate.add_argument("--bench-baseline", help="benchmark run to compare with (JSON)")
+    gate.add_argument("--bench-run", help="an existing new benchmark run instead of running one")
+    gate.add_argument("--processes", type=_positive_int, default=3, help="benchmark processes (default 3)")
+    gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
+    gate.add_argument("--factor", type=float, default=FACTOR)
+    gate.add_argument("--alpha", type=float, default=0.01)
+    gate.add_argument("--fail-on", default="parity,drift,speed,environment",
+                      help="causes that fail the gate, comma-separated (others are advisory)")
+    gate.add_argument("--skip", default="", help="steps to leave out: parity,drift,speed")
+    gate.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    gate.add_argument("--out", help="new folder (default: reports/gate-STAMP)")
+    merge_ = commands.add_parser("merge", help="merge benchmark runs made in separate processes "
+                                 "into one run (each process becomes a timing window)")
+    merge_.add_argument("output", help="new JSON file")
+    merge_.add_argument("inputs", nargs="+")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    usage = GATE_ENVIRONMENT if command == "gate" else USAGE
+    try:
+        args, rest = parser.parse_known_args(argv)
+        if rest and args.command not in ("check", "run"):  # those two pass options to pytest
+            parser.error(f"{args.command}: unrecognised arguments {' '.join(rest)}")
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2)
+        return usage if e.code else PASS
+    commands_ = {"check": _check, "sweep": _sweep, "table": _table, "report": _report,
+                 "compare": _compare, "bench": _bench, "run": _run, "merge": _merge,
+                 "scenarios": _scenarios, "golden": _golden, "gate": _gate}
+    try:
+        return commands_[args.command](args, rest)
+    except (ValueError, OSError) as e:  # typed refusals, unreadable or unwritable files
+        print(f"python -m parity {args.command}: error: {e}", file=sys.stderr)
+        return usage
+    except Exception:
+        traceback.print_exc()
+        print(f"python -m parity {args.command}: internal error: this is a bug in rnn-parity, not "
+              "in your input; please report it to the rnn-parity issue tracker with the traceback "
+              "above and the command line", file=sys.stderr)
+        return GATE_ENVIRONMENT if args.command == "gate" else INTERNAL
+
+

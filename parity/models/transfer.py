@@ -1,0 +1,140 @@
+"""The public transfer entry points: a recurrent layer or stack, or a whole model, in either
+direction. Layers go through :mod:`parity.layers.transfer`, models through
+:mod:`parity.models.blocks`; this module only decides which."""
+
+from __future__ import annotations
+
+from parity.core.errors import TransferError
+from parity.core.spec import RecurrentSpec, Weights
+from parity.layers import keras_side, torch_side
+from parity.layers import transfer as layer_transfer
+from parity.models import blocks
+
+
+def is_model(obj) -> bool:
+    """Whether ``obj`` is a whole model (Keras model, ``KerasSequential`` or ``nn.Sequential``)."""
+    return blocks.is_keras_model(obj) or isinstance(obj, (blocks.KerasSequential,
+                                                          torch_side.nn.Sequential))
+
+
+def read(obj) -> tuple[RecurrentSpec, Weights]:
+    """The spec and canonical weights of a Keras or torch recurrent layer or stack.
+
+    Args:
+        obj: a built Keras ``SimpleRNN``/``LSTM``/``GRU`` (or ``Bidirectional``, ``RNN`` of cells,
+            list of layers), a ``torch.nn.RNN``/``LSTM``/``GRU`` or a :class:`parity.KerasRNN`.
+
+    Returns:
+        ``(spec, weights)``: the framework-neutral description and the weights in Keras' layout.
+
+    Raises:
+        TransferError: ``obj`` is not a recurrent layer either framework describes.
+
+    Example:
+        >>> import parity, torch
+        >>> spec, weights = parity.read(torch.nn.GRU(3, 4, batch_first=True))
+        >>> spec.kind, spec.units, spec.input_size
+        ('gru', 4, 3)
+    """
+    return layer_transfer.read(obj)
+
+
+def copy_weights(src, dst) -> None:
+    """Copy every weight of ``src`` into ``dst`` (Keras -> torch or torch -> Keras), exactly.
+
+    Works for single recurrent layers and stacks, and for whole models (Keras Sequential or chain
+    functional models <-> ``KerasSequential`` / ``nn.Sequential``). Everything is validated before
+    anything is written. Keras' single bias goes to ``bias_ih`` with ``bias_hh`` = 0; torch's two
+    biases are summed into Keras' one.
+
+    Args:
+        src: the layer, stack or model to copy from.
+        dst: a layer, stack or model of the other framework, of the same structure.
+
+    Raises:
+        TransferError: the two differ in structure, options or framework (the message names the
+            first difference and how to build a matching destination).
+
+    Example:
+        >>> import keras, parity, torch
+        >>> layer = keras.layers.SimpleRNN(2); layer.build((None, 5, 4))
+        >>> module = torch.nn.RNN(4, 2, batch_first=True)
+        >>> parity.copy_weights(layer, module)
+        >>> bool((module.weight_ih_l0.detach().numpy() == layer.get_weights()[0].T).all())
+        True
+    """
+    src_side, dst_side = layer_transfer.side_of(src), layer_transfer.side_of(dst)
+    if src_side is dst_side:
+        raise TransferError("dst", type(dst).__name__,
+                            "copy_weights goes between frameworks; the source is of the same one")
+    if not (is_model(src) or is_model(dst)):
+        layer_transfer.copy_weights(src, dst)
+        return
+    src_blocks, weights = blocks.read(src)
+    dst_blocks, _ = blocks.read(dst)
+    blocks.check_same_blocks(src_blocks, dst_blocks)
+    if keras_side.is_keras(dst):
+        blocks.write_keras(dst, weights)
+    else:
+        blocks.write_torch(dst, weights)
+
+
+def to_torch(keras_obj):
+    """A new torch module that computes what ``keras_obj`` computes and returns what it returns.
+
+    Args:
+        keras_obj: a built Keras recurrent layer, a list of them, or a Keras model.
+
+    Returns:
+        A :class:`parity.KerasRNN` for a recurrent layer or stack, a :class:`parity.KerasSequential`
+        for a model with other layers (Embedding, Masking, Dropout, Dense, TimeDistributed).
+
+    Raises:
+        TransferError: ``keras_obj`` is not a Keras layer or model this library transfers.
+        UnsupportedConfig: an option torch cannot express (named in the message).
+
+    Example:
+        >>> import keras, parity
+        >>> layer = keras.layers.SimpleRNN(2, return_sequences=True); layer.build((None, 5, 4))
+        >>> parity.to_torch(layer)
+        KerasRNN(simple_rnn, units=2, input_size=4, return_sequences=True)
+    """
+    if not keras_side.is_keras(keras_obj):
+        raise TransferError("keras_obj", type(keras_obj).__name__,
+                            "to_torch takes a Keras recurrent layer, a list of them, or a model")
+    if blocks.is_keras_model(keras_obj):
+        return blocks.to_torch(keras_obj)
+    return layer_transfer.to_torch(keras_obj)
+
+
+def to_keras(torch_obj):
+    """A new, built Keras layer or model that computes what ``torch_obj`` computes.
+
+    From a ``KerasSequential`` or ``nn.Sequential`` it is a ``keras.Sequential``. From a ``KerasRNN``
+    the Keras flags are restored; from a plain torch module the layer returns the whole sequence
+    and every final state, as torch does (a stack becomes ``RNN([cells...])``, a bidirectional
+    stack a ``Sequential`` of ``Bidirectional`` layers).
+
+    Args:
+        torch_obj: a ``torch.nn.RNN``/``LSTM``/``GRU``, a :class:`parity.KerasRNN`, a
+            :class:`parity.KerasSequential` or an ``nn.Sequential`` of supported modules.
+
+    Returns:
+        A built Keras layer (or ``keras.Sequential``) holding the same weights.
+
+    Raises:
+        TransferError: ``torch_obj`` is not a module this library transfers.
+
+    Example:
+        >>> import parity, torch
+        >>> layer = parity.to_keras(torch.nn.LSTM(3, 4, batch_first=True))
+        >>> type(layer).__name__, layer.units, layer.return_sequences, layer.return_state
+        ('LSTM', 4, True, True)
+    """
+    if not torch_side.is_torch(torch_obj):
+        raise TransferError("torch_obj", type(torch_obj).__name__,
+                            "to_keras takes a torch.nn.RNN, LSTM or GRU, a parity.KerasRNN, a "
+                            "parity.KerasSequential or an nn.Sequential of supported modules")
+    if isinstance(torch_obj, (blocks.KerasSequential, torch_side.nn.Sequential)):
+        return blocks.to_keras(torch_obj)
+    return layer_transfer.to_keras(torch_obj)

@@ -1,0 +1,205 @@
+"""The seed's course scenarios, reproduced in both frameworks and trained in lock step.
+
+Each training scenario is a JSON file under ``fixtures/scenarios/`` holding the data, the model
+(as the course wrote it, in the framework it was written for), the loss, the optimizer and the
+accuracy the course code reaches. :func:`run` builds the course model with a fixed seed, ports it
+with ``parity.to_torch`` / ``parity.to_keras``, trains both on the same batches in order (the
+course shuffles; parity needs one order) with :func:`parity.models.training.train_lockstep`, and reports
+losses per step, final predictions and accuracies. The data format is documented in
+``fixtures/scenarios/README.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from parity.core.errors import UnsupportedConfig
+from parity.core.frameworks import keras, torch
+from parity.models import optim, training, transfer
+
+TRAINING = ("hihello", "many_to_one", "stacked_many_to_one", "pos_tagger",
+            "bidirectional_pos_tagger")
+LOSSES = {"sparse_cross_entropy": optim.SparseCrossEntropy,
+          "masked_sequence_cross_entropy": optim.MaskedSequenceCrossEntropy}
+
+
+def fixtures_dir() -> Path:
+    """``$PARITY_FIXTURES``, else the checkout's ``fixtures/`` (beside the package or the cwd)."""
+    candidates = [Path(os.environ["PARITY_FIXTURES"])] if "PARITY_FIXTURES" in os.environ else []
+    candidates += [Path(__file__).resolve().parents[1] / "fixtures", Path.cwd() / "fixtures"]
+    for path in candidates:
+        if (path / "scenarios").is_dir():
+            return path
+    raise FileNotFoundError(f"no fixtures/scenarios in {[str(c) for c in candidates]}; run from "
+                            "the rnn-parity checkout or set PARITY_FIXTURES")
+
+
+def load_fixture(name: str) -> dict:
+    path = fixtures_dir() / "scenarios" / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.json"))
+        raise UnsupportedConfig("scenario", name, f"known scenarios are {known}")
+    return json.loads(path.read_text())
+
+
+# ------------------------------------------------------------------------------------- data
+
+def vocabulary(scenario: dict, sequences: list) -> list[str]:
+    """As the course builds it: ``['<pad>'] + sorted(set(...))`` (sorted: a set's order depends
+    on PYTHONHASHSEED), or the explicit list the scenario gives."""
+    rule = scenario["vocabulary"]
+    if isinstance(rule, list):
+        return rule
+    if rule in ("pad_then_sorted_chars", "pad_then_sorted_tokens"):
+        return ["<pad>"] + sorted({token for seq in sequences for token in seq})
+    raise UnsupportedConfig("vocabulary", rule, "expected a list, 'pad_then_sorted_chars' or "
+                            "'pad_then_sorted_tokens'")
+
+
+def _ids(sequences: list, vocab: list[str], length: int) -> np.ndarray:
+    """Token ids, padded (and truncated) at the end with 0, as ``pad_sequences(padding='post')``."""
+    index = {token: i for i, token in enumerate(vocab)}
+    out = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        ids = [index[token] for token in seq][:length]
+        out[row, :len(ids)] = ids
+    return out
+
+
+@dataclass(frozen=True)
+class Data:
+    x: np.ndarray              # ids (examples, time) or one-hot features (examples, time, vocab)
+    y: np.ndarray              # labels (examples,) or (examples, time)
+    mask: np.ndarray | None    # loss/accuracy mask (examples, time) for sequence targets
+
+
+def data(scenario: dict) -> Data:
+    inputs = scenario["inputs"]
+    vocab = vocabulary(scenario, inputs)
+    length = scenario.get("max_length", max(len(s) for s in inputs))
+    ids = _ids(inputs, vocab, length)
+    x = np.eye(len(vocab), dtype=np.float32)[ids] if scenario["encoding"] == "one_hot" else ids
+    if "labels" in scenario:
+        return Data(x, np.asarray(scenario["labels"], dtype=np.int64), None)
+    targets = scenario["targets"]
+    target_vocab = vocab if scenario["encoding"] == "one_hot" else vocabulary(
+        dict(scenario, vocabulary="pad_then_sorted_tokens"), targets)
+    y = _ids(targets, target_vocab, length)
+    mask = np.zeros(y.shape, dtype=bool)
+    for row, seq in enumerate(targets):
+        mask[row, :min(len(seq), length)] = True
+    return Data(x, y, mask if scenario["encoding"] != "one_hot" else None)
+
+
+def batches(d: Data, size: int) -> list[training.Batch]:
+    """Fixed order, no shuffle: parity needs both frameworks to see the same batches."""
+    return [training.Batch(d.x[i:i + size], d.y[i:i + size],
+                           None if d.mask is None else d.mask[i:i + size])
+            for i in range(0, len(d.x), size)]
+
+
+# ------------------------------------------------------------------------------------- models
+
+def _keras_layer(config: dict, vocab_size: int):
+    options = {k: v for k, v in config.items() if k not in ("layer", "inner", "one_hot")}
+    name = config["layer"]
+    if name == "Embedding":
+        initializer = keras.initializers.Constant(np.eye(vocab_size)) if config.get("one_hot") \
+            else "uniform"
+        return keras.layers.Embedding(vocab_size, vocab_size, embeddings_initializer=initializer,
+                                      **options)
+    if name in ("TimeDistributed", "Bidirectional"):
+        return getattr(keras.layers, name)(_keras_layer(config["inner"], vocab_size), **options)
+    return getattr(keras.layers, name)(**options)
+
+
+def models(scenario: dict, vocab_size: int):
+    """The course model in its framework (seeded) and its port: ``(keras_model, torch_model)``."""
+    seed = scenario["seed"]
+    if scenario["origin"] == "keras":
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((None,), dtype="int32"),
+                                  *[_keras_layer(c, vocab_size) for c in scenario["model"]]])
+        return model, transfer.to_torch(model)
+    (config,) = scenario["model"]
+    if config["layer"] != "torch.nn.RNN":
+        raise UnsupportedConfig("model", config["layer"], "torch scenarios hold one torch.nn.RNN")
+    torch.manual_seed(seed)
+    rnn = torch.nn.RNN(config["input_size"], config["hidden_size"], batch_first=True)
+    return transfer.to_keras(rnn), rnn
+
+
+def optimizer(config: dict) -> optim.Optimizer:
+    options = {k: v for k, v in config.items() if k != "name"}
+    if config["name"] == "adam":
+        return optim.Adam(**options)
+    if config["name"] == "sgd":
+        return optim.SGD(**options)
+    raise UnsupportedConfig("optimizer", config["name"], "expected 'adam' or 'sgd'")
+
+
+# ------------------------------------------------------------------------------------- running
+
+@dataclass
+class Result:
+    name: str
+    record: training.TrainingRecord
+    accuracy_keras: float
+    accuracy_torch: float
+    target_accuracy: float
+    predictions_differ: int      # positions where the argmax differs beyond a genuine near-tie
+
+    @property
+    def ok(self) -> bool:
+        return (self.record.ok and not self.predictions_differ
+                and min(self.accuracy_keras, self.accuracy_torch) >= self.target_accuracy)
+
+    def problems(self) -> list[str]:
+        out = [] if self.record.ok else [self.record.explain()]
+        if self.predictions_differ:
+            out.append(f"final predictions differ at {self.predictions_differ} position(s)")
+        for side, acc in (("keras", self.accuracy_keras), ("torch", self.accuracy_torch)):
+            if acc < self.target_accuracy:
+                out.append(f"{side} reaches accuracy {acc:.1%}, the course reaches "
+                           f"{self.target_accuracy:.1%}")
+        return out
+
+
+def _accuracy(logits: np.ndarray, d: Data) -> float:
+    right = logits.argmax(-1) == d.y
+    return float(right[d.mask].mean() if d.mask is not None else right.mean())
+
+
+def _differing_predictions(keras_logits, torch_logits, d: Data) -> int:
+    """Positions whose argmax differs, except genuine near-ties: where the two frameworks' logits
+    differ by more than the margin between their top two classes."""
+    differ = keras_logits.argmax(-1) != torch_logits.argmax(-1)
+    top2 = np.sort(keras_logits, axis=-1)[..., -2:]
+    margin = top2[..., 1] - top2[..., 0]
+    near_tie = np.abs(keras_logits - torch_logits).max(-1) >= margin
+    bad = differ & ~near_tie
+    return int(bad[d.mask].sum() if d.mask is not None else bad.sum())
+
+
+def run(name: str, *, epochs: int | None = None, optimizer_override: optim.Optimizer | None = None,
+        context: str = "") -> Result:
+    """Train scenario ``name`` in both frameworks in lock step and evaluate both."""
+    scenario = load_fixture(name)
+    if name not in TRAINING:
+        raise UnsupportedConfig("scenario", name, f"training scenarios are {TRAINING}")
+    d = data(scenario)
+    vocab_size = len(vocabulary(scenario, scenario["inputs"]))
+    keras_model, torch_model = models(scenario, vocab_size)
+    record = training.train_lockstep(
+        keras_model, torch_model, batches(d, scenario["batch_size"]),
+        loss=LOSSES[scenario["loss"]](), optimizer=optimizer_override or optimizer(scenario["optimizer"]),
+        epochs=epochs or scenario["epochs"],
+        context=context or f"python -m parity scenarios {name}")
+    keras_logits, torch_logits = training.predict(keras_model, d.x), training.predict(torch_model, d.x)
+    return Result(name, record, _accuracy(keras_logits, d), _accuracy(torch_logits, d),
+                  scenario["target_accuracy"], _differing_predictions(keras_logits, torch_logits, d))

@@ -1,0 +1,237 @@
+"""``python -m parity gate``: one verdict on a framework upgrade.
+
+Runs, against baselines recorded with the previous versions,
+
+1. the parity checks (Keras vs torch vs float64, everything in ``parity.checks``),
+2. the golden drift check (each framework against its own recorded outputs, :mod:`parity.upgrade.golden`),
+3. the recurrent-core benchmarks, compared with a stored run (:mod:`parity.bench.compare`),
+
+and writes ``gate.md`` (for people) and ``gate.xml`` (JUnit, for CI systems) into a new folder.
+The exit code is the sum of the causes found among those asked to fail (``--fail-on``):
+1 parity broken, 2 numeric drift, 4 speed regression, 8 environment problem (a baseline missing or
+unreadable, or benchmarks from another machine: their ratios would mix hardware with software).
+0 means safe to upgrade.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+import traceback
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from parity.core import outputs
+from parity.core.errors import UnsupportedConfig
+
+CAUSES = {"parity": 1, "drift": 2, "speed": 4, "environment": 8}
+STEPS = ("parity", "drift", "speed")
+TITLES = {"parity": "parity broken", "drift": "numeric drift", "speed": "speed regression",
+          "environment": "environment problem"}
+
+
+@dataclass
+class Finding:
+    cause: str
+    name: str
+    message: str = ""        # empty: passed
+
+
+@dataclass
+class Verdict:
+    findings: list[Finding] = field(default_factory=list)
+    sections: list[str] = field(default_factory=list)
+    fail_on: tuple[str, ...] = tuple(CAUSES)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def failed(self, cause: str) -> list[Finding]:
+        return [f for f in self.findings if f.cause == cause and f.message]
+
+    @property
+    def exit_code(self) -> int:
+        return sum(bit for cause, bit in CAUSES.items()
+                   if cause in self.fail_on and self.failed(cause))
+
+    def headline(self) -> str:
+        causes = [f"{TITLES[c]} ({len(self.failed(c))})" for c in CAUSES if self.failed(c)]
+        blocking = [c for c in CAUSES if c in self.fail_on and self.failed(c)]
+        if not blocking:
+            extra = f"; advisory: {', '.join(causes)}" if causes else ""
+            return f"SAFE to upgrade (exit 0){extra}"
+        return f"NOT safe to upgrade (exit {self.exit_code}): {', '.join(causes)}"
+
+    def markdown(self) -> str:
+        lines = ["# Upgrade gate", "", f"**{self.headline()}**", "",
+                 "| cause | checked | failed | blocks the upgrade |", "|---|---|---|---|"]
+        for cause in CAUSES:
+            checked = sum(f.cause == cause for f in self.findings)
+            lines.append(f"| {TITLES[cause]} | {checked} | {len(self.failed(cause))} | "
+                         f"{'yes' if cause in self.fail_on else 'no (advisory)'} |")
+        timing = ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
+        lines += ["", f"Time: {timing}.", ""]
+        for cause in CAUSES:
+            for f in self.failed(cause):
+                lines.append(f"- **{TITLES[cause]}**: {f.name}: {f.message}")
+        return "\n".join(lines + [""] + self.sections) + "\n"
+
+    def junit(self) -> bytes:
+        suite = ET.Element("testsuite", name="parity-gate", tests=str(len(self.findings)),
+                           failures=str(sum(bool(f.message) for f in self.findings)))
+        for f in self.findings:
+            case = ET.SubElement(suite, "testcase", classname=f"gate.{f.cause}", name=f.name)
+            if f.message:
+                kind = "failure" if f.cause in self.fail_on else "skipped"
+                ET.SubElement(case, kind, message=f"{TITLES[f.cause]}: {f.message}"[:500])
+        return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)
+
+
+def _parity(out: Path, verdict: Verdict) -> None:
+    junit = out / "parity-checks.xml"
+    parallel = ["-n", "auto"] if importlib.util.find_spec("xdist") else []  # same results, faster
+    proc = subprocess.run([sys.executable, "-m", "parity", "check", "-q", "-p", "no:cacheprovider",
+                           *parallel, f"--junitxml={junit}"], capture_output=True, text=True)
+    (out / "parity-checks.log").write_text(proc.stdout + proc.stderr)
+    if not junit.is_file():
+        verdict.findings.append(Finding("environment", "parity checks", "pytest wrote no report "
+                                        f"(exit {proc.returncode}); see parity-checks.log"))
+        return
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+        message = "" if problem is None else (problem.get("message") or "failed").splitlines()[0]
+        verdict.findings.append(Finding("parity", name, message[:300]))
+    verdict.sections.append(f"## Parity checks\n\nJUnit: `{junit.name}`; log: `parity-checks.log`.")
+
+
+def _drift(golden: str | None, verdict: Verdict) -> None:
+    from parity.upgrade import golden as golden_mod
+
+    if golden is None:
+        verdict.findings.append(Finding("environment", "golden baseline", "none given (--golden)"))
+        return
+    try:
+        baseline = golden_mod.load(golden)
+    except ValueError as e:  # GoldenFileError, or a format this version cannot read
+        verdict.findings.append(Finding("environment", "golden baseline", str(e)))
+        return
+    report = golden_mod.compare(baseline)
+    groups: dict[tuple[str, str], list] = {}
+    for row in report.rows:
+        groups.setdefault((row.cell, row.framework), []).append(row)
+    for (cell, framework), rows in groups.items():
+        bad = [r for r in rows if r.verdict in golden_mod.FAILING]
+        message = "; ".join(f"{r.case} {r.tensor}: {r.verdict}, " + (
+            r.detail or f"change {r.largest_change:.3g} = {r.share:.1f}x allowed")
+            for r in bad[:3])
+        verdict.findings.append(Finding("drift", f"{cell} ({framework})", message))
+    verdict.sections.append("## Numeric drift against the golden baseline\n\n" + report.markdown())
+
+
+def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, processes: int,
+           sizes: str, factor: float, alpha: float, verdict: Verdict) -> None:
+    from parity.bench.compare import FACTOR, compare_runs
+    from parity.bench.results import BenchmarkFileError, load, machine_differences, merge
+
+    if bench_baseline is None:
+        verdict.findings.append(Finding("environment", "benchmark baseline", "none given "
+                                        "(--bench-baseline)"))
+        return
+    try:
+        base = load(bench_baseline)
+    except BenchmarkFileError as e:
+        verdict.findings.append(Finding("environment", "benchmark baseline", str(e)))
+        return
+    if bench_run is None:
+        if not Path("benchmarks", "test_recurrent_core.py").exists():
+            verdict.findings.append(Finding("environment", "benchmarks", "benchmarks/ not found: "
+                                            "run the gate from the repository root"))
+            return
+        parts = []
+        for i in range(processes):
+            part = out / f"benchmarks-process{i}.json"
+            subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-q", "-p",
+                            "no:cacheprovider", f"--bench-sizes={sizes}", "--bench-windows=1",
+                            f"--benchmark-json={part}", "--benchmark-save-data"],
+                           capture_output=True, text=True)
+            if not part.is_file():
+                verdict.findings.append(Finding("environment", "benchmarks",
+                                                f"benchmark process {i} wrote no results"))
+                return
+            parts.append(part)
+        bench_run = str(merge(parts, out / "benchmarks.json"))
+        for part in parts:
+            part.unlink()
+    try:
+        new = load(bench_run)
+    except BenchmarkFileError as e:
+        verdict.findings.append(Finding("environment", "benchmark run", str(e)))
+        return
+    differences = [d for d in machine_differences(base, new) if not d.startswith("node")]
+    verdict.findings.append(Finding("environment", "benchmark machine", "; ".join(differences)))
+    try:  # e.g. a run without raw samples cannot be tested for a change
+        comparison = compare_runs(base, new, factor=factor or FACTOR, alpha=alpha)
+    except BenchmarkFileError as e:
+        verdict.findings.append(Finding("environment", "benchmark comparison", str(e)))
+        return
+    for change in comparison.changes:
+        message = "" if change.verdict != "regression" else \
+            f"{change.ratio:.2f}x slower (p={change.p_value:.2g})"
+        verdict.findings.append(Finding("speed", change.name, message))
+    # unstable benchmarks are neither regressions nor passes: named in the section, not failing
+    for name in comparison.only_base:
+        verdict.findings.append(Finding("speed", name, "in the baseline but not run now"))
+    table = comparison.markdown().replace("# Benchmark comparison", "### Benchmark comparison", 1)
+    verdict.sections.append("## Speed against the benchmark baseline\n\n" + table)
+
+
+ERROR_LOG = "gate-error.log"
+
+
+def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_baseline: str | None,
+             bench_run: str | None = None, processes: int = 3, sizes: str = "smoke",
+             factor: float | None = None, alpha: float = 0.01, fail_on=tuple(CAUSES),
+             skip: tuple[str, ...] = ()) -> Verdict:
+    """Run the steps not in ``skip`` and write ``gate.md`` and ``gate.xml`` into the new folder
+    ``out`` (or the folder already claimed as ``out``), whatever the steps find: an unreadable
+    baseline or run is an environment finding, and so is an error inside a step (with its
+    traceback in ``gate-error.log``, as a bug to report)."""
+    for option, given, known in (("fail_on", fail_on, tuple(CAUSES)), ("skip", skip, STEPS)):
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            if isinstance(out, outputs.Claim):
+                out.abandon()
+            raise UnsupportedConfig(option, unknown, f"unknown cause(s) or step(s): expected "
+                                    f"among {list(known)}")
+    # claimed before minutes of work: a name that is taken fails now, not after them
+    claimed = out if isinstance(out, outputs.Claim) else outputs.claim(out)
+    work = claimed.work
+    verdict = Verdict(fail_on=tuple(fail_on))
+    steps = (("parity", lambda: _parity(work, verdict)), ("drift", lambda: _drift(golden, verdict)),
+             ("speed", lambda: _speed(bench_baseline, bench_run, work, processes, sizes, factor,
+                                      alpha, verdict)))
+    try:
+        for name, step in steps:
+            if name in skip:
+                verdict.sections.append(f"## {name}\n\nskipped (--skip {name})")
+                continue
+            start = time.perf_counter()
+            try:
+                step()
+            except Exception as e:  # the verdict must still be written
+                with open(work / ERROR_LOG, "a") as log:
+                    log.write(f"step {name}:\n{traceback.format_exc()}\n")
+                verdict.findings.append(Finding(
+                    "environment", f"{name} step", f"internal error in rnn-parity "
+                    f"({type(e).__name__}: {e}); this is a bug: please report it with "
+                    f"{ERROR_LOG}"))
+            verdict.seconds[name] = time.perf_counter() - start
+        (work / "gate.md").write_text(verdict.markdown())
+        (work / "gate.xml").write_bytes(verdict.junit())
+    except BaseException:  # interrupted: leave nothing half-written behind
+        claimed.abandon()
+        raise
+    claimed.commit()
+    return verdict

@@ -1,0 +1,360 @@
+"""Golden outputs: what each framework computed for a fixed canonical set of cases, stored with the
+versions that computed it, so that an upgrade which moves one framework's numbers is seen even
+while the two frameworks still agree with each other.
+
+Canonical set (:func:`canonical_cases`): every cell (SimpleRNN, LSTM, GRU, plus GRU
+``reset_after=False``), unidirectional, bidirectional and a 2-layer stack, unmasked, right-padded
+and with gaps, returning sequences and states; gradients (input, initial states, every weight) for
+two cases per cell; and the course scenarios' per-step training losses. Inputs and weights come
+from fixed seeds (numpy's PCG64 streams, stable across numpy versions).
+
+Baseline format (a directory, never overwritten):
+
+- ``manifest.json``: ``format`` (1), ``recorded`` (UTC time), ``versions`` (python, numpy, torch,
+  tensorflow, keras, keras backend), ``machine`` (platform, processor, threads), and ``cases``:
+  for each case id its description (a pasteable ``ParityCase`` or the scenario name) and, per
+  framework, the tensor names stored.
+- ``arrays.npz`` (compressed): one float64 array per ``"<case id>|<framework>|<tensor>"``; the
+  values are exactly what the framework returned (float32 results widen to float64 exactly).
+
+Drift (:func:`compare`): for each case, framework and tensor, ``|today - recorded|`` per element
+against what two correct implementations may differ by (the cross-framework tolerance of the
+forward, gradient and training checks): "identical" (bit for bit), "rounding" (within it) or
+"drift" (beyond it: the framework now computes something else).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from parity.checks.cases import ParityCase, build_pair
+from parity.checks.gradients import (
+    cotangents,
+    gradient_allowed,
+    keras_gradients,
+    oracle_gradients,
+    torch_gradients,
+)
+from parity.core import oracle, outputs, weight_verdict
+from parity.core.errors import InputFileError, UnsupportedConfig
+from parity.core.frameworks import keras, torch
+from parity.core.spec import CELL_KINDS, RecurrentSpec
+from parity.core.tolerances import POLICY, TOLERANCES, allowed_error
+from parity.layers import keras_side, torch_side
+
+FORMAT = 1
+SEED = 20261126
+FRAMEWORKS = ("keras", "torch")
+FAILING = ("drift", "non-finite", "missing")  # verdicts that fail the comparison
+
+
+def canonical_cases() -> dict[str, tuple[ParityCase, bool]]:
+    """Case id -> (case, with gradients)."""
+    cases = {}
+    for kind in CELL_KINDS:
+        for layout in ("uni", "bi", "stack"):
+            for mask in ("none", "right_padded", "gaps"):
+                if layout == "stack" and mask != "none":
+                    continue
+                spec = RecurrentSpec(kind, units=4, input_size=3, return_sequences=True,
+                                     return_state=True,
+                                     num_layers=2 if layout == "stack" else 1,
+                                     bidirectional=layout == "bi",
+                                     zero_output_for_mask=layout == "bi")
+                case = ParityCase(spec, batch=3, steps=7, seed=SEED, mask=mask,
+                                  with_initial_state=mask == "none")
+                gradients = (layout, mask) in (("uni", "none"), ("bi", "right_padded"))
+                cases[f"{kind}/{layout}/{mask}"] = (case, gradients)
+    spec = RecurrentSpec("gru", 4, 3, return_sequences=True, return_state=True, reset_after=False)
+    cases["gru_reset_before/uni/gaps"] = (ParityCase(spec, 3, 7, SEED, mask="gaps"), True)
+    return cases
+
+
+def versions() -> dict[str, str]:
+    import tensorflow as tf
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "tensorflow": tf.__version__,
+            "keras": keras.__version__, "keras_backend": keras.backend.backend()}
+
+
+def _machine() -> dict[str, object]:
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "torch_threads": torch.get_num_threads()}
+
+
+@dataclass
+class Computed:
+    """Today's values per framework and tensor, and per tensor the allowed difference between two
+    correct implementations."""
+
+    values: dict[str, dict[str, np.ndarray]]
+    allowed: dict[str, np.ndarray]
+    description: str
+    # per framework, the weights it holds that differ from the case's (a transfer gone wrong is
+    # drift of its own, whatever the outputs do)
+    weights: dict[str, list] = field(default_factory=dict)
+
+
+def compute_case(case: ParityCase, gradients: bool) -> Computed:
+    spec = case.spec
+    keras_obj, torch_obj = build_pair(case, "keras_to_torch")
+    x, h0, mask = case.inputs(), case.initial_state(), case.step_mask()
+    weights = case.weights()
+    reference = oracle.run(spec, weights, x, h0, mask)
+    values = {"keras": keras_side.run(keras_obj, x, h0, mask).named(),
+              "torch": torch_side.run(torch_obj, x, h0, mask).named()}
+    # two implementations (the recorded one and today's): the cross-implementation tolerance
+    allowed = {k: POLICY.cross * v for k, v in allowed_error(spec, weights, x, h0, reference, mask)
+               .named().items()}
+    if gradients:
+        cots = cotangents(spec, [np.shape(t) for t in reference.named().values()], case.seed)
+        values["keras"].update(keras_gradients(keras_obj, spec, x, h0, mask, cots))
+        values["torch"].update(torch_gradients(torch_obj, spec, x, h0, mask, cots))
+        clean = oracle_gradients(spec, weights, x, h0, mask, cots)
+        allowed.update({k: POLICY.cross * v for k, v in gradient_allowed(spec, weights, x, h0,
+                                                                          mask, cots, clean).items()})
+    arrays = {fw: {k: np.asarray(v, dtype=np.float64) for k, v in named.items()}
+              for fw, named in values.items()}
+    u = TOLERANCES[spec.dtype].unit_roundoff
+    held = {"keras": keras_side.read_weights(keras_obj), "torch": torch_side.read_weights(torch_obj)}
+    mismatched = {fw: weight_verdict.layer_mismatches(spec, weights, w, u, a_name="case",
+                                                      b_name=fw) for fw, w in held.items()}
+    return Computed(arrays, allowed, repr(case), {fw: m for fw, m in mismatched.items() if m})
+
+
+def compute_scenario(name: str) -> Computed:
+    from parity.scenarios import course as scenarios
+    record = scenarios.run(name).record
+    losses = {fw: {"losses": np.array(record.losses(fw))} for fw in FRAMEWORKS}
+    allowed = {"losses": np.array([POLICY.cross * s.loss_allowed for s in record.steps])}
+    return Computed(losses, allowed, f"scenario {name}")
+
+
+def case_ids(*, with_scenarios: bool = True) -> list[str]:
+    from parity.scenarios.course import TRAINING
+    ids = list(canonical_cases())
+    return ids + ([f"scenario/{name}" for name in TRAINING] if with_scenarios else [])
+
+
+def compute(ids: list[str]) -> dict[str, Computed]:
+    cases = canonical_cases()
+    unknown = [i for i in ids if i not in cases and not i.startswith("scenario/")]
+    if unknown:
+        raise UnsupportedConfig("case", unknown, f"canonical cases are {case_ids()}")
+    return {i: compute_scenario(i.split("/", 1)[1]) if i.startswith("scenario/")
+            else compute_case(*cases[i]) for i in ids}
+
+
+def record(directory: str | Path, *, ids: list[str] | None = None) -> Path:
+    """Compute the canonical set (or the cases ``ids``) and store it in the new directory
+    ``directory``. The folder is claimed before computing and appears complete or not at all
+    (see :mod:`parity.core.outputs`)."""
+    path = Path(directory)
+    if (path / "manifest.json").exists():
+        raise FileExistsError(f"{path} holds a golden baseline, which is never overwritten; record "
+                              "into a new directory (e.g. one named after the versions)")
+    if path.is_dir() and any(p.name != outputs.CLAIM for p in path.iterdir()):
+        raise FileExistsError(f"{path} exists and is not a complete baseline (no manifest.json): "
+                              "nothing is overwritten; record into a new directory, or remove "
+                              "it if it is an incomplete recording")
+    with outputs.claim(path) as claimed:
+        computed = compute(ids if ids is not None else case_ids())
+        arrays = {f"{case_id}|{fw}|{name}": v for case_id, c in computed.items()
+                  for fw, named in c.values.items() for name, v in named.items()}
+        manifest = {"format": FORMAT,
+                    "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "versions": versions(), "machine": _machine(),
+                    "cases": {case_id: {"description": c.description,
+                                        "tensors": {fw: sorted(named)
+                                                    for fw, named in c.values.items()}}
+                              for case_id, c in computed.items()}}
+        np.savez_compressed(claimed.work / "arrays.npz", **arrays)
+        (claimed.work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+@dataclass
+class Baseline:
+    path: Path
+    manifest: dict
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self.manifest["versions"]
+
+
+class GoldenFileError(InputFileError):
+    """A golden baseline folder is missing, incomplete or corrupt."""
+
+
+def _manifest(path: Path) -> dict:
+    file = path / "manifest.json"
+    try:
+        manifest = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GoldenFileError(f"{file}: unreadable ({e}); record a new baseline with "
+                              "python -m parity golden record DIR") from None
+    if not isinstance(manifest, dict):
+        raise GoldenFileError(f"{file}: not a golden manifest (a JSON object expected)")
+    if manifest.get("format") != FORMAT:
+        raise UnsupportedConfig("format", manifest.get("format"),
+                                f"this version reads golden format {FORMAT}", where=str(path))
+    cases = manifest.get("cases")
+    if not isinstance(cases, dict) or not cases:
+        raise GoldenFileError(f"{file}: no 'cases' (the recorded case ids and their tensors); "
+                              "the manifest is damaged: record a new baseline")
+    for case_id, entry in cases.items():
+        tensors = entry.get("tensors") if isinstance(entry, dict) else None
+        if not isinstance(tensors, dict) or not all(
+                isinstance(names, list) and all(isinstance(n, str) for n in names)
+                for names in tensors.values()):
+            raise GoldenFileError(f"{file}: case {case_id!r} lists no tensors per framework; the "
+                                  "manifest is damaged: record a new baseline")
+    for key in ("versions", "recorded"):
+        if key not in manifest:
+            raise GoldenFileError(f"{file}: no {key!r}; the manifest is damaged")
+    return manifest
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    file = path / "arrays.npz"
+    try:
+        with np.load(file) as data:
+            return {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
+    # what numpy raises for a truncated, empty or foreign file
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+        raise GoldenFileError(f"{file}: unreadable ({type(e).__name__}: {e}); the file is "
+                              "truncated or corrupt: record a new baseline") from None
+
+
+def load(directory: str | Path) -> Baseline:
+    """Read and validate a baseline: every tensor the manifest lists must be in the arrays."""
+    path = Path(directory)
+    if not path.is_dir():
+        raise GoldenFileError(f"{path}: {'not a folder' if path.exists() else 'no such folder'}; "
+                              "a baseline is the folder python -m parity golden record DIR makes")
+    files = [path / "manifest.json", path / "arrays.npz"]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        incomplete = any(path.iterdir())
+        raise GoldenFileError(
+            f"{path}: " + (f"an incomplete golden baseline (no {', '.join(missing)}), e.g. from "
+                           "an interrupted recording" if incomplete else "an empty folder, not "
+                           "a golden baseline") +
+            "; record one with python -m parity golden record DIR")
+    manifest = _manifest(path)
+    arrays = _arrays(path)
+    absent = [f"{case_id}|{fw}|{name}" for case_id, entry in manifest["cases"].items()
+              for fw, names in entry["tensors"].items() for name in names
+              if f"{case_id}|{fw}|{name}" not in arrays]
+    if absent:
+        raise GoldenFileError(f"{files[1]}: lacks {len(absent)} tensor(s) the manifest lists, "
+                              f"first {absent[0]!r}; the baseline is damaged: record a new one")
+    return Baseline(path, manifest, arrays)
+
+
+@dataclass
+class Drift:
+    case: str
+    framework: str
+    tensor: str
+    largest_change: float        # max |today - recorded|
+    share: float                 # max |today - recorded| / allowed
+    verdict: str                 # "identical", "rounding", "drift", "non-finite" or "missing"
+    detail: str = ""             # for "non-finite": how many, where, both values
+
+    @property
+    def cell(self) -> str:
+        return self.case.split("/", 1)[0] if not self.case.startswith("scenario/") else "scenarios"
+
+
+@dataclass
+class DriftReport:
+    baseline: Baseline
+    today: dict[str, str]
+    rows: list[Drift] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> list[Drift]:
+        return [r for r in self.rows if r.verdict in FAILING]
+
+    def table(self) -> list[str]:
+        """Largest change per cell and framework (Markdown)."""
+        lines = ["| cell | framework | tensors | identical | largest change | share of "
+                 "tolerance | verdict |", "|---|---|---|---|---|---|---|"]
+        groups: dict[tuple[str, str], list[Drift]] = {}
+        for r in self.rows:
+            groups.setdefault((r.cell, r.framework), []).append(r)
+        for (cell, fw), rows in groups.items():
+            worst = max(rows, key=lambda r: r.share)
+            identical = sum(r.verdict == "identical" for r in rows)
+            failing = [r.verdict for r in rows if r.verdict in FAILING]
+            verdict = failing[0] if failing else (
+                "identical" if identical == len(rows) else "rounding")
+            lines.append(f"| {cell} | {fw} | {len(rows)} | {identical} | "
+                         f"{max(r.largest_change for r in rows):.3g} | {worst.share:.1%} | "
+                         f"{verdict} |")
+        return lines
+
+    def markdown(self) -> str:
+        before, now = self.baseline.versions, self.today
+        changed = [f"{k} {before.get(k)} -> {now.get(k)}" for k in now if before.get(k) != now.get(k)]
+        lines = [f"Golden baseline `{self.baseline.path}` recorded {self.baseline.manifest['recorded']}"
+                 f" with {', '.join(f'{k} {v}' for k, v in before.items())}.",
+                 f"Changed since: {', '.join(changed) if changed else 'nothing'}.", "",
+                 *self.table()]
+        for r in self.drifted[:20]:
+            lines.append(f"- {r.verdict}: {r.case} {r.framework} {r.tensor}: " + (
+                r.detail or f"largest change {r.largest_change:.3g} = {r.share:.1f}x the "
+                "allowed difference"))
+        return "\n".join(lines)
+
+
+def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> DriftReport:
+    """Today's values of every recorded case against the baseline."""
+    if computed is None:
+        computed = compute([i for i in baseline.manifest["cases"] if i in case_ids()])
+    report = DriftReport(baseline, versions())
+    for case_id, entry in baseline.manifest["cases"].items():
+        now = computed.get(case_id)
+        for fw, mismatches in ({} if now is None else now.weights).items():
+            report.rows.append(Drift(case_id, fw, "weights", np.inf, np.inf, "drift",
+                                     f"weights differ from the case's: {mismatches[0]}"))
+        for fw, names in entry["tensors"].items():
+            for name in names:
+                old = baseline.arrays[f"{case_id}|{fw}|{name}"]
+                new = None if now is None else now.values.get(fw, {}).get(name)
+                if new is None or new.shape != old.shape:
+                    report.rows.append(Drift(case_id, fw, name, np.inf, np.inf, "missing"))
+                    continue
+                report.rows.append(_drift(case_id, fw, name, old, new, now.allowed[name]))
+    return report
+
+
+def _drift(case_id: str, fw: str, name: str, old: np.ndarray, new: np.ndarray,
+           allowed: np.ndarray) -> Drift:
+    finite = np.isfinite(old) & np.isfinite(new)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.where(finite, np.abs(new - old), 0.0)
+        ratio = np.where(d == 0, 0.0, d / np.broadcast_to(allowed, d.shape))
+    # a NaN tolerance cannot vouch for a difference: it counts as beyond it
+    share = float(np.max(np.where(np.isnan(ratio), np.inf, ratio), initial=0.0))
+    largest = float(d.max(initial=0.0))
+    if not finite.all():
+        # NaN or Inf on either side is never rounding, even where both sides agree on it
+        i = tuple(int(k) for k in np.unravel_index(int(np.argmin(finite)), finite.shape))
+        both = int((~np.isfinite(old) & ~np.isfinite(new)).sum())
+        detail = (f"{int((~finite).sum())} of {finite.size} elements non-finite ({both} on both "
+                  f"sides), first at {list(i)}: recorded {old[i]:.9g}, now {new[i]:.9g}")
+        return Drift(case_id, fw, name, largest, np.inf, "non-finite", detail)
+    verdict = "identical" if not d.any() else ("rounding" if share <= 1 else "drift")
+    return Drift(case_id, fw, name, largest, share, verdict)
