@@ -1,5 +1,17 @@
-"""Command line: ``python -m parity {run,check,scenarios,golden,gate,sweep,table,report,compare,
-bench,merge}``; ``--help`` on each.
+"""Command line, one argparse parser: ``python -m parity COMMAND``; ``--help`` on each.
+
+    run                         the main job: parity checks, course scenarios, smoke benchmarks, report
+    check                       the shipped parity checks (pytest; further options go to pytest)
+    scenarios [NAME|FILE ...]   the course scenarios, trained in lock step in both frameworks
+    sweep                       drawn cases against the tolerance: calibration, sensitivity, tables
+    bench run|report|compare|merge|ab
+                                benchmark runs, their reports, and comparisons of two runs
+    golden record|compare DIR   each framework's outputs on the canonical cases, and their drift
+    gate                        one verdict on a framework upgrade
+
+``report``, ``compare``, ``merge`` and ``table`` are the older spellings of ``bench report``,
+``bench compare``, ``bench merge`` and ``sweep --table``, and keep working. Each command imports
+only what it needs: comparing stored benchmark runs loads neither torch nor TensorFlow.
 
 Exit codes, the same for every command (README, "Exit codes"): 0 pass; 1 the command's own finding
 (parity broken, a regression, drift); 2 bad input or usage, with the file or option and the reason;
@@ -15,12 +27,6 @@ import json
 import sys
 import traceback
 from pathlib import Path
-
-from parity.bench.compare import FACTOR
-from parity.bench.report import write_report
-from parity.bench.results import merge
-from parity.core import outputs
-from parity.core.errors import InputFileError
 
 PASS, FINDING, USAGE, INTERNAL = 0, 1, 2, 3
 GATE_ENVIRONMENT = 8
@@ -40,15 +46,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _check(args: argparse.Namespace, rest: list[str]) -> int:
+def _check(args: argparse.Namespace) -> int:
     import pytest
 
     argv = ["-p", "parity.pytest_plugin", "--pyargs", "parity.checks",
-            f"--hypothesis-profile={args.profile}", *rest]
+            f"--hypothesis-profile={args.profile}", *args.pytest_options]
     return _pytest_code(pytest.main(argv))
 
 
-def _sweep(args: argparse.Namespace, rest: list[str]) -> int:
+def _sweep(args: argparse.Namespace) -> int:
     if args.sensitivity:
         from parity.calibration.calibrate import sensitivity_table
 
@@ -56,18 +62,20 @@ def _sweep(args: argparse.Namespace, rest: list[str]) -> int:
         return PASS
     if args.calibrate or args.summarise:
         return _calibrate(args)
+    if args.table:
+        args.examples = args.examples or 30
+        return _table(args)
     from parity.calibration.sweep import sweep
 
-    print("\n".join(sweep(args.examples, wide=args.wide, seed=args.seed).lines()))
+    print("\n".join(sweep(args.examples or 300, wide=args.wide, seed=args.seed).lines()))
     return PASS
 
 
 def _calibrate(args: argparse.Namespace) -> int:
     from parity.calibration import calibrate as calibration
+    from parity.core.errors import InputFileError
 
-    claimed = outputs.claim(args.out) if args.out else \
-        outputs.claim_stamped(args.reports, "calibration-")
-    with claimed:
+    with _claim(args, "calibration-") as claimed:
         if args.summarise:
             files = [Path(d) / "cases.jsonl" for d in args.summarise]
             missing = [str(f) for f in files if not f.is_file()]
@@ -91,22 +99,25 @@ def _calibrate(args: argparse.Namespace) -> int:
     return FINDING if summary["all"]["max"] > 1 else PASS
 
 
-def _table(args: argparse.Namespace, rest: list[str]) -> int:
+def _table(args: argparse.Namespace) -> int:
     from parity.calibration.sweep import error_table
 
     print("\n".join(error_table(args.examples)))
     return PASS
 
 
-def _report(args: argparse.Namespace, rest: list[str]) -> int:
+def _report(args: argparse.Namespace) -> int:
+    from parity.bench.report import write_report
+
     out = args.out or str(Path(args.run).with_suffix("")) + "-report"
     print(write_report(args.run, out))
     return PASS
 
 
-def _compare(args: argparse.Namespace, rest: list[str]) -> int:
+def _compare(args: argparse.Namespace) -> int:
     from parity.bench.compare import compare_runs, detection_table, slowed
     from parity.bench.results import load
+    from parity.core import outputs
 
     if args.out:
         outputs.check_new_file(args.out)
@@ -137,6 +148,7 @@ def _forest_file(comparison, target: str) -> None:
     import tempfile
 
     from parity.bench.plots import forest
+    from parity.core import outputs
 
     with tempfile.TemporaryDirectory() as tmp:  # drawn aside, then placed without overwriting
         png = Path(tmp) / "forest.png"
@@ -146,15 +158,14 @@ def _forest_file(comparison, target: str) -> None:
         outputs.write_new_file(target, png.read_bytes())
 
 
-def _bench(args: argparse.Namespace, rest: list[str]) -> int:
+def _bench_ab(args: argparse.Namespace) -> int:
     from parity.bench.ab import check_options, run_ab, side
 
     base, new = side(args.base, "base"), side(args.new, "new")
     check_options(args.factor, 1 - args.alpha)  # refused before a folder is claimed
-    out = outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, "ab-")
-    comparison, folder = run_ab(base, new, out, rounds=args.rounds, sizes=args.sizes,
-                                threads=args.bench_threads, select=args.k, factor=args.factor,
-                                confidence=1 - args.alpha)
+    comparison, folder = run_ab(base, new, _claim(args, "ab-"), rounds=args.rounds,
+                                sizes=args.sizes, threads=args.bench_threads, select=args.k,
+                                factor=args.factor, confidence=1 - args.alpha)
     print(comparison.markdown())
     print(f"runs, ab.md and forest.png in {folder}")
     if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
@@ -162,37 +173,41 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
     return PASS
 
 
-def _run(args: argparse.Namespace, rest: list[str]) -> int:
+def _bench_run(args: argparse.Namespace) -> int:
+    from parity.bench.processes import check_benchmarks_here, run_processes
+    from parity.bench.report import write_report
+
+    check_benchmarks_here()  # before a folder is claimed
+    with _claim(args, "bench-") as claimed:
+        code = run_processes(claimed.work / "benchmarks.json", processes=args.processes,
+                             sizes=args.sizes, threads=args.bench_threads, select=args.k)
+        if code == 0:
+            write_report(claimed.work / "benchmarks.json", claimed.work / "report")
+    print(f"benchmarks: {'passed' if code == 0 else 'FAILED'}; run and report in {claimed.path}")
+    return _pytest_code(code)
+
+
+def _run(args: argparse.Namespace) -> int:
     """The main job: parity checks, the course scenarios' loss curves, smoke benchmarks and their
     report, in a new timestamped folder."""
     import subprocess
 
-    if not Path("benchmarks", "test_recurrent_core.py").exists():
-        raise FileNotFoundError("benchmarks/ not found: run the main job from the repository "
-                                "root (benchmarks are not installed with the package)")
+    from parity.bench.processes import check_benchmarks_here, run_processes
+    from parity.bench.report import write_report
+    from parity.core import outputs
+    from parity.scenarios.course import TRAINING
+    from parity.scenarios.report import write as write_scenarios
+
+    check_benchmarks_here()  # before a folder is claimed
     with outputs.claim_stamped(args.reports) as claimed:
         out = claimed.work
         checks = subprocess.run([sys.executable, "-m", "parity", "check", "-q",
-                                 f"--junitxml={out / 'parity-checks.xml'}", *rest])
-        from parity.scenarios.course import TRAINING
-        from parity.scenarios.report import write as write_scenarios
-
+                                 f"--junitxml={out / 'parity-checks.xml'}", *args.pytest_options])
         scenario_results, _ = write_scenarios(list(TRAINING), out / "scenarios")
         scenarios_ok = all(r.ok for r in scenario_results)
-        run_json = out / "benchmarks.json"
-        parts, code = [], 0
-        for i in range(args.processes):  # separate processes: per-process effects become visible
-            part = out / f"benchmarks-process{i}.json"
-            code = code or subprocess.run(
-                [sys.executable, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
-                 f"--bench-sizes={args.sizes}", "--bench-windows=1", f"--benchmark-json={part}",
-                 "--benchmark-save-data"]).returncode
-            parts.append(part)
+        code = run_processes(out / "benchmarks.json", processes=args.processes, sizes=args.sizes)
         if code == 0:
-            merge(parts, run_json)
-            for part in parts:
-                part.unlink()
-            write_report(run_json, out / "report")
+            write_report(out / "benchmarks.json", out / "report")
             print(claimed.path / "report" / "report.md")  # where it will be once moved in place
     print(f"parity checks: {'passed' if checks.returncode == 0 else 'FAILED'}; scenarios: "
           f"{'passed' if scenarios_ok else 'FAILED'}; benchmarks: "
@@ -201,16 +216,14 @@ def _run(args: argparse.Namespace, rest: list[str]) -> int:
     return max(codes)  # an internal error outranks a finding
 
 
-def _scenarios(args: argparse.Namespace, rest: list[str]) -> int:
+def _scenarios(args: argparse.Namespace) -> int:
     from parity.scenarios import course as scenarios
     from parity.scenarios.report import write
 
     unknown = sorted(set(args.names) - set(scenarios.TRAINING))
     if unknown:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {list(scenarios.TRAINING)}")
-    claimed = outputs.claim(args.out) if args.out else \
-        outputs.claim_stamped(args.reports, "scenarios-")
-    with claimed:
+    with _claim(args, "scenarios-") as claimed:
         results, table = write(args.names or list(scenarios.TRAINING), claimed.work)
     print(table)
     for r in results:
@@ -220,7 +233,7 @@ def _scenarios(args: argparse.Namespace, rest: list[str]) -> int:
     return PASS if all(r.ok for r in results) else FINDING
 
 
-def _golden(args: argparse.Namespace, rest: list[str]) -> int:
+def _golden(args: argparse.Namespace) -> int:
     from parity.upgrade import golden
 
     if args.action == "record":
@@ -233,11 +246,11 @@ def _golden(args: argparse.Namespace, rest: list[str]) -> int:
     return FINDING if report.drifted else PASS
 
 
-def _gate(args: argparse.Namespace, rest: list[str]) -> int:
+def _gate(args: argparse.Namespace) -> int:
     from parity.upgrade.gate import run_gate
 
     # claimed before any work; a stamped name is unique even for gates started in one second
-    out = outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, "gate-")
+    out = _claim(args, "gate-")
     verdict = run_gate(out, golden=args.golden, bench_baseline=args.bench_baseline,
                        bench_run=args.bench_run, processes=args.processes, sizes=args.sizes,
                        factor=args.factor, alpha=args.alpha,
@@ -248,52 +261,100 @@ def _gate(args: argparse.Namespace, rest: list[str]) -> int:
     return verdict.exit_code
 
 
-def _merge(args: argparse.Namespace, rest: list[str]) -> int:
+def _merge(args: argparse.Namespace) -> int:
+    from parity.bench.results import merge
+
     print(merge(args.inputs, args.output))
     return PASS
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _claim(args: argparse.Namespace, prefix: str):
+    """The new output folder: ``--out`` if given, else a stamped one under ``--reports``; never
+    an existing one (:mod:`parity.core.outputs`)."""
+    from parity.core import outputs
+
+    return outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, prefix)
+
+
+def _outputs(command: argparse.ArgumentParser, prefix: str, what: str) -> None:
+    command.add_argument("--reports", default="reports",
+                         help="parent folder of the stamped output folder (default: reports)")
+    command.add_argument("--out", help=f"new folder for {what} (default: reports/{prefix}STAMP)")
+
+
+def _add_check(commands) -> None:
     check = commands.add_parser("check", help="run the Keras <-> torch parity checks (pytest); "
                                 "further options go to pytest")
     check.add_argument("--profile", default="parity-ci",
                        choices=["parity-ci", "parity-random", "parity-dev", "parity-thorough"],
                        help="hypothesis profile (default: parity-ci, derandomised)")
+    check.set_defaults(handler=_check, passes_options_to_pytest=True)
+
+
+def _add_run(commands) -> None:
+    run = commands.add_parser("run", help="the main job: parity checks, course scenarios, smoke "
+                              "benchmarks and their report, in a new folder under --reports; "
+                              "further options go to the parity checks' pytest")
+    run.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    run.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
+    run.add_argument("--processes", type=_positive_int, default=3,
+                     help="benchmark sessions (processes) to merge into the run (default 3)")
+    run.set_defaults(handler=_run, passes_options_to_pytest=True)
+
+
+def _add_scenarios(commands) -> None:
+    scen = commands.add_parser("scenarios", help="train the seed's course scenarios in both "
+                               "frameworks in lock step; table, PNG loss curves; exit 1 on a "
+                               "mismatch")
+    scen.add_argument("names", nargs="*", help="scenarios to run (default: all)")
+    _outputs(scen, "scenarios-", "the plots")
+    scen.set_defaults(handler=_scenarios)
+
+
+def _add_sweep(commands) -> None:
     sweep = commands.add_parser("sweep", help="draw many cases, check each in both directions, and "
                                 "report the largest errors and share of tolerance used")
-    sweep.add_argument("--examples", type=_positive_int, default=300)
+    sweep.add_argument("--examples", type=_positive_int, default=None,
+                       help="cases drawn (default 300; with --table, per cell and column, 30)")
     sweep.add_argument("--wide", action="store_true", help="wide magnitudes and gains")
     sweep.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    sweep.add_argument("--calibrate", action="store_true",
-                       help="the calibration sweep: correct implementations (Keras, torch, a numpy "
-                       "step loop, torch CUDA with --device cuda) against the tolerance policy, "
-                       "over --cases drawn cases; writes cases.jsonl, summary.md/json and "
-                       "ratios.png into a new folder; exit 1 if any comparison exceeds it")
+    mode = sweep.add_mutually_exclusive_group()
+    mode.add_argument("--calibrate", action="store_true",
+                      help="the calibration sweep: correct implementations (Keras, torch, a numpy "
+                      "step loop, torch CUDA with --device cuda) against the tolerance policy, "
+                      "over --cases drawn cases; writes cases.jsonl, summary.md/json and "
+                      "ratios.png into a new folder; exit 1 if any comparison exceeds it")
+    mode.add_argument("--summarise", nargs="+", metavar="DIR",
+                      help="summarise calibration folders together (one summary and plot)")
+    mode.add_argument("--sensitivity", action="store_true",
+                      help="deliberately corrupted computations at 2 to 1024 units (Markdown "
+                      "table of the share of tolerance each uses: every one must exceed 1)")
+    mode.add_argument("--table", action="store_true",
+                      help="largest error against the float64 oracle per cell and situation "
+                      "(Markdown), over derandomised cases")
     sweep.add_argument("--cases", type=_positive_int, default=10000,
                        help="cases of the calibration sweep (default 10000)")
-    sweep.add_argument("--summarise", nargs="+", metavar="DIR",
-                       help="summarise calibration folders together (one summary and plot)")
-    sweep.add_argument("--sensitivity", action="store_true",
-                       help="deliberately corrupted computations at 2 to 1024 units (Markdown "
-                       "table of the share of tolerance each uses: every one must exceed 1)")
     sweep.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    sweep.add_argument("--out", help="new folder for the calibration results")
-    sweep.add_argument("--reports", default="reports",
-                       help="where a stamped folder is made when --out is not given")
-    table = commands.add_parser("table", help="largest error against the float64 oracle per cell "
-                                "and situation (Markdown), over derandomised cases")
+    _outputs(sweep, "calibration-", "the calibration results")
+    sweep.set_defaults(handler=_sweep)
+
+
+def _add_table_alias(commands) -> None:
+    table = commands.add_parser("table", help="older spelling of 'sweep --table'")
     table.add_argument("--examples", type=_positive_int, default=30,
                        help="cases per cell and column")
-    report = commands.add_parser("report", help="Markdown report and PNG plots of a benchmark "
-                                 "run (pytest --benchmark-json output)")
+    table.set_defaults(handler=_table)
+
+
+def _report_arguments(report: argparse.ArgumentParser) -> None:
     report.add_argument("run", help="the run's JSON file")
     report.add_argument("--out", help="new folder for the report (default: RUN-report)")
-    compare = commands.add_parser(
-        "compare", help="flag speed changes between two runs; exit 0 when no benchmark regressed "
-        "(benchmarks too unsteady to judge are listed as 'unstable', with advice), 1 on a "
-        "regression (or on an unstable benchmark with --fail-on-unstable), 2 on a bad file")
+    report.set_defaults(handler=_report)
+
+
+def _compare_arguments(compare: argparse.ArgumentParser) -> None:
+    from parity.bench.compare import FACTOR
+
     compare.add_argument("base")
     compare.add_argument("new")
     compare.add_argument("--factor", type=float, default=FACTOR,
@@ -313,79 +374,132 @@ def main(argv: list[str] | None = None) -> int:
                          "A/A pair), 1.05, 1.10 and 1.25 (Markdown table)")
     compare.add_argument("--out", help="also write the Markdown to this new file")
     compare.add_argument("--plot", help="also draw a forest plot of the ratios into this new PNG")
-    bench_ = commands.add_parser("bench", help="benchmark modes; 'bench ab': base and new timed "
-                                 "alternately (ABBA rounds) and compared round by round")
-    bench_.add_argument("mode", choices=["ab"])
-    bench_.add_argument("--base", required=True, help="python executable or rnn-parity working "
-                        "tree of the base side")
-    bench_.add_argument("--new", required=True, help="the same for the new side")
-    bench_.add_argument("--rounds", type=_positive_int, default=4,
-                        help="rounds, each one process per side in ABBA order (default 4; at "
-                        "least 3 for a verdict)")
-    bench_.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
-    bench_.add_argument("-k", help="only benchmarks matching this pytest -k expression")
-    bench_.add_argument("--bench-threads", type=_positive_int,
-                        help="threads for both frameworks (default: every core)")
-    bench_.add_argument("--factor", type=float, default=FACTOR,
-                        help=f"smallest ratio that counts as a change (default {FACTOR})")
-    bench_.add_argument("--alpha", type=float, default=0.05,
-                        help="1 - the confidence of the interval over rounds (default 0.05)")
-    bench_.add_argument("--fail-on-unstable", action="store_true",
-                        help="exit 1 when a benchmark is too unsteady to judge")
-    bench_.add_argument("--reports", default="reports", help="parent folder (default: reports)")
-    bench_.add_argument("--out", help="new folder (default: reports/ab-STAMP)")
-    run = commands.add_parser("run", help="the main job: parity checks, smoke benchmarks and "
-                              "their report, in a new folder under --reports")
-    run.add_argument("--reports", default="reports", help="parent folder (default: reports)")
+    compare.set_defaults(handler=_compare)
+
+
+def _merge_arguments(merge_: argparse.ArgumentParser) -> None:
+    merge_.add_argument("output", help="new JSON file")
+    merge_.add_argument("inputs", nargs="+")
+    merge_.set_defaults(handler=_merge)
+
+
+COMPARE_HELP = ("flag speed changes between two runs; exit 0 when no benchmark regressed "
+                "(benchmarks too unsteady to judge are listed as 'unstable', with advice), 1 on a "
+                "regression (or on an unstable benchmark with --fail-on-unstable), 2 on a bad file")
+REPORT_HELP = "Markdown report and PNG plots of a benchmark run (pytest --benchmark-json output)"
+MERGE_HELP = ("merge benchmark runs made in separate processes into one run (each process "
+              "becomes a timing window)")
+
+
+def _add_bench(commands) -> None:
+    from parity.bench.compare import FACTOR
+
+    bench = commands.add_parser("bench", help="benchmarks: run, report, compare, merge, ab")
+    modes = bench.add_subparsers(dest="mode", required=True, metavar="{run,report,compare,merge,ab}")
+    run = modes.add_parser("run", help="the benchmarks in several processes, merged into one run "
+                           "(benchmarks.json) with its report, in a new folder")
     run.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
     run.add_argument("--processes", type=_positive_int, default=3,
-                     help="benchmark sessions (processes) to merge into the run (default 3)")
-    scen = commands.add_parser("scenarios", help="train the seed's course scenarios in both "
-                               "frameworks in lock step; table, PNG loss curves; exit 1 on a "
-                               "mismatch")
-    scen.add_argument("names", nargs="*", help="scenarios to run (default: all)")
-    scen.add_argument("--reports", default="reports", help="parent folder (default: reports)")
-    scen.add_argument("--out", help="new folder for the plots (default: reports/scenarios-STAMP)")
+                     help="processes (timing windows) to merge (default 3)")
+    run.add_argument("-k", help="only benchmarks matching this pytest -k expression")
+    run.add_argument("--bench-threads", type=_positive_int,
+                     help="threads for both frameworks (default: every core)")
+    _outputs(run, "bench-", "the run and its report")
+    run.set_defaults(handler=_bench_run)
+    _report_arguments(modes.add_parser("report", help=REPORT_HELP))
+    _compare_arguments(modes.add_parser("compare", help=COMPARE_HELP))
+    _merge_arguments(modes.add_parser("merge", help=MERGE_HELP))
+    ab = modes.add_parser("ab", help="base and new timed alternately (ABBA rounds) and compared "
+                          "round by round")
+    ab.add_argument("--base", required=True, help="python executable or rnn-parity working "
+                    "tree of the base side")
+    ab.add_argument("--new", required=True, help="the same for the new side")
+    ab.add_argument("--rounds", type=_positive_int, default=4,
+                    help="rounds, each one process per side in ABBA order (default 4; at "
+                    "least 3 for a verdict)")
+    ab.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
+    ab.add_argument("-k", help="only benchmarks matching this pytest -k expression")
+    ab.add_argument("--bench-threads", type=_positive_int,
+                    help="threads for both frameworks (default: every core)")
+    ab.add_argument("--factor", type=float, default=FACTOR,
+                    help=f"smallest ratio that counts as a change (default {FACTOR})")
+    ab.add_argument("--alpha", type=float, default=0.05,
+                    help="1 - the confidence of the interval over rounds (default 0.05)")
+    ab.add_argument("--fail-on-unstable", action="store_true",
+                    help="exit 1 when a benchmark is too unsteady to judge")
+    _outputs(ab, "ab-", "the runs, ab.md and forest.png")
+    ab.set_defaults(handler=_bench_ab)
+
+
+def _add_bench_aliases(commands) -> None:
+    _report_arguments(commands.add_parser("report", help="older spelling of 'bench report'"))
+    _compare_arguments(commands.add_parser("compare", help="older spelling of 'bench compare'"))
+    _merge_arguments(commands.add_parser("merge", help="older spelling of 'bench merge'"))
+
+
+def _add_golden(commands) -> None:
     gold = commands.add_parser("golden", help="record each framework's outputs on the canonical "
-                               "cases (record DIR), or compare today's with them (compare DIR; "
-                               "exit 1 on drift)")
-    gold.add_argument("action", choices=["record", "compare"])
-    gold.add_argument("directory", help="baseline folder (record: must not exist yet)")
-    gold.add_argument("--no-scenarios", action="store_true",
-                      help="leave out the course scenarios' training losses")
+                               "cases (record DIR), or compare the installed versions' with them "
+                               "(compare DIR; exit 1 on drift)")
+    actions = gold.add_subparsers(dest="action", required=True, metavar="{record,compare}")
+    record = actions.add_parser("record", help="record a new baseline folder (must not exist)")
+    record.add_argument("directory", help="new baseline folder")
+    record.add_argument("--no-scenarios", action="store_true",
+                        help="leave out the course scenarios' training losses")
+    compare = actions.add_parser("compare", help="compare the installed versions with a baseline")
+    compare.add_argument("directory", help="baseline folder")
+    gold.set_defaults(handler=_golden)
+
+
+def _add_gate(commands) -> None:
+    from parity.bench.compare import FACTOR
+
     gate = commands.add_parser("gate", help="one verdict on an upgrade: parity checks, golden drift "
                                "and speed against baselines; gate.md + gate.xml; exit = sum of "
                                "causes (1 parity, 2 drift, 4 speed, 8 environment)")
     gate.add_argument("--golden", help="golden baseline folder (python -m parity golden record)")
     gate.add_argument("--bench-baseline", help="benchmark run to compare with (JSON)")
     gate.add_argument("--bench-run", help="an existing new benchmark run instead of running one")
-    gate.add_argument("--processes", type=_positive_int, default=3, help="benchmark processes (default 3)")
+    gate.add_argument("--processes", type=_positive_int, default=3,
+                      help="benchmark processes (default 3)")
     gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
     gate.add_argument("--factor", type=float, default=FACTOR)
     gate.add_argument("--alpha", type=float, default=0.01)
     gate.add_argument("--fail-on", default="parity,drift,speed,environment",
                       help="causes that fail the gate, comma-separated (others are advisory)")
     gate.add_argument("--skip", default="", help="steps to leave out: parity,drift,speed")
-    gate.add_argument("--reports", default="reports", help="parent folder (default: reports)")
-    gate.add_argument("--out", help="new folder (default: reports/gate-STAMP)")
-    merge_ = commands.add_parser("merge", help="merge benchmark runs made in separate processes "
-                                 "into one run (each process becomes a timing window)")
-    merge_.add_argument("output", help="new JSON file")
-    merge_.add_argument("inputs", nargs="+")
+    _outputs(gate, "gate-", "gate.md, gate.xml and the step logs")
+    gate.set_defaults(handler=_gate)
+
+
+# the order of `python -m parity --help`; each adds one command (or group) to the parser
+REGISTER = (_add_run, _add_check, _add_scenarios, _add_sweep, _add_bench, _add_golden, _add_gate,
+            _add_bench_aliases, _add_table_alias)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m parity", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in REGISTER:
+        register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     usage = GATE_ENVIRONMENT if command == "gate" else USAGE
+    parser = build_parser()
     try:
         args, rest = parser.parse_known_args(argv)
-        if rest and args.command not in ("check", "run"):  # those two pass options to pytest
+        if rest and not getattr(args, "passes_options_to_pytest", False):
             parser.error(f"{args.command}: unrecognised arguments {' '.join(rest)}")
     except SystemExit as e:  # argparse: --help (0) or a usage error (2)
         return usage if e.code else PASS
-    commands_ = {"check": _check, "sweep": _sweep, "table": _table, "report": _report,
-                 "compare": _compare, "bench": _bench, "run": _run, "merge": _merge,
-                 "scenarios": _scenarios, "golden": _golden, "gate": _gate}
+    args.pytest_options = rest
     try:
-        return commands_[args.command](args, rest)
+        return args.handler(args)
     except (ValueError, OSError) as e:  # typed refusals, unreadable or unwritable files
         print(f"python -m parity {args.command}: error: {e}", file=sys.stderr)
         return usage
@@ -395,5 +509,3 @@ def main(argv: list[str] | None = None) -> int:
               "in your input; please report it to the rnn-parity issue tracker with the traceback "
               "above and the command line", file=sys.stderr)
         return GATE_ENVIRONMENT if args.command == "gate" else INTERNAL
-
-

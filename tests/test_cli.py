@@ -51,3 +51,42 @@ def test_calibration_sweep_writes_its_evidence_and_summarises_folders_together(t
     assert main(["sweep", "--summarise", str(tmp_path / "none"), "--out", str(tmp_path / "c")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["sweep", "--calibrate", "--cases", "1", "--out", str(a)]) == 2  # never overwrites
+
+
+def test_comparing_stored_runs_loads_no_framework():
+    code = ("import sys; from parity.cli import main; "
+            "code = main(['bench', 'compare', 'fixtures/benchmarks/smoke-a.json', "
+            "'fixtures/benchmarks/smoke-b.json']); "
+            "loaded = sorted({'torch', 'tensorflow', 'keras', 'jax'} & set(sys.modules)); "
+            "print('loaded', loaded); sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "loaded []" in done.stdout
+
+
+def test_grouped_commands_and_their_older_spellings_share_one_parser(capsys):
+    from parity.cli import build_parser
+
+    parser = build_parser()
+    new = parser.parse_args(["bench", "compare", "a.json", "b.json", "--factor", "1.2"])
+    old = parser.parse_args(["compare", "a.json", "b.json", "--factor", "1.2"])
+    assert new.handler is old.handler and (new.base, new.new, new.factor) == ("a.json", "b.json", 1.2)
+    assert parser.parse_args(["sweep", "--table"]).table
+    assert main(["bench"]) == 2 and "run,report,compare,merge,ab" in capsys.readouterr().err
+    assert main(["compare", "a.json", "b.json", "--no-such-option"]) == 2
+    assert "unrecognised arguments --no-such-option" in capsys.readouterr().err
+    assert main(["sweep", "--table", "--calibrate"]) == 2  # one mode at a time
+    assert main(["gate", "--no-such-option"]) == 8  # the gate's "no verdict" code
+
+
+def test_bench_run_merges_its_processes_into_one_run_with_a_report(tmp_path, capsys):
+    out = tmp_path / "bench"
+    code = main(["bench", "run", "--processes", "2", "-k", "small and simple_rnn and torch-eager",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr()
+    import json
+
+    run = json.loads((out / "benchmarks.json").read_text())
+    assert run["benchmarks"] and (out / "report" / "report.md").is_file()
+    assert not list(out.glob("*process*.json"))  # the parts are merged, then removed
+    assert main(["bench", "run", "--out", str(out)]) == 2  # never overwrites
