@@ -4,7 +4,19 @@ from __future__ import annotations
 
 
 class ParityConfigError(ValueError):
-    """Base class for configurations the suite refuses; carries the option, value and a remedy."""
+    """Base class for configurations the suite refuses; carries the option, value and a remedy.
+
+    Args:
+        option: the offending option, argument or shape, as the user spelled it.
+        value: the value seen.
+        expected: what would work instead.
+        where: optional place (a layer, a file) the option belongs to.
+
+    Example:
+        >>> from parity import UnsupportedConfig
+        >>> str(UnsupportedConfig("activation", "selu", "torch offers tanh and relu"))
+        "activation='selu': torch offers tanh and relu"
+    """
 
     def __init__(self, option: str, value: object, expected: str, *, where: str = "") -> None:
         self.option = option
@@ -16,17 +28,38 @@ class ParityConfigError(ValueError):
 
 
 class UnsupportedConfig(ParityConfigError):
-    """An option of one framework has no exact counterpart in the other (or in the oracle)."""
+    """An option of one framework has no exact counterpart in the other (or in the oracle).
+
+    Example:
+        >>> import parity
+        >>> parity.RecurrentSpec("lstm", units=4, input_size=3, activation="relu")
+        Traceback (most recent call last):
+        ...
+        parity.core.errors.UnsupportedConfig: activation='relu': torch's lstm offers only ('tanh',); no exact counterpart exists
+    """
 
 
 class TransferError(ParityConfigError):
-    """Source and destination of a weight copy do not describe the same computation."""
+    """Source and destination of a weight copy do not describe the same computation.
+
+    Example:
+        >>> import parity, torch
+        >>> parity.copy_weights(torch.nn.GRU(3, 4), torch.nn.GRU(3, 4))
+        Traceback (most recent call last):
+        ...
+        parity.core.errors.TransferError: dst='GRU': copy_weights goes between frameworks; the source is of the same one
+    """
 
 
 class ParityError(AssertionError):
     """Two frameworks (or a framework and the float64 oracle) disagree beyond the allowed tolerance.
 
-    ``report`` holds the full :class:`parity.checks.compare.ParityReport`.
+    An ``AssertionError``, so pytest shows the message as a test failure.
+
+    Args:
+        message: where (batch, step, unit), by how much, what was allowed, and how to reproduce.
+        report: the result the message was made from (e.g. a :class:`parity.ParityReport`),
+            for programmatic use.
     """
 
     def __init__(self, message: str, report: object = None) -> None:

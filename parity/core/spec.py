@@ -57,6 +57,17 @@ class RecurrentSpec:
     torch's formula). ``merge_mode`` is Keras' Bidirectional merge of the last layer (``None``
     returns both directions); lower layers of a bidirectional stack concatenate, as torch does.
     ``zero_output_for_mask`` is Keras' choice of output at masked steps (zeros, or the last output).
+
+    Raises:
+        UnsupportedConfig: an option with no exact counterpart in the other framework (e.g. an
+            LSTM activation other than tanh), or an invalid size or dtype.
+
+    Example:
+        >>> import parity
+        >>> spec = parity.RecurrentSpec("gru", units=8, input_size=3, num_layers=2,
+        ...                             return_sequences=True)
+        >>> spec.cell.gates, spec.states_per_layer, spec.output_size
+        (3, 1, 8)
     """
 
     kind: str
@@ -168,6 +179,12 @@ class LayerWeights:
     right. ``bias`` is added to the input projection and ``recurrent_bias`` to the recurrent one,
     as torch's ``bias_ih`` and ``bias_hh``. Keras keeps only their sum, except for a GRU with
     ``reset_after`` (its bias has two rows: the same two vectors).
+
+    Example:
+        >>> import parity, torch
+        >>> spec, weights = parity.read(torch.nn.RNN(4, 2, batch_first=True))
+        >>> [w.kernel.shape for w in weights], weights[0].kernel.dtype
+        ([(4, 2)], dtype('float64'))
     """
 
     kernel: np.ndarray
@@ -210,7 +227,14 @@ def check_weights(spec: RecurrentSpec, weights: Weights) -> None:
 class Outputs:
     """What a recurrent layer returned, as numpy arrays: the output (last step, or the whole sequence
     in processing order; a pair (forward, backward) for a Bidirectional with merge_mode=None) and
-    the final states in the spec's order (see :class:`RecurrentSpec`)."""
+    the final states in the spec's order (see :class:`RecurrentSpec`).
+
+    Example:
+        >>> import numpy as np, parity
+        >>> out = parity.Outputs(np.zeros((1, 5, 2)), (np.zeros((1, 2)),))
+        >>> sorted(out.named())
+        ['output', 'state[0]']
+    """
 
     output: np.ndarray | tuple[np.ndarray, np.ndarray]
     states: tuple[np.ndarray, ...]

@@ -38,6 +38,17 @@ class GRUResetBefore(nn.Module):
 
     Parameters are named, shaped and ordered exactly like ``torch.nn.GRU``'s (gates r, z, n), so
     code that handles an ``nn.GRU`` state dict handles this one. The forward pass is a step loop.
+
+    Args:
+        input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype: as
+            ``torch.nn.GRU``'s.
+
+    Example:
+        >>> import parity, torch
+        >>> gru = parity.GRUResetBefore(3, 4, batch_first=True)
+        >>> output, h_n = gru(torch.zeros(2, 5, 3))
+        >>> tuple(output.shape), tuple(h_n.shape)
+        ((2, 5, 4), (1, 2, 4))
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -159,6 +170,22 @@ class KerasRNN(nn.Module):
     a bidirectional module merges its directions with Keras' ``merge_mode``. Masks follow Keras'
     semantics exactly: right-padded batches run through ``pack_padded_sequence``, any other pattern
     through a step loop. The plain torch module is ``self.rnn``.
+
+    Args:
+        spec: what to compute; from :func:`parity.read` of a Keras layer, or written by hand.
+        rnn: an existing ``nn.RNN``/``LSTM``/``GRU`` (or :class:`GRUResetBefore`) to wrap, with
+            ``batch_first=True``; by default a new one is built from ``spec``.
+
+    Raises:
+        UnsupportedConfig: ``spec`` asks for something torch cannot compute exactly.
+        TransferError: ``rnn`` does not match ``spec``.
+
+    Example:
+        >>> import parity, torch
+        >>> spec = parity.RecurrentSpec("lstm", units=3, input_size=2, return_state=True)
+        >>> out, h, c = parity.KerasRNN(spec)(torch.zeros(4, 7, 2))
+        >>> tuple(out.shape), tuple(h.shape), tuple(c.shape)
+        ((4, 3), (4, 3), (4, 3))
     """
 
     def __init__(self, spec: RecurrentSpec, rnn: nn.Module | None = None) -> None:

@@ -264,6 +264,23 @@ class KerasSequential(nn.Module):
     Called on token ids (or features, and an optional boolean ``mask`` (batch, time)), it returns
     the last layer's output, with the Keras mask passed from layer to layer. A frozen Keras
     Embedding becomes a parameter with ``requires_grad=False``.
+
+    Built by :func:`parity.to_torch` from a Keras model; to build one by hand, take the blocks
+    of a Keras model (``parity.models.blocks.read(model)[0]``).
+
+    Args:
+        blocks: what each layer is, in order (:class:`parity.models.blocks.Block`).
+
+    Raises:
+        UnsupportedConfig: the chain of blocks is not one Keras could run.
+
+    Example:
+        >>> import keras, parity, torch
+        >>> model = keras.Sequential([keras.Input((6,)), keras.layers.Embedding(11, 4),
+        ...                           keras.layers.SimpleRNN(5), keras.layers.Dense(2)])
+        >>> torch_model = parity.to_torch(model)
+        >>> type(torch_model).__name__, tuple(torch_model(torch.ones(3, 6, dtype=torch.long)).shape)
+        ('KerasSequential', (3, 2))
     """
 
     def __init__(self, blocks: tuple[Block, ...]) -> None:

@@ -94,10 +94,13 @@ def to_torch(keras_obj):
         UnsupportedConfig: an option torch cannot express (named in the message).
 
     Example:
-        >>> import keras, parity
+        >>> import keras, parity, torch
         >>> layer = keras.layers.SimpleRNN(2, return_sequences=True); layer.build((None, 5, 4))
-        >>> parity.to_torch(layer)
-        KerasRNN(simple_rnn, units=2, input_size=4, return_sequences=True)
+        >>> module = parity.to_torch(layer)
+        >>> module.rnn
+        RNN(4, 2, batch_first=True)
+        >>> tuple(module(torch.zeros(1, 5, 4)).shape)
+        (1, 5, 2)
     """
     if not keras_side.is_keras(keras_obj):
         raise TransferError("keras_obj", type(keras_obj).__name__,
