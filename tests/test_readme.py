@@ -51,3 +51,8 @@ def test_port_a_layer_example_runs():
     assert namespace["report"].ok
     assert namespace["seq"].shape == (1, 5, 2) and namespace["state"].shape == (1, 2)
     assert type(namespace["back"]).__name__ == "SimpleRNN"
+
+
+def test_links_point_at_files_that_exist():
+    targets = re.findall(r"\]\(([^)#:]+)\)", README.read_text())
+    assert targets and all((ROOT / t).exists() for t in targets), targets
