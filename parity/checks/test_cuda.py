@@ -4,8 +4,8 @@ float64), run by cuDNN wherever torch uses it.
 
 TF32 is turned off for these checks. It is torch's default for cuDNN on Ampere and later GPUs and
 rounds matmul inputs to 10 mantissa bits, 8192 times float32's unit roundoff: a float32 tolerance
-rejects it, rightly (the README gives the measured size of the effect). Skipped where torch sees
-no CUDA device.
+rejects it, rightly (docs/measurements.md gives the measured size of the effect). Skipped where
+torch sees no CUDA device.
 """
 
 from __future__ import annotations

@@ -86,8 +86,8 @@ def to_torch(keras_obj):
         keras_obj: a built Keras recurrent layer, a list of them, or a Keras model.
 
     Returns:
-        A :class:`parity.KerasRNN` for a recurrent layer or stack, a :class:`parity.KerasSequential`
-        for a model with other layers (Embedding, Masking, Dropout, Dense, TimeDistributed).
+        For a recurrent layer or stack a :class:`parity.KerasRNN`; for a model with other layers
+        (Embedding, Masking, Dropout, Dense, TimeDistributed) a :class:`parity.KerasSequential`.
 
     Raises:
         TransferError: ``keras_obj`` is not a Keras layer or model this library transfers.
