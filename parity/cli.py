@@ -13,7 +13,7 @@
 ``bench compare``, ``bench merge`` and ``sweep --table``, and keep working. Each command imports
 only what it needs: comparing stored benchmark runs loads neither torch nor TensorFlow.
 
-Exit codes, the same for every command (README, "Exit codes"): 0 pass; 1 the command's own finding
+Exit codes, the same for every command (docs/guides/commands.md): 0 pass; 1 the command's own finding
 (parity broken, a regression, drift); 2 bad input or usage, with the file or option and the reason;
 3 an internal error, a bug in rnn-parity (the traceback is printed). ``gate`` exits with the sum of
 its causes instead (1 parity, 2 drift, 4 speed, 8 environment); anything that keeps it from a

@@ -33,7 +33,7 @@ from scipy.stats import mannwhitneyu
 from parity.bench import stats as bench_stats
 from parity.bench.results import BenchmarkFileError, Result, Run, machine_differences, versions
 
-FACTOR = 1.06  # chosen on the committed A/A pair: see the README's Benchmarks section
+FACTOR = 1.06  # chosen on the committed A/A pair: see docs/guides/benchmarks.md
 VERDICTS = ("regression", "unstable", "improvement", "unchanged")
 
 

@@ -32,10 +32,10 @@ class UnsupportedConfig(ParityConfigError):
 
     Example:
         >>> import parity
-        >>> parity.RecurrentSpec("lstm", units=4, input_size=3, activation="relu")
+        >>> parity.RecurrentSpec("lstm", units=4, input_size=3, activation="relu")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        parity.core.errors.UnsupportedConfig: activation='relu': torch's lstm offers only ('tanh',); no exact counterpart exists
+        parity.core.errors.UnsupportedConfig: activation='relu': torch's lstm offers only ('tanh',); ...
     """
 
 
@@ -44,10 +44,10 @@ class TransferError(ParityConfigError):
 
     Example:
         >>> import parity, torch
-        >>> parity.copy_weights(torch.nn.GRU(3, 4), torch.nn.GRU(3, 4))
+        >>> parity.copy_weights(torch.nn.GRU(3, 4), torch.nn.GRU(3, 4))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        parity.core.errors.TransferError: dst='GRU': copy_weights goes between frameworks; the source is of the same one
+        parity.core.errors.TransferError: dst='GRU': copy_weights goes between frameworks; ...
     """
 
 

@@ -39,9 +39,8 @@ class GRUResetBefore(nn.Module):
     Parameters are named, shaped and ordered exactly like ``torch.nn.GRU``'s (gates r, z, n), so
     code that handles an ``nn.GRU`` state dict handles this one. The forward pass is a step loop.
 
-    Args:
-        input_size, hidden_size, num_layers, bias, batch_first, bidirectional, dtype: as
-            ``torch.nn.GRU``'s.
+    The constructor takes ``torch.nn.GRU``'s arguments (``input_size``, ``hidden_size``,
+    ``num_layers``, ``bias``, ``batch_first``, ``bidirectional``, ``dtype``) with their meanings.
 
     Example:
         >>> import parity, torch
