@@ -39,9 +39,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity.core import oracle, weight_verdict
+from parity.core import inputs, weight_verdict
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
+from parity.core.mismatch import diff, format_point
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, perturbation_size
 from parity.layers import keras_side, torch_side
 from parity.models import blocks as models
@@ -111,12 +112,16 @@ class TrainingRecord:
     def losses(self, side: str) -> list[float]:
         return [getattr(s, f"loss_{side}") for s in self.steps]
 
-    def explain(self) -> str:
-        failed = [s for s in self.steps if s.failure]
-        head = (f"training parity {'broken' if failed else 'holds'} over {len(self.steps)} steps; "
+    def summary(self) -> str:
+        """One line: verdict, largest loss and weight gaps, share of the tolerance used."""
+        failed = any(s.failure for s in self.steps)
+        return (f"training parity {'broken' if failed else 'holds'} over {len(self.steps)} steps; "
                 f"largest loss gap {self.largest_loss_gap:.3g}, largest weight gap "
                 f"{self.largest_param_gap:.3g}, {self.share_used:.1%} of tolerance used")
-        lines = [head]
+
+    def explain(self) -> str:
+        failed = [s for s in self.steps if s.failure]
+        lines = [self.summary()]
         if failed:
             first = failed[0]
             lines += [f"first failure at step {first.index}: {first.failure}",
@@ -379,7 +384,7 @@ def _sparse_adam(keras_model, optimizer: Optimizer) -> bool:
 
 
 def dtype_name(torch_model) -> str:
-    return {v: k for k, v in torch_side.TORCH_DTYPES.items()}[_model_dtype(torch_model)]
+    return torch_side.DTYPE_NAMES[_model_dtype(torch_model)]
 
 
 def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
@@ -393,7 +398,7 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
                                 "give at least one batch and one epoch")
     for i, batch in enumerate(batches):
         if np.issubdtype(np.asarray(batch.x).dtype, np.floating):
-            oracle.check_finite(f"batches[{i}].x", batch.x)
+            inputs.check_finite(f"batches[{i}].x", batch.x)
     torch_model = as_torch_model(torch_model)
     _check_same_start(keras_model, torch_model)
     _check_logits(torch_model)
@@ -446,23 +451,17 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
     return record
 
 
-def _worst(a, b, allowed, what: str) -> tuple[float, str]:
-    """Largest |a - b| / allowed over the elements, and the element described."""
-    a, b = np.atleast_1d(a), np.atleast_1d(b)
-    allowed = np.broadcast_to(allowed, a.shape)
-    finite = np.isfinite(a) & np.isfinite(b)
-    if not finite.all():  # a NaN ratio would compare as "not > 1" and pass silently
-        i = np.unravel_index(int(np.argmin(finite)), finite.shape)
-        where = "" if a.shape == (1,) else str([int(k) for k in i])
-        return float("inf"), (f"{what}{where}: non-finite, {a[i]:.9g} vs {b[i]:.9g} "
-                              f"({int((~finite).sum())} element(s) NaN or Inf)")
-    d = np.abs(a - b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(d == 0, 0.0, d / allowed)
-    i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    where = "" if a.shape == (1,) else str([int(k) for k in i])
-    return float(ratio[i]), (f"{what}{where}: {a[i]:.9g} vs {b[i]:.9g}, difference {d[i]:.3g}, "
-                             f"allowed {allowed[i]:.3g}")
+_WEIGHT_AXES = {1: ("index",), 2: ("row", "column"), 3: ("dim0", "dim1", "dim2")}
+
+
+def _worst(name: str, a_name: str, a, b_name: str, b, allowed) -> tuple[float, str]:
+    """Largest |a - b| / allowed over the elements, and the element described by the one mismatch
+    formatter (:func:`parity.core.mismatch.format_point`)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    t = diff(name, a_name, a, b_name, b, allowed, axis_names=_WEIGHT_AXES.get(a.ndim))
+    if t.nonfinite:  # a NaN ratio would compare as "not > 1" and pass silently
+        return float("inf"), f"{name}: {t.nonfinite_note()}"
+    return t.worst.ratio, f"{name}: {format_point(t, t.worst)}"
 
 
 def _judge(index, losses, losses_perturbed, keras_model, torch_model, reference, perturbed_modules,
@@ -476,9 +475,10 @@ def _judge(index, losses, losses_perturbed, keras_model, torch_model, reference,
     loss_allowed = float(from_runs(ref_loss, losses_perturbed, dtype,
                                    extra_rounding=losses["logit scale"]))
     cross = POLICY.cross
-    checks = [_worst(losses["keras"], ref_loss, loss_allowed, "keras loss vs reference"),
-              _worst(losses["torch"], ref_loss, loss_allowed, "torch loss vs reference"),
-              _worst(losses["keras"], losses["torch"], cross * loss_allowed, "keras vs torch loss")]
+    checks = [_worst("loss", "keras", losses["keras"], "reference", ref_loss, loss_allowed),
+              _worst("loss", "torch", losses["torch"], "reference", ref_loss, loss_allowed),
+              _worst("loss", "keras", losses["keras"], "torch", losses["torch"],
+                     cross * loss_allowed)]
     k, t, r = _weights(keras_model), _weights(torch_model), _weights(reference)
     others = [_weights(m) for m in perturbed_modules]
     gap, where, gap_allowed = 0.0, "", 0.0
@@ -487,9 +487,9 @@ def _judge(index, losses, losses_perturbed, keras_model, torch_model, reference,
         seen[name] = noise = np.maximum(seen.get(name, noise), noise)
         allowed = POLICY.factor * noise + 2 * POLICY.floor_ulps * TOLERANCES[dtype].unit_roundoff \
             * np.abs(ref)
-        checks += [_worst(k[name], ref, allowed, f"weight {name} keras vs reference"),
-                   _worst(t[name], ref, allowed, f"weight {name} torch vs reference"),
-                   _worst(k[name], t[name], cross * allowed, f"weight {name} keras vs torch")]
+        checks += [_worst(f"weight {name}", "keras", k[name], "reference", ref, allowed),
+                   _worst(f"weight {name}", "torch", t[name], "reference", ref, allowed),
+                   _worst(f"weight {name}", "keras", k[name], "torch", t[name], cross * allowed)]
         d = np.abs(k[name] - t[name])
         if d.size and d.max() >= gap:
             i = np.unravel_index(int(np.argmax(d)), d.shape)
