@@ -195,3 +195,8 @@ def reference(spec: RecurrentSpec, weights: Weights, inputs: CaseInputs,
     else:
         _CACHE.move_to_end(key)
     return found
+
+
+def clear_cache() -> None:
+    """Forget every kept pipeline (the harness benchmark times fresh references)."""
+    _CACHE.clear()
