@@ -39,7 +39,10 @@ def flat_states(initial_state) -> tuple | None:
     if isinstance(initial_state, (list, tuple)):
         flat = []
         for s in initial_state:
-            flat.extend(s if isinstance(s, (list, tuple)) else [s])
+            # one level of nesting per cell, as keras.layers.RNN over stacked cells takes them;
+            # a nested list of numbers is one (wrongly typed) state, refused by check()
+            per_cell = isinstance(s, (list, tuple)) and s and all(hasattr(v, "shape") for v in s)
+            flat.extend(s if per_cell else [s])
         return tuple(flat)
     return (initial_state,)
 
