@@ -171,7 +171,7 @@ class Reference:
 
 
 _CACHE: OrderedDict[bytes, Reference] = OrderedDict()
-CACHE_SIZE = 32
+CACHE_SIZE = 256  # small arrays each; enough for every example a default run draws
 
 
 def _weights_digest(weights: Weights) -> bytes:
