@@ -184,8 +184,9 @@ def summary_line(what: str, ok: bool, diffs: Sequence[TensorDiff], extra: str = 
     used = 0.0 if worst is None else worst.worst.ratio
     where = "" if worst is None or used == 0 else \
         f" at {worst.name} {worst.where(worst.worst)} ({worst.a_name} vs {worst.b_name})"
+    share = f"{used:.1%} of the tolerance used" if used < 10 else f"{used:,.0f}x the tolerance"
     return (f"{what} parity {'holds' if ok else 'FAILS'}: largest difference {largest:.3g}, "
-            f"{used:.1%} of the tolerance used{where}{extra}")
+            f"{share}{where}{extra}")
 
 
 def reproduce_line(nodeid: str | None = None) -> str:
