@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from parity.core import inputs
+from parity.core import inputs, masking
 from parity.core.spec import (
     LayerWeights,
     Outputs,
@@ -206,11 +206,8 @@ def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None
             else:
                 state = tuple(xp.asarray(s) for s in
                               initial_state[i * per_direction:(i + 1) * per_direction])
-            # Keras' Bidirectional forces zero outputs at masked steps when returning sequences
-            zero_output = (spec.return_sequences or not last) if spec.bidirectional \
-                else spec.zero_output_for_mask
             out, state = _direction(spec, xp, w, i, seq, mask, state, reverse=d == 1,
-                                    zero_output=zero_output, noise=noise)
+                                    zero_output=masking.zero_output(spec, last), noise=noise)
             directions.append(out)
             finals.extend(state)
         if spec.bidirectional:

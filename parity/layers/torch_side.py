@@ -118,8 +118,7 @@ def _loop(core, spec: RecurrentSpec, x, mask, states):
     seq = x
     for layer in range(spec.num_layers):
         last = layer == spec.num_layers - 1
-        zero_output = (spec.return_sequences or not last) if spec.bidirectional \
-            else spec.zero_output_for_mask
+        zero_output = masking.zero_output(spec, last)
         per_direction = []
         for direction in range(spec.directions):
             index = weight_index(spec, layer, direction)

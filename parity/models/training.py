@@ -23,7 +23,7 @@ dtype, where it cancels: ~6e-6 of the step size in float32 at step 1; see
 ``step_size_condition``). sqrt(n) is the probabilistic growth of a sum's rounding error (Higham &
 Mary 2019); the worst case n u was 10^3 - 10^4 times wider than the observed gaps after ten steps.
 The root mean square deviation of those runs from the reference, per step for the loss and per
-element for every parameter (the largest so far: see ``_judge``), times the policy's factor, plus
+element for every parameter (the largest so far: see ``_Judge``), times the policy's factor, plus
 the storage rounding of the value, is what one framework may miss the reference by; the two
 frameworks may differ by sqrt(2) times that. The loss also carries its own rounding,
 ``u (|loss| + max|logit|)``: log-softmax subtracts logits, so a confident prediction's tiny loss
@@ -51,7 +51,7 @@ from parity.models.optim import Adam, Loss, Optimizer
 SEED = 20261126
 PATTERNS = ("random",) * POLICY.model_runs  # random-sign rounding errors, one pattern per run
 # the perturbed runs' root mean square deviation alone (factor 1, no floor): a weight's noise is
-# the largest seen so far (see _judge), and the policy's factor and floor are applied after that
+# the largest seen so far (see _Judge), and the policy's factor and floor are applied after that
 _NOISE_ONLY = dataclasses.replace(POLICY, factor=1.0, floor_ulps=0.0)
 FLOAT32_ROUNDOFF = TOLERANCES["float32"].unit_roundoff
 
@@ -431,7 +431,8 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
         run.grad_hook = noise.gradients
         perturbed.append((run, noise))
 
-    index, seen = 0, {}
+    index, judge = 0, _Judge(keras_model, torch_model, reference,
+                             [r.module for r, _ in perturbed], dtype)
     for _ in range(epochs):
         for batch in batches:
             index += 1
@@ -445,9 +446,7 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
                 losses_perturbed.append(run.step(batch))
                 noise.parameters(run.params)
             losses["logit scale"] = runs["reference"].logit_scale
-            record.steps.append(_judge(index, losses, losses_perturbed, keras_model, torch_model,
-                                       reference, [r.module for r, _ in perturbed], dtype,
-                                       seen))
+            record.steps.append(judge.step(index, losses, losses_perturbed))
     return record
 
 
@@ -464,41 +463,53 @@ def _worst(name: str, a_name: str, a, b_name: str, b, allowed) -> tuple[float, s
     return t.worst.ratio, f"{name}: {format_point(t, t.worst)}"
 
 
-def _judge(index, losses, losses_perturbed, keras_model, torch_model, reference, perturbed_modules,
-           dtype, seen: dict[str, np.ndarray]) -> Step:
-    """Judge one step. ``seen`` carries each weight's largest envelope so far: a perturbed run's
-    deviation can pass through zero when that weight's motion reverses, while a real rounding
-    error of that size may still be there, so a weight's envelope never shrinks."""
-    ref_loss = losses["reference"]
-    # the loss's own rounding: log-softmax subtracts logits of size max|z|, so a confident
-    # prediction's tiny loss carries an absolute error of order u max|z|, whatever the weights
-    loss_allowed = float(from_runs(ref_loss, losses_perturbed, dtype,
-                                   extra_rounding=losses["logit scale"]))
-    cross = POLICY.cross
-    checks = [_worst("loss", "keras", losses["keras"], "reference", ref_loss, loss_allowed),
-              _worst("loss", "torch", losses["torch"], "reference", ref_loss, loss_allowed),
-              _worst("loss", "keras", losses["keras"], "torch", losses["torch"],
-                     cross * loss_allowed)]
-    k, t, r = _weights(keras_model), _weights(torch_model), _weights(reference)
-    others = [_weights(m) for m in perturbed_modules]
-    gap, where, gap_allowed = 0.0, "", 0.0
-    for name, ref in r.items():
-        noise = from_runs(ref, [o[name] for o in others], dtype, policy=_NOISE_ONLY)
-        seen[name] = noise = np.maximum(seen.get(name, noise), noise)
-        allowed = POLICY.factor * noise + 2 * POLICY.floor_ulps * TOLERANCES[dtype].unit_roundoff \
-            * np.abs(ref)
-        checks += [_worst(f"weight {name}", "keras", k[name], "reference", ref, allowed),
-                   _worst(f"weight {name}", "torch", t[name], "reference", ref, allowed),
-                   _worst(f"weight {name}", "keras", k[name], "torch", t[name], cross * allowed)]
-        d = np.abs(k[name] - t[name])
-        if d.size and d.max() >= gap:
-            i = np.unravel_index(int(np.argmax(d)), d.shape)
-            gap, where, gap_allowed = float(d[i]), f"{name}{[int(x) for x in i]}", \
-                float(cross * allowed[i])
-    share, tightest = max(checks, key=lambda c: c[0])
-    failure = next((text for ratio, text in checks if ratio > 1), "")
-    return Step(index, losses["keras"], losses["torch"], ref_loss, loss_allowed, gap, where,
-                gap_allowed, share, tightest, failure)
+@dataclass
+class _Judge:
+    """Judges each step of one lock-step run. ``seen`` carries each weight's largest envelope so
+    far: a perturbed run's deviation can pass through zero when that weight's motion reverses,
+    while a real rounding error of that size may still be there, so a weight's envelope never
+    shrinks."""
+
+    keras_model: object
+    torch_model: object
+    reference: object
+    perturbed_modules: list
+    dtype: str
+    seen: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def step(self, index: int, losses: dict[str, float], losses_perturbed: list[float]) -> Step:
+        """Judge one step: the losses computed before it, the weights after it."""
+        j, dtype, seen = self, self.dtype, self.seen  # short names for the formulas below
+        ref_loss = losses["reference"]
+        # the loss's own rounding: log-softmax subtracts logits of size max|z|, so a confident
+        # prediction's tiny loss carries an absolute error of order u max|z|, whatever the weights
+        loss_allowed = float(from_runs(ref_loss, losses_perturbed, dtype,
+                                       extra_rounding=losses["logit scale"]))
+        cross = POLICY.cross
+        checks = [_worst("loss", "keras", losses["keras"], "reference", ref_loss, loss_allowed),
+                  _worst("loss", "torch", losses["torch"], "reference", ref_loss, loss_allowed),
+                  _worst("loss", "keras", losses["keras"], "torch", losses["torch"],
+                         cross * loss_allowed)]
+        k, t, r = _weights(j.keras_model), _weights(j.torch_model), _weights(j.reference)
+        others = [_weights(m) for m in j.perturbed_modules]
+        gap, where, gap_allowed = 0.0, "", 0.0
+        for name, ref in r.items():
+            noise = from_runs(ref, [o[name] for o in others], dtype, policy=_NOISE_ONLY)
+            seen[name] = noise = np.maximum(seen.get(name, noise), noise)
+            allowed = POLICY.factor * noise + 2 * POLICY.floor_ulps * TOLERANCES[dtype].unit_roundoff \
+                * np.abs(ref)
+            checks += [_worst(f"weight {name}", "keras", k[name], "reference", ref, allowed),
+                       _worst(f"weight {name}", "torch", t[name], "reference", ref, allowed),
+                       _worst(f"weight {name}", "keras", k[name], "torch", t[name], cross * allowed)]
+            d = np.abs(k[name] - t[name])
+            if d.size and d.max() >= gap:
+                i = np.unravel_index(int(np.argmax(d)), d.shape)
+                gap, where, gap_allowed = float(d[i]), f"{name}{[int(x) for x in i]}", \
+                    float(cross * allowed[i])
+        share, tightest = max(checks, key=lambda c: c[0])
+        failure = next((text for ratio, text in checks if ratio > 1), "")
+        return Step(index, losses["keras"], losses["torch"], ref_loss, loss_allowed, gap, where,
+                    gap_allowed, share, tightest, failure)
 
 
 def assert_training_parity(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
