@@ -26,7 +26,9 @@ class TransferError(ParityConfigError):
 class ParityError(AssertionError):
     """Two frameworks (or a framework and the float64 oracle) disagree beyond the allowed tolerance.
 
-    ``report`` holds the full :class:`parity.checks.compare.ParityReport`.
+    ``report`` holds the check's result, which follows :class:`parity.core.mismatch.Report`
+    (``ok``, ``summary()``, ``explain()``): a ``ParityReport`` (layer or gradient checks), an
+    ``OracleReport``, a ``ModelReport``, a ``TrainingRecord`` or a golden ``DriftReport``.
     """
 
     def __init__(self, message: str, report: object = None) -> None:
