@@ -11,12 +11,18 @@ This repository loads it from its root conftest.py; in your own project add
   ``--hypothesis-seed=N`` for one particular run).
 - ``parity-dev``: 8 random examples, for a quick edit-run loop.
 - ``parity-thorough``: 500 random examples, for nightly runs.
+
+Both frameworks run single-threaded during the checks (``--parity-threads=N`` to change it): the
+checks' tensors are tiny, so a thread pool only adds synchronisation, and on a busy or shared
+machine its waiting threads cost more CPU time than the work itself (measured: the gradient
+property used 2.4x less CPU time on one thread). Benchmarks pin their own threads.
 """
 
 from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 import parity  # noqa: F401  (imports torch before tensorflow)
@@ -29,6 +35,28 @@ settings.register_profile("parity-random", max_examples=30, **_COMMON)
 settings.register_profile("parity-dev", max_examples=8, **_COMMON)
 settings.register_profile("parity-thorough", max_examples=500, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "parity-ci"))
+
+
+def pytest_addoption(parser):
+    parser.getgroup("rnn-parity").addoption(
+        "--parity-threads", type=int, default=1,
+        help="threads for torch and TensorFlow during the parity checks (default 1: the checks' "
+             "tensors are tiny and a thread pool only adds synchronisation)")
+
+
+@pytest.hookimpl(tryfirst=True)  # before a benchmark conftest, which pins threads of its own
+def pytest_configure(config):
+    threads = config.getoption("parity_threads")
+    if threads < 1:
+        raise pytest.UsageError(f"--parity-threads={threads}: must be at least 1")
+    torch.set_num_threads(threads)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+        try:  # possible only before TensorFlow's runtime starts
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # already started (e.g. by an earlier plugin): leave it as it is
+            pass
 
 
 def pytest_report_header(config):

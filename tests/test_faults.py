@@ -126,10 +126,12 @@ def test_forward_check_refuses_non_finite_inputs_naming_the_element():
 
 def test_training_judge_never_passes_a_nan_loss_or_weight():
     from parity.models.training import _worst
-    ratio, text = _worst(np.nan, 1.0, 1e-6, "keras loss vs reference")
+    ratio, text = _worst("loss", "keras", np.nan, "reference", 1.0, 1e-6)
     assert ratio == np.inf and "non-finite" in text
-    ratio, text = _worst(np.array([1.0, np.inf]), np.array([1.0, np.inf]), 1e-6, "weight w")
-    assert ratio == np.inf and "w[1]" in text and "1 element(s)" in text
+    ratio, text = _worst("weight w", "keras", np.array([1.0, np.inf]), "torch",
+                         np.array([1.0, np.inf]), 1e-6)
+    assert ratio == np.inf and "weight w" in text and "(index=1)" in text
+    assert "1 element(s)" in text
 
 
 # ------------------------------------------------------------------------ compare: exit codes

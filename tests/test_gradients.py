@@ -71,16 +71,18 @@ def test_gpu_activation_error_widens_the_gradient_tolerance(monkeypatch):
     # approximate activations too, so the measured activation error widens gradients' tolerance
     from parity.checks.gradients import cotangents, gradient_allowed, oracle_gradients
     from parity.core import oracle, tolerances
+    from parity.core.inputs import CaseInputs
 
     spec = RecurrentSpec("simple_rnn", 1, 1, num_layers=2, use_bias=False)
     case = ParityCase(spec, batch=1, steps=3, seed=0, recurrent_gain=1.0)
     x, w = case.inputs(), case.weights()
     shapes = [np.shape(t) for t in oracle.run(spec, w, x).named().values()]
     cots = cotangents(spec, shapes, 0)
-    clean = oracle_gradients(spec, w, x, None, None, cots)
-    cpu = gradient_allowed(spec, w, x, None, None, cots, clean)
-    again = gradient_allowed(spec, w, x, None, None, cots, clean, devices=("cpu",))
+    inputs = CaseInputs.of(spec, x)
+    clean = oracle_gradients(spec, w, inputs, cots)
+    cpu = gradient_allowed(spec, w, inputs, cots, clean)
+    again = gradient_allowed(spec, w, inputs.with_devices(("cpu",)), cots, clean)
     assert all(np.array_equal(cpu[k], again[k]) for k in cpu)  # deterministic
     monkeypatch.setattr(tolerances, "activation_error_ulps", lambda device, dtype="float32": 170.0)
-    gpu = gradient_allowed(spec, w, x, None, None, cots, clean, devices=("cuda",))
+    gpu = gradient_allowed(spec, w, inputs.with_devices(("cuda",)), cots, clean)
     assert np.all(gpu["grad x"] > 5 * cpu["grad x"])

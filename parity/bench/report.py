@@ -75,11 +75,12 @@ def markdown(run: Run, plots: list[str] = ()) -> str:
 
 
 def plot(run: Run, out: Path) -> list[str]:
-    """One PNG per cell and pass (:func:`parity.bench.plots.cell_pass`)."""
+    """One PNG per recurrent cell and pass (:func:`parity.bench.plots.cell_pass`); the harness
+    benchmark (cell "harness") is in the tables only."""
     from parity.bench.plots import cell_pass
 
     names = []
-    for cell in sorted({r.cell for r in run.results}, key=CELLS.index):
+    for cell in [c for c in CELLS if any(r.cell == c for r in run.results)]:
         for pass_ in ("forward", "train"):
             results = [r for r in run.results if r.cell == cell and r.pass_ == pass_]
             if not results:

@@ -77,9 +77,8 @@ class ParityCase:
         if not self.with_initial_state:
             return None
         rng, spec = self._rng(2), self.spec
-        count = spec.num_layers * spec.directions * spec.states_per_layer
         return tuple(rng.uniform(-1, 1, (self.batch, spec.units)).astype(spec.np_dtype)
-                     for _ in range(count))
+                     for _ in range(spec.state_count))
 
     def step_mask(self) -> np.ndarray | None:
         """A (batch, steps) boolean mask of the case's pattern (True = keep), or None."""

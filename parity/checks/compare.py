@@ -11,120 +11,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity.core import oracle, weight_verdict
+from parity.checks.reference import reference
+from parity.core import weight_verdict
 from parity.core.errors import ParityError, TransferError
+from parity.core.inputs import CaseInputs
+from parity.core.mismatch import (  # noqa: F401  (Point, TensorDiff, diff: importable from here)
+    Point,
+    TensorDiff,
+    diff,
+    format_point,
+    noise_multiple,
+    reproduce_line,
+    summary_line,
+)
 from parity.core.spec import Outputs, RecurrentSpec, Weights
-from parity.core.tolerances import POLICY, TOLERANCES, allowed_error, oracle_factor, worst_case_error
+from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.core.weight_verdict import WeightMismatch
 from parity.layers import keras_side, torch_side, transfer
-
-_AXES = {3: ("batch", "step", "unit"), 2: ("batch", "unit")}
-
-
-@dataclass(frozen=True)
-class Point:
-    """One element: its index, both values, their difference and what was allowed there."""
-
-    index: tuple[int, ...]
-    a: float
-    b: float
-    difference: float
-    allowed: float
-
-    @property
-    def ratio(self) -> float:
-        """Difference as a fraction of the tolerance (> 1 is a mismatch)."""
-        if self.difference == 0:
-            return 0.0
-        return self.difference / self.allowed if self.allowed > 0 else float("inf")
-
-    def where(self, axes: Sequence[str], gates: tuple[tuple[str, ...], int] | None = None) -> str:
-        """The index by axis name; a weight's gate*unit axis also says which gate (``gates`` is the
-        Keras gate order and the units)."""
-        parts = []
-        for name, i in zip(axes, self.index):
-            if name == "gate*unit" and gates is not None:
-                order, units = gates
-                parts.append(f"gate={order[i // units]}, unit={i % units}")
-            else:
-                parts.append(f"{name}={i}")
-        return "(" + ", ".join(parts) + ")"
-
-
-@dataclass(frozen=True)
-class TensorDiff:
-    """How one returned tensor differs between two sources ``a`` and ``b``."""
-
-    name: str
-    a_name: str
-    b_name: str
-    shape: tuple[int, ...]
-    mismatched: int
-    max_abs: Point
-    max_rel: Point
-    worst: Point  # the element furthest beyond its tolerance (largest difference / allowed)
-    scale: float  # largest finite |b|, to put differences in proportion
-    axis_names: tuple[str, ...] | None = None  # default: by rank (batch, step, unit)
-    gates: tuple[tuple[str, ...], int] | None = None  # for weights: gate order and units
-    nonfinite: int = 0  # elements NaN or Inf on either side (all counted as mismatched)
-    first_nonfinite: Point | None = None
-
-    def nonfinite_note(self) -> str:
-        """One line on the non-finite elements ("" if none)."""
-        p = self.first_nonfinite
-        if p is None:
-            return ""
-        return (f"non-finite: {self.nonfinite} element(s) NaN or Inf, first at {self.where(p)}: "
-                f"{self.a_name} {p.a:.9g}, {self.b_name} {p.b:.9g}")
-
-    @property
-    def ok(self) -> bool:
-        return self.mismatched == 0
-
-    @property
-    def axes(self) -> tuple[str, ...]:
-        if self.axis_names is not None:
-            return self.axis_names
-        return _AXES.get(len(self.shape), tuple(f"dim{i}" for i in range(len(self.shape))))
-
-    def where(self, p: Point) -> str:
-        return p.where(self.axes, self.gates)
-
-    @property
-    def total(self) -> int:
-        return int(np.prod(self.shape))
-
-
-def diff(name: str, a_name: str, a: np.ndarray, b_name: str, b: np.ndarray,
-         allowed: np.ndarray, *, axis_names=None, gates=None) -> TensorDiff:
-    """Elementwise |a - b| against ``allowed``. NaN or Inf on either side is a mismatch, even where
-    both sides hold the same one: no tolerance can vouch for it, and it is counted apart."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise TransferError(f"{name}.shape", a.shape, f"{b_name} returned shape {b.shape}")
-    finite = np.isfinite(a) & np.isfinite(b)
-    with np.errstate(invalid="ignore", over="ignore"):
-        d = np.where(finite, np.abs(a - b), np.inf)
-    allowed = np.nan_to_num(np.broadcast_to(allowed, a.shape), nan=0.0, posinf=np.inf)
-    bad = d > allowed
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rel = np.where(d == 0, 0.0, d / np.abs(b))
-        ratio = np.where(d == 0, 0.0, d / allowed)
-    rel = np.nan_to_num(rel, nan=np.inf)
-    ratio = np.nan_to_num(ratio, nan=np.inf)
-
-    def point(flat_index):
-        i = np.unravel_index(flat_index, a.shape)
-        return Point(tuple(int(k) for k in i), float(a[i]), float(b[i]), float(d[i]),
-                     float(allowed[i]))
-
-    finite_b = np.abs(b[np.isfinite(b)])
-    nonfinite = int((~finite).sum())
-    return TensorDiff(name, a_name, b_name, a.shape, int(bad.sum()), point(int(np.argmax(d))),
-                      point(int(np.argmax(rel))), point(int(np.argmax(ratio))),
-                      float(finite_b.max(initial=0.0)), axis_names, gates, nonfinite,
-                      point(int(np.argmin(finite))) if nonfinite else None)
 
 
 @dataclass
@@ -172,26 +75,14 @@ class ParityReport:
         return {"cross": max(t.worst.ratio for t in self.cross),
                 "oracle": max(t.worst.ratio for t in self.keras_vs_oracle + self.torch_vs_oracle)}
 
+    def summary(self) -> str:
+        """One line: verdict, largest difference, share of the tolerance used and where."""
+        extra = f"; {len(self.weights)} weight tensor(s) differ" if self.weights else ""
+        return summary_line(f"{self.what} {self.spec.kind}", self.ok,
+                            self.cross + self.keras_vs_oracle + self.torch_vs_oracle, extra)
+
     def explain(self) -> str:
         return _explain(self)
-
-
-def noise_multiple(p: Point, pair_scale: float, policy=POLICY) -> float:
-    """``p``'s difference in units of the rounding noise of one correct implementation: the
-    allowed difference is ``pair_scale`` (sqrt(2) for two implementations, ~1 for one against the
-    oracle) x the policy's factor x that noise."""
-    return p.ratio * policy.factor * pair_scale
-
-
-def _fmt_point(t: TensorDiff, p: Point, a_name: str, b_name: str, *, dtype: str | None = None,
-               pair_scale: float = 1.0) -> str:
-    text = (f"{p.difference:.3g} at {t.where(p)}: {a_name} {p.a:.9g}, {b_name} {p.b:.9g}, "
-            f"allowed {p.allowed:.3g}")
-    if dtype is not None and p.difference > 0 and np.isfinite(p.ratio):
-        m = noise_multiple(p, pair_scale)
-        text += (f" ({m:,.0f}x" if m >= 10 else f" ({m:.2g}x") + (
-            f" the rounding noise of a correct {dtype} implementation)")
-    return text
 
 
 def _explain(r: ParityReport) -> str:
@@ -216,11 +107,11 @@ def _explain(r: ParityReport) -> str:
             f"{t.name} {tuple(axes)}, shape {t.shape}{order}:",
             f"  mismatched elements keras vs torch: {t.mismatched} / {t.total} "
             f"({100.0 * t.mismatched / t.total:.1f}%)",
-            f"  greatest absolute difference {_fmt_point(t, t.max_abs, 'keras', 'torch')}",
+            f"  greatest absolute difference {format_point(t, t.max_abs, 'keras', 'torch')}",
             f"  greatest relative difference {t.max_rel.difference / max(abs(t.max_rel.b), 1e-300):.3g} "
             f"at {t.where(t.max_rel)}",
             "  furthest beyond tolerance "
-            + _fmt_point(t, t.worst, "keras", "torch", dtype=dtype, pair_scale=POLICY.cross),
+            + format_point(t, t.worst, "keras", "torch", dtype=dtype, pair_scale=POLICY.cross),
         ]
         if r.outer_bound is not None and not t.ok:
             bound = r.outer_bound().get(t.name)
@@ -233,7 +124,7 @@ def _explain(r: ParityReport) -> str:
         for fw, d in (("keras", k), ("torch", o)):
             verdict = "within tolerance" if d.ok else (
                 f"{d.mismatched} elements beyond tolerance; worst "
-                f"{_fmt_point(d, d.worst, fw, 'oracle', dtype=dtype, pair_scale=own)}")
+                f"{format_point(d, d.worst, fw, 'oracle', dtype=dtype, pair_scale=own)}")
             lines.append(f"  {fw} vs float64 oracle: max error {d.max_abs.difference:.3g} at "
                          f"{d.where(d.max_abs)} ({verdict})")
         drifting = [fw for fw, d in (("keras", k), ("torch", o)) if not d.ok]
@@ -256,10 +147,7 @@ def _explain(r: ParityReport) -> str:
     if r.context:
         lines.append(f"case: {r.context}")
     if r.nodeid:
-        test = r.nodeid.rsplit(" ", 1)[0]
-        lines.append(f"reproduce: pytest '{test}' (the default hypothesis profile is derandomised, "
-                     "so the same command replays it; hypothesis prints the falsifying example "
-                     "and a @reproduce_failure line below)")
+        lines.append(reproduce_line(r.nodeid))
     return "\n".join(lines)
 
 
@@ -290,44 +178,39 @@ def validated_pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object
     return spec, k_weights, module, torch_side.read_weights(module)
 
 
+def same_weights(a: Weights, b: Weights) -> bool:
+    return all(np.array_equal(x, y) for wa, wb in zip(a, b)
+               for x, y in zip(wa.arrays().values(), wb.arrays().values()))
+
+
 def compare(keras_obj, torch_obj, x: np.ndarray,
-            initial_state: Sequence[np.ndarray] | None = None, mask: np.ndarray | None = None, *,
-            context: str | None = None) -> ParityReport:
-    """Run both on ``x`` (batch-first numpy array in the layer's dtype; optional boolean ``mask``
-    (batch, time), True = keep) and the float64 oracle on each one's weights; report every returned
-    tensor. A plain torch module is run with the Keras layer's call semantics (return flags,
-    go_backwards, merge mode)."""
+            initial_state: Sequence[np.ndarray] | np.ndarray | None = None,
+            mask: np.ndarray | None = None, *, context: str | None = None) -> ParityReport:
+    """Run both on ``x`` (batch-first numpy array in the layer's dtype; ``initial_state`` in any
+    form Keras takes; optional boolean ``mask`` (batch, time), True = keep) and the float64 oracle
+    on each one's weights; report every returned tensor. A plain torch module is run with the
+    Keras layer's call semantics (return flags, go_backwards, merge mode)."""
     spec, k_weights, module, t_weights = validated_pair(keras_obj, torch_obj)
-    x = np.asarray(x)
-    oracle.check_inputs(spec, x, initial_state, mask)
-    k_out = keras_side.run(keras_obj, x, initial_state, mask)
-    t_out = torch_side.run(module, x, initial_state, mask)
-    k_ref = oracle.run(spec, k_weights, x, initial_state, mask)
+    inputs = CaseInputs.of(spec, x, initial_state, mask,
+                           devices=(device_of(keras_obj), device_of(module)))
+    k_out = keras_side.run(keras_obj, inputs.x, inputs.initial_state, inputs.mask)
+    t_out = torch_side.run(module, inputs.x, inputs.initial_state, inputs.mask)
+    ref = reference(spec, k_weights, inputs)
     weights = weight_verdict.layer_mismatches(spec, k_weights, t_weights,
                                               TOLERANCES[spec.dtype].unit_roundoff)
-    same = all(np.array_equal(a, b) for wa, wb in zip(k_weights, t_weights)
-               for a, b in zip(wa.arrays().values(), wb.arrays().values()))
-    t_ref = k_ref if same else oracle.run(spec, t_weights, x, initial_state, mask)
-    allowed = allowed_error(spec, k_weights, x, initial_state, k_ref, mask,
-                            devices=(device_of(keras_obj), device_of(module)))
+    k_ref = ref.outputs
+    t_ref = k_ref if same_weights(k_weights, t_weights) else \
+        reference(spec, t_weights, inputs).outputs
     own = oracle_factor(spec.dtype)
 
     def diffs(a_name, a: Outputs, b_name, b: Outputs, scale: float) -> list[TensorDiff]:
-        limits = allowed.named()
-        return [diff(n, a_name, v, b_name, b.named()[n], scale * limits[n])
+        return [diff(n, a_name, v, b_name, b.named()[n], scale * ref.allowed[n])
                 for n, v in a.named().items()]
-
-    summary = (f"x shape {x.shape} {x.dtype}, max |x| {np.abs(x.astype(np.float64)).max():.3g}, "
-               f"initial_state {'given' if initial_state is not None else 'zeros'}, mask "
-               f"{'none' if mask is None else f'{int(np.sum(~mask))} of {mask.size} steps masked'}")
-    def outer_bound() -> dict[str, np.ndarray]:
-        return worst_case_error(spec, k_weights, x, initial_state, k_ref, mask,
-                                devices=(device_of(keras_obj), device_of(module))).named()
 
     return ParityReport(spec, diffs("keras", k_out, "torch", t_out, POLICY.cross),
                         diffs("keras", k_out, "oracle", k_ref, own),
                         diffs("torch", t_out, "oracle", t_ref, own),
-                        weights, summary, context, outer_bound=outer_bound)
+                        weights, inputs.describe(), context, outer_bound=ref.outer_bound)
 
 
 def assert_parity(keras_obj, torch_obj, x: np.ndarray,
@@ -356,13 +239,39 @@ def oracle_bounds(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None
                   mask: np.ndarray | None = None, *, device: str | None = None) -> OracleBounds:
     """Bounds for results computed on ``device`` (default: where ``obj`` computes)."""
     spec, weights = transfer.read(obj)
-    x = np.asarray(x)
-    oracle.check_inputs(spec, x, initial_state, mask)
-    reference = oracle.run(spec, weights, x, initial_state, mask)
-    allowed = allowed_error(spec, weights, x, initial_state, reference, mask,
-                            devices=(device or device_of(obj),)).named()
+    inputs = CaseInputs.of(spec, x, initial_state, mask, devices=(device or device_of(obj),))
+    ref = reference(spec, weights, inputs)
     own = oracle_factor(spec.dtype)
-    return OracleBounds(spec, reference, {name: own * a for name, a in allowed.items()})
+    return OracleBounds(spec, ref.outputs, {name: own * a for name, a in ref.allowed.items()})
+
+
+@dataclass
+class OracleReport:
+    """One implementation's results against the float64 oracle (:func:`assert_within`,
+    :func:`parity.checks.gradients.assert_torch_gradients_match_oracle`)."""
+
+    spec: RecurrentSpec
+    label: str
+    diffs: list[TensorDiff]
+    what: str = "outputs"
+    note: str = ""
+    nodeid: str | None = field(default_factory=lambda: os.environ.get("PYTEST_CURRENT_TEST"))
+
+    @property
+    def ok(self) -> bool:
+        return all(d.ok for d in self.diffs)
+
+    def summary(self) -> str:
+        return summary_line(f"{self.what} vs float64 oracle", self.ok, self.diffs, self.note)
+
+    def explain(self) -> str:
+        failing = [d for d in self.diffs if not d.ok]
+        lines = [f"{self.what} differ from the float64 oracle for {self.spec}{self.note}:"
+                 if failing else f"{self.what} match the float64 oracle for {self.spec}{self.note}"]
+        lines += [f"  {d.headline()}" for d in failing]
+        if self.nodeid and failing:
+            lines.append(reproduce_line(self.nodeid))
+        return "\n".join(lines)
 
 
 def assert_within(bounds: OracleBounds, outputs: Outputs, *, label: str = "outputs") -> None:
@@ -374,16 +283,15 @@ def assert_within(bounds: OracleBounds, outputs: Outputs, *, label: str = "outpu
 
 
 def raise_beyond_oracle(diffs: Sequence[TensorDiff], spec: RecurrentSpec, label: str, *,
-                        what: str, note: str = "") -> None:
-    """Raise :class:`parity.ParityError` for the first of ``diffs`` (``label`` vs the oracle)
-    beyond its tolerance, naming the tensor, the count and the worst element."""
+                        what: str, note: str = "") -> OracleReport:
+    """Raise :class:`parity.ParityError` (carrying an :class:`OracleReport`) if any of ``diffs``
+    (``label`` vs the oracle) is beyond its tolerance, naming the tensor, the count and the worst
+    element; else return the report."""
     __tracebackhide__ = True
-    for d in diffs:
-        if not d.ok:
-            detail = d.nonfinite_note() or f"worst {_fmt_point(d, d.worst, label, 'oracle')}"
-            raise ParityError(f"{what} differ from the float64 oracle for {spec}: {d.name} "
-                              f"{d.mismatched}/{d.total} elements beyond tolerance; "
-                              f"{detail}{note}")
+    report = OracleReport(spec, label, list(diffs), what, note)
+    if not report.ok:
+        raise ParityError(report.explain(), report)
+    return report
 
 
 def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from parity.checks.compare import TensorDiff, diff
-from parity.core import oracle
+from parity.core import inputs
 from parity.core.errors import ParityError
 from parity.core.frameworks import keras
+from parity.core.mismatch import summary_line
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, pooled
 from parity.models import blocks as models
 from parity.models.training import (
@@ -51,7 +52,7 @@ def _reference_outputs(torch_model, x: np.ndarray, u: float) -> tuple[np.ndarray
 def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
     """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``."""
     if np.issubdtype(np.asarray(x).dtype, np.floating):  # features; token ids are integers
-        oracle.check_finite("x", x, ("batch", "step", "feature"))
+        inputs.check_finite("x", x, ("batch", "step", "feature"))
     torch_model = as_torch_model(torch_model)
     models.check_same_blocks(models.read(keras_model)[0], models.read(torch_model)[0])
     dtype = dtype_name(torch_model)
@@ -66,25 +67,41 @@ def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
             diff("output", "torch", t, "float64 reference", ref, allowed, axis_names=axes)]
 
 
-def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str = "") -> list[TensorDiff]:
+class ModelReport(list):
+    """The diffs of :func:`compare_models` (keras vs torch, each vs the float64 reference; still a
+    list of :class:`TensorDiff`, as before) with the weights that differ beyond what the transfer
+    allows, following the report protocol (``ok``, ``summary()``, ``explain()``)."""
+
+    def __init__(self, diffs, weights=(), context: str = "") -> None:
+        super().__init__(diffs)
+        self.weights, self.context = list(weights), context
+
+    @property
+    def ok(self) -> bool:
+        return not self.weights and all(d.ok for d in self)
+
+    def summary(self) -> str:
+        extra = f"; {len(self.weights)} weight(s) differ" if self.weights else ""
+        return summary_line("model", self.ok, list(self), extra)
+
+    def explain(self) -> str:
+        lines = [f"model parity check {'failed' if not self.ok else 'passed'}: {self.summary()}"]
+        lines += [f"  weights differ beyond what the transfer allows: {w}" for w in self.weights[:8]]
+        lines += [f"  {d.headline()}" for d in self if not d.ok]
+        if self.context:
+            lines.append(f"reproduce: {self.context}")
+        return "\n".join(lines)
+
+
+def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str = "") -> ModelReport:
     """:func:`compare_models`, raising :class:`parity.ParityError` naming (batch, step, unit) of
     the worst element, both values and the allowed difference, or the first weight element that
     differs beyond what the transfer allows (:func:`weight_mismatches`)."""
-    diffs = compare_models(keras_model, torch_model, x)
-    failing = [d for d in diffs if not d.ok]
-    weights = weight_mismatches(keras_model, torch_model)
-    if failing or weights:
-        lines = ["model parity check failed:"]
-        lines += [f"  weights differ beyond what the transfer allows: {w}" for w in weights[:8]]
-        for d in failing:
-            p = d.worst
-            lines.append(f"  {d.a_name} vs {d.b_name}: {d.mismatched} of {d.total} elements beyond "
-                         f"tolerance; worst at {d.where(p)}: {p.a:.9g} vs {p.b:.9g}, difference "
-                         f"{p.difference:.3g}, allowed {p.allowed:.3g}")
-        if context:
-            lines.append(f"reproduce: {context}")
-        raise ParityError("\n".join(lines), diffs)
-    return diffs
+    report = ModelReport(compare_models(keras_model, torch_model, x),
+                         weight_mismatches(keras_model, torch_model), context)
+    if not report.ok:
+        raise ParityError(report.explain(), report)
+    return report
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from parity.checks import strategies
 from parity.checks.compare import assert_matches_oracle
 from parity.checks.gradients import assert_torch_gradients_match_oracle
 from parity.core.frameworks import torch
+from parity.core.spec import CELL_KINDS
 from parity.layers import torch_side
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -49,7 +50,7 @@ def test_cuda_gradients_match_oracle(case):
 
 
 @pytest.mark.parametrize("units", SENSITIVITY_SIZES)
-@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", list(CELL_KINDS))
 def test_cuda_corruptions_fail_and_the_correct_module_passes(kind, units):
     used = sensitivity(kind, units, device="cuda")
     assert used["correct"] < 1.0, used

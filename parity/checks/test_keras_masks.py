@@ -11,7 +11,7 @@ import parity
 from parity.checks.compare import assert_matches_oracle
 from parity.core import masking
 from parity.core.frameworks import keras
-from parity.core.spec import Outputs
+from parity.core.spec import CELL_KINDS, Outputs
 from parity.layers import keras_side, torch_side
 
 
@@ -21,7 +21,7 @@ def _outputs(value) -> Outputs:
     return Outputs(flat[0], tuple(flat[1:]))
 
 
-@pytest.mark.parametrize("kind", ["simple_rnn", "lstm", "gru"])
+@pytest.mark.parametrize("kind", list(CELL_KINDS))
 def test_masking_layer_mask_matches_the_explicit_mask(kind):
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (3, 6, 4)).astype(np.float32)

@@ -197,7 +197,12 @@ def sequential_matmul(a: np.ndarray, w: np.ndarray, unit_roundoff: float,
     # (blocks, rows, m): each block's partial product, by one batched matrix product
     partial = np.matmul(a2.reshape(rows, blocks, block).transpose(1, 0, 2),
                         w2.reshape(blocks, block, w.shape[1]))
-    sums = np.cumsum(partial, axis=0)
+    # running sums over the blocks, added one block at a time: the same additions in the same
+    # order as np.cumsum(partial, axis=0), whose accumulation along a leading axis is ~20x slower
+    sums = np.empty_like(partial)
+    sums[0] = partial[0]
+    for k in range(1, blocks):
+        np.add(sums[k - 1], partial[k], out=sums[k])
     squares = block * np.einsum("brm,brm->rm", sums, sums) + (a2 * a2) @ (w2 * w2)
     noise = rng.standard_normal(exact.shape) * np.sqrt(squares.reshape(exact.shape) / 3.0)
     return exact + unit_roundoff * noise

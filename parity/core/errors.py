@@ -58,8 +58,10 @@ class ParityError(AssertionError):
 
     Args:
         message: where (batch, step, unit), by how much, what was allowed, and how to reproduce.
-        report: the result the message was made from (e.g. a :class:`parity.ParityReport`),
-            for programmatic use.
+        report: the check's result, which follows :class:`parity.core.mismatch.Report`
+            (``ok``, ``summary()``, ``explain()``): a ``ParityReport`` (layer or gradient checks),
+            an ``OracleReport``, a ``ModelReport``, a ``TrainingRecord`` or a golden
+            ``DriftReport``.
     """
 
     def __init__(self, message: str, report: object = None) -> None:

@@ -23,6 +23,15 @@ import numpy as np
 from parity.core.errors import UnsupportedConfig
 
 
+def zero_output(spec, last: bool) -> bool:
+    """Whether masked steps output zeros (else the previous output) in a layer of ``spec``;
+    ``last``: the top layer of a stack. Keras' Bidirectional forces zero outputs whenever its
+    layer returns sequences (every lower layer of a stack does)."""
+    if spec.bidirectional:
+        return spec.return_sequences or not last
+    return spec.zero_output_for_mask
+
+
 def check_mask(mask, batch_time: tuple[int, int]) -> None:
     if mask is None:
         return

@@ -13,8 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from parity.core import masking
-from parity.core.errors import NonFiniteInput, UnsupportedConfig
+from parity.core import inputs, masking
 from parity.core.spec import (
     LayerWeights,
     Outputs,
@@ -95,46 +94,10 @@ def namespace(a):
     return TorchOps() if torch is not None and torch.is_tensor(a) else NumpyOps()
 
 
-def check_finite(name: str, a, axes: Sequence[str] = ()) -> None:
-    """Raise :class:`NonFiniteInput` naming ``name`` and its first NaN/Inf element. Tolerances
-    are derived from the inputs: with a non-finite one they become NaN, and any verdict is noise."""
-    values = np.asarray(a, dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        i = tuple(int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape))
-        where = ", ".join(f"{axis}={k}" for axis, k in zip(axes, i)) if axes else str(list(i))
-        raise NonFiniteInput(name, f"{values[i]} at ({where})",
-                             f"{int(bad.sum())} of {bad.size} elements are NaN or Inf; parity is "
-                             "checked on finite inputs only (a non-finite input makes every "
-                             "tolerance NaN)")
-
-
 def check_inputs(spec: RecurrentSpec, x: np.ndarray, initial_state, mask=None) -> None:
-    """Raise a typed error unless ``x``, ``initial_state`` and ``mask`` fit ``spec``."""
-    if x.ndim != 3 or x.shape[-1] != spec.input_size or x.shape[1] < 1 or x.shape[0] < 1:
-        raise UnsupportedConfig("x.shape", x.shape,
-                                f"expected (batch >= 1, time >= 1, {spec.input_size})")
-    if x.dtype != spec.np_dtype:
-        raise UnsupportedConfig("x.dtype", str(x.dtype),
-                                f"the layer computes in {spec.dtype}; pass x.astype('{spec.dtype}')")
-    check_finite("x", x, ("batch", "step", "feature"))
-    if initial_state is not None:
-        shapes = [tuple(np.shape(s)) for s in initial_state]
-        count = spec.num_layers * spec.directions * spec.states_per_layer
-        expected = (x.shape[0], spec.units)
-        if len(shapes) != count or any(s != expected for s in shapes):
-            raise UnsupportedConfig("initial_state", shapes,
-                                    f"expected {count} array(s) of shape {expected}: per layer "
-                                    "and direction, h (and c for an LSTM)")
-        for i, s in enumerate(initial_state):
-            # as for x: the frameworks would each cast a differently typed state their own way
-            dtype = getattr(s, "dtype", type(s).__name__)
-            if dtype != spec.np_dtype:
-                raise UnsupportedConfig(f"initial_state[{i}].dtype", str(dtype),
-                                        f"the layer computes in {spec.dtype}; pass numpy arrays "
-                                        f"of that dtype (s.astype('{spec.dtype}'))")
-            check_finite(f"initial_state[{i}]", s, ("batch", "unit"))
-    masking.check_mask(mask, x.shape[:2])
+    """Raise a typed error unless ``x``, ``initial_state`` (any form Keras accepts) and ``mask``
+    fit ``spec`` (see :mod:`parity.core.inputs`, where inputs are validated)."""
+    inputs.check(spec, np.asarray(x), inputs.flat_states(initial_state), mask)
 
 
 def _step(spec: RecurrentSpec, xp, w: LayerWeights, x_t, state, noise_at):
@@ -243,11 +206,8 @@ def run(spec: RecurrentSpec, weights: Weights, x, initial_state: Sequence | None
             else:
                 state = tuple(xp.asarray(s) for s in
                               initial_state[i * per_direction:(i + 1) * per_direction])
-            # Keras' Bidirectional forces zero outputs at masked steps when returning sequences
-            zero_output = (spec.return_sequences or not last) if spec.bidirectional \
-                else spec.zero_output_for_mask
             out, state = _direction(spec, xp, w, i, seq, mask, state, reverse=d == 1,
-                                    zero_output=zero_output, noise=noise)
+                                    zero_output=masking.zero_output(spec, last), noise=noise)
             directions.append(out)
             finals.extend(state)
         if spec.bidirectional:

@@ -132,6 +132,11 @@ class RecurrentSpec:
         return STATES_PER_LAYER[self.kind]
 
     @property
+    def state_count(self) -> int:
+        """Initial or final state tensors in all: per layer and direction, h (and c for an LSTM)."""
+        return self.num_layers * self.directions * self.states_per_layer
+
+    @property
     def biases_summed(self) -> bool:
         """Whether the two canonical biases only ever act as their sum (all but GRU reset_after)."""
         return not (self.kind == "gru" and self.reset_after)

@@ -15,6 +15,7 @@ import numpy as np
 
 from parity.core.errors import TransferError, UnsupportedConfig
 from parity.core.frameworks import keras
+from parity.core.inputs import flat_states
 from parity.core.spec import DTYPES, LayerWeights, Outputs, RecurrentSpec, Weights
 
 _CELLS = {keras.layers.SimpleRNNCell: "simple_rnn", keras.layers.LSTMCell: "lstm",
@@ -340,6 +341,7 @@ def call(obj, x, initial_state=None, mask=None) -> list:
     """Call the layer (or each layer of a list stack); the returned tensors, flattened: the output
     (two for merge_mode=None), then the states in spec order."""
     layers = _layers(obj)
+    initial_state = flat_states(initial_state)
     kwargs = {} if mask is None else {"mask": mask}
     if len(layers) == 1:
         layer = layers[0]

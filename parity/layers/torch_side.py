@@ -17,6 +17,7 @@ import numpy as np
 from parity.core import masking
 from parity.core.errors import TransferError, UnsupportedConfig
 from parity.core.frameworks import torch
+from parity.core.inputs import flat_states
 from parity.core.spec import (
     LayerWeights,
     Outputs,
@@ -28,6 +29,7 @@ from parity.core.spec import (
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
                 "bfloat16": torch.bfloat16}
+DTYPE_NAMES = {v: k for k, v in TORCH_DTYPES.items()}  # torch dtype -> the spec's name
 nn = torch.nn
 
 
@@ -126,8 +128,7 @@ def _loop(core, spec: RecurrentSpec, x, mask, states):
     seq = x
     for layer in range(spec.num_layers):
         last = layer == spec.num_layers - 1
-        zero_output = (spec.return_sequences or not last) if spec.bidirectional \
-            else spec.zero_output_for_mask
+        zero_output = masking.zero_output(spec, last)
         per_direction = []
         for direction in range(spec.directions):
             index = weight_index(spec, layer, direction)
@@ -280,15 +281,14 @@ def _concat(tensors):
 
 def _states(spec: RecurrentSpec, initial_state, x: torch.Tensor):
     """Keras-order initial states as a list per (layer, direction) of state tuples."""
-    flat = [initial_state] if torch.is_tensor(initial_state) else list(initial_state)
-    per = spec.states_per_layer
-    count = spec.num_layers * spec.directions * per
+    flat = list(flat_states(initial_state))
+    per, count = spec.states_per_layer, spec.state_count
     expected = (x.shape[0], spec.units)
     if len(flat) != count or any(tuple(s.shape) != expected for s in flat):
         raise UnsupportedConfig(
             "initial_state", [tuple(s.shape) for s in flat],
             f"expected {count} tensor(s) of shape {expected}: per layer and direction, h "
-            "(and c for an LSTM)")
+            "(and c for an LSTM); one tensor alone for a layer with one state")
     flat = [s.to(x.dtype) for s in flat]
     return [tuple(flat[i:i + per]) for i in range(0, count, per)]
 
@@ -330,7 +330,7 @@ def describe(obj) -> RecurrentSpec:
     if getattr(rnn, "proj_size", 0):
         raise UnsupportedConfig("proj_size", rnn.proj_size, "Keras' LSTM has no projection; "
                                 "set proj_size=0")
-    dtype = {v: k for k, v in TORCH_DTYPES.items()}.get(rnn.weight_ih_l0.dtype)
+    dtype = DTYPE_NAMES.get(rnn.weight_ih_l0.dtype)
     if dtype is None:
         raise UnsupportedConfig("dtype", str(rnn.weight_ih_l0.dtype),
                                 f"supported dtypes are {list(TORCH_DTYPES)}")
@@ -446,7 +446,8 @@ def run(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None,
     merged_none = obj.spec.bidirectional and obj.spec.merge_mode is None
     dev = device_of(obj)
     with torch.no_grad():
-        state = None if initial_state is None else [to_tensor(s).to(dev) for s in initial_state]
+        state = None if initial_state is None else \
+            [to_tensor(s).to(dev) for s in flat_states(initial_state)]
         result = obj(to_tensor(x).to(dev), state,
                      None if mask is None else torch.from_numpy(mask).to(dev))
     tensors = result if isinstance(result, tuple) else (result,)

@@ -333,7 +333,7 @@ _TORCH_ACTIVATIONS = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 
 
 def _torch_dtype(p: torch.Tensor) -> str:
-    return {v: k for k, v in torch_side.TORCH_DTYPES.items()}[p.dtype]
+    return torch_side.DTYPE_NAMES[p.dtype]
 
 
 def _from_nn_sequential(seq: nn.Sequential) -> tuple[tuple[Block, ...], list[nn.Module]]:

@@ -23,7 +23,7 @@ dtype, where it cancels: ~6e-6 of the step size in float32 at step 1; see
 ``step_size_condition``). sqrt(n) is the probabilistic growth of a sum's rounding error (Higham &
 Mary 2019); the worst case n u was 10^3 - 10^4 times wider than the observed gaps after ten steps.
 The root mean square deviation of those runs from the reference, per step for the loss and per
-element for every parameter (the largest so far: see ``_judge``), times the policy's factor, plus
+element for every parameter (the largest so far: see ``_Judge``), times the policy's factor, plus
 the storage rounding of the value, is what one framework may miss the reference by; the two
 frameworks may differ by sqrt(2) times that. The loss also carries its own rounding,
 ``u (|loss| + max|logit|)``: log-softmax subtracts logits, so a confident prediction's tiny loss
@@ -39,9 +39,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity.core import oracle, weight_verdict
+from parity.core import inputs, weight_verdict
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
+from parity.core.mismatch import diff, format_point
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, perturbation_size
 from parity.layers import keras_side, torch_side
 from parity.models import blocks as models
@@ -50,7 +51,7 @@ from parity.models.optim import Adam, Loss, Optimizer
 SEED = 20261126
 PATTERNS = ("random",) * POLICY.model_runs  # random-sign rounding errors, one pattern per run
 # the perturbed runs' root mean square deviation alone (factor 1, no floor): a weight's noise is
-# the largest seen so far (see _judge), and the policy's factor and floor are applied after that
+# the largest seen so far (see _Judge), and the policy's factor and floor are applied after that
 _NOISE_ONLY = dataclasses.replace(POLICY, factor=1.0, floor_ulps=0.0)
 FLOAT32_ROUNDOFF = TOLERANCES["float32"].unit_roundoff
 
@@ -111,12 +112,16 @@ class TrainingRecord:
     def losses(self, side: str) -> list[float]:
         return [getattr(s, f"loss_{side}") for s in self.steps]
 
-    def explain(self) -> str:
-        failed = [s for s in self.steps if s.failure]
-        head = (f"training parity {'broken' if failed else 'holds'} over {len(self.steps)} steps; "
+    def summary(self) -> str:
+        """One line: verdict, largest loss and weight gaps, share of the tolerance used."""
+        failed = any(s.failure for s in self.steps)
+        return (f"training parity {'broken' if failed else 'holds'} over {len(self.steps)} steps; "
                 f"largest loss gap {self.largest_loss_gap:.3g}, largest weight gap "
                 f"{self.largest_param_gap:.3g}, {self.share_used:.1%} of tolerance used")
-        lines = [head]
+
+    def explain(self) -> str:
+        failed = [s for s in self.steps if s.failure]
+        lines = [self.summary()]
         if failed:
             first = failed[0]
             lines += [f"first failure at step {first.index}: {first.failure}",
@@ -197,8 +202,15 @@ class _TorchRun:
         return float(loss.detach())
 
 
+# Tracing a Keras model's loss and gradients into a tf.function costs about as much as 15 - 20
+# eager steps of the small models checked here (a recurrent layer traces a while loop and its
+# gradient); a shorter run is cheaper eagerly (measured: the drawn-model training property used
+# 2.6x less CPU time eagerly, at 2 batches x 2 epochs).
+TRACE_FROM_STEPS = 16
+
+
 class _KerasRun:
-    def __init__(self, model, loss: Loss, optimizer: Optimizer) -> None:
+    def __init__(self, model, loss: Loss, optimizer: Optimizer, *, steps: int) -> None:
         backend = keras.backend.backend()
         if backend not in ("tensorflow", "torch"):
             raise UnsupportedConfig("keras backend", backend,
@@ -216,7 +228,8 @@ class _KerasRun:
                 return loss, tape.gradient(loss, self.variables)
             # traced once per batch shape (eager Keras RNNs run step by step in Python); the
             # optimizer stays eager so that its per-step epsilon is read at every step
-            self._loss_and_gradients = tf.function(loss_and_gradients, reduce_retracing=True)
+            self._loss_and_gradients = tf.function(loss_and_gradients, reduce_retracing=True) \
+                if steps >= TRACE_FROM_STEPS else loss_and_gradients
 
     def step(self, batch: Batch) -> float:
         x = batch.x.astype(np.int32) if np.issubdtype(batch.x.dtype, np.integer) else batch.x
@@ -371,7 +384,7 @@ def _sparse_adam(keras_model, optimizer: Optimizer) -> bool:
 
 
 def dtype_name(torch_model) -> str:
-    return {v: k for k, v in torch_side.TORCH_DTYPES.items()}[_model_dtype(torch_model)]
+    return torch_side.DTYPE_NAMES[_model_dtype(torch_model)]
 
 
 def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
@@ -385,7 +398,7 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
                                 "give at least one batch and one epoch")
     for i, batch in enumerate(batches):
         if np.issubdtype(np.asarray(batch.x).dtype, np.floating):
-            oracle.check_finite(f"batches[{i}].x", batch.x)
+            inputs.check_finite(f"batches[{i}].x", batch.x)
     torch_model = as_torch_model(torch_model)
     _check_same_start(keras_model, torch_model)
     _check_logits(torch_model)
@@ -406,7 +419,7 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
     u = TOLERANCES[dtype].unit_roundoff
 
     reference = copy.deepcopy(torch_model).double()
-    runs = {"keras": _KerasRun(keras_model, loss, optimizer),
+    runs = {"keras": _KerasRun(keras_model, loss, optimizer, steps=epochs * len(batches)),
             "torch": _TorchRun(torch_model, loss, optimizer),
             "reference": _TorchRun(reference, loss, optimizer)}
     perturbed = []
@@ -418,7 +431,8 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
         run.grad_hook = noise.gradients
         perturbed.append((run, noise))
 
-    index, seen = 0, {}
+    index, judge = 0, _Judge(keras_model, torch_model, reference,
+                             [r.module for r, _ in perturbed], dtype)
     for _ in range(epochs):
         for batch in batches:
             index += 1
@@ -432,65 +446,70 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
                 losses_perturbed.append(run.step(batch))
                 noise.parameters(run.params)
             losses["logit scale"] = runs["reference"].logit_scale
-            record.steps.append(_judge(index, losses, losses_perturbed, keras_model, torch_model,
-                                       reference, [r.module for r, _ in perturbed], dtype,
-                                       seen))
+            record.steps.append(judge.step(index, losses, losses_perturbed))
     return record
 
 
-def _worst(a, b, allowed, what: str) -> tuple[float, str]:
-    """Largest |a - b| / allowed over the elements, and the element described."""
-    a, b = np.atleast_1d(a), np.atleast_1d(b)
-    allowed = np.broadcast_to(allowed, a.shape)
-    finite = np.isfinite(a) & np.isfinite(b)
-    if not finite.all():  # a NaN ratio would compare as "not > 1" and pass silently
-        i = np.unravel_index(int(np.argmin(finite)), finite.shape)
-        where = "" if a.shape == (1,) else str([int(k) for k in i])
-        return float("inf"), (f"{what}{where}: non-finite, {a[i]:.9g} vs {b[i]:.9g} "
-                              f"({int((~finite).sum())} element(s) NaN or Inf)")
-    d = np.abs(a - b)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(d == 0, 0.0, d / allowed)
-    i = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    where = "" if a.shape == (1,) else str([int(k) for k in i])
-    return float(ratio[i]), (f"{what}{where}: {a[i]:.9g} vs {b[i]:.9g}, difference {d[i]:.3g}, "
-                             f"allowed {allowed[i]:.3g}")
+_WEIGHT_AXES = {1: ("index",), 2: ("row", "column"), 3: ("dim0", "dim1", "dim2")}
 
 
-def _judge(index, losses, losses_perturbed, keras_model, torch_model, reference, perturbed_modules,
-           dtype, seen: dict[str, np.ndarray]) -> Step:
-    """Judge one step. ``seen`` carries each weight's largest envelope so far: a perturbed run's
-    deviation can pass through zero when that weight's motion reverses, while a real rounding
-    error of that size may still be there, so a weight's envelope never shrinks."""
-    ref_loss = losses["reference"]
-    # the loss's own rounding: log-softmax subtracts logits of size max|z|, so a confident
-    # prediction's tiny loss carries an absolute error of order u max|z|, whatever the weights
-    loss_allowed = float(from_runs(ref_loss, losses_perturbed, dtype,
-                                   extra_rounding=losses["logit scale"]))
-    cross = POLICY.cross
-    checks = [_worst(losses["keras"], ref_loss, loss_allowed, "keras loss vs reference"),
-              _worst(losses["torch"], ref_loss, loss_allowed, "torch loss vs reference"),
-              _worst(losses["keras"], losses["torch"], cross * loss_allowed, "keras vs torch loss")]
-    k, t, r = _weights(keras_model), _weights(torch_model), _weights(reference)
-    others = [_weights(m) for m in perturbed_modules]
-    gap, where, gap_allowed = 0.0, "", 0.0
-    for name, ref in r.items():
-        noise = from_runs(ref, [o[name] for o in others], dtype, policy=_NOISE_ONLY)
-        seen[name] = noise = np.maximum(seen.get(name, noise), noise)
-        allowed = POLICY.factor * noise + 2 * POLICY.floor_ulps * TOLERANCES[dtype].unit_roundoff \
-            * np.abs(ref)
-        checks += [_worst(k[name], ref, allowed, f"weight {name} keras vs reference"),
-                   _worst(t[name], ref, allowed, f"weight {name} torch vs reference"),
-                   _worst(k[name], t[name], cross * allowed, f"weight {name} keras vs torch")]
-        d = np.abs(k[name] - t[name])
-        if d.size and d.max() >= gap:
-            i = np.unravel_index(int(np.argmax(d)), d.shape)
-            gap, where, gap_allowed = float(d[i]), f"{name}{[int(x) for x in i]}", \
-                float(cross * allowed[i])
-    share, tightest = max(checks, key=lambda c: c[0])
-    failure = next((text for ratio, text in checks if ratio > 1), "")
-    return Step(index, losses["keras"], losses["torch"], ref_loss, loss_allowed, gap, where,
-                gap_allowed, share, tightest, failure)
+def _worst(name: str, a_name: str, a, b_name: str, b, allowed) -> tuple[float, str]:
+    """Largest |a - b| / allowed over the elements, and the element described by the one mismatch
+    formatter (:func:`parity.core.mismatch.format_point`)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    t = diff(name, a_name, a, b_name, b, allowed, axis_names=_WEIGHT_AXES.get(a.ndim))
+    if t.nonfinite:  # a NaN ratio would compare as "not > 1" and pass silently
+        return float("inf"), f"{name}: {t.nonfinite_note()}"
+    return t.worst.ratio, f"{name}: {format_point(t, t.worst)}"
+
+
+@dataclass
+class _Judge:
+    """Judges each step of one lock-step run. ``seen`` carries each weight's largest envelope so
+    far: a perturbed run's deviation can pass through zero when that weight's motion reverses,
+    while a real rounding error of that size may still be there, so a weight's envelope never
+    shrinks."""
+
+    keras_model: object
+    torch_model: object
+    reference: object
+    perturbed_modules: list
+    dtype: str
+    seen: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def step(self, index: int, losses: dict[str, float], losses_perturbed: list[float]) -> Step:
+        """Judge one step: the losses computed before it, the weights after it."""
+        j, dtype, seen = self, self.dtype, self.seen  # short names for the formulas below
+        ref_loss = losses["reference"]
+        # the loss's own rounding: log-softmax subtracts logits of size max|z|, so a confident
+        # prediction's tiny loss carries an absolute error of order u max|z|, whatever the weights
+        loss_allowed = float(from_runs(ref_loss, losses_perturbed, dtype,
+                                       extra_rounding=losses["logit scale"]))
+        cross = POLICY.cross
+        checks = [_worst("loss", "keras", losses["keras"], "reference", ref_loss, loss_allowed),
+                  _worst("loss", "torch", losses["torch"], "reference", ref_loss, loss_allowed),
+                  _worst("loss", "keras", losses["keras"], "torch", losses["torch"],
+                         cross * loss_allowed)]
+        k, t, r = _weights(j.keras_model), _weights(j.torch_model), _weights(j.reference)
+        others = [_weights(m) for m in j.perturbed_modules]
+        gap, where, gap_allowed = 0.0, "", 0.0
+        for name, ref in r.items():
+            noise = from_runs(ref, [o[name] for o in others], dtype, policy=_NOISE_ONLY)
+            seen[name] = noise = np.maximum(seen.get(name, noise), noise)
+            allowed = POLICY.factor * noise + 2 * POLICY.floor_ulps * TOLERANCES[dtype].unit_roundoff \
+                * np.abs(ref)
+            checks += [_worst(f"weight {name}", "keras", k[name], "reference", ref, allowed),
+                       _worst(f"weight {name}", "torch", t[name], "reference", ref, allowed),
+                       _worst(f"weight {name}", "keras", k[name], "torch", t[name], cross * allowed)]
+            d = np.abs(k[name] - t[name])
+            if d.size and d.max() >= gap:
+                i = np.unravel_index(int(np.argmax(d)), d.shape)
+                gap, where, gap_allowed = float(d[i]), f"{name}{[int(x) for x in i]}", \
+                    float(cross * allowed[i])
+        share, tightest = max(checks, key=lambda c: c[0])
+        failure = next((text for ratio, text in checks if ratio > 1), "")
+        return Step(index, losses["keras"], losses["torch"], ref_loss, loss_allowed, gap, where,
+                    gap_allowed, share, tightest, failure)
 
 
 def assert_training_parity(keras_model, torch_model, batches: list[Batch], *, loss: Loss,

@@ -118,14 +118,9 @@ def _drift(golden: str | None, verdict: Verdict) -> None:
         verdict.findings.append(Finding("environment", "golden baseline", str(e)))
         return
     report = golden_mod.compare(baseline)
-    groups: dict[tuple[str, str], list] = {}
-    for row in report.rows:
-        groups.setdefault((row.cell, row.framework), []).append(row)
-    for (cell, framework), rows in groups.items():
+    for (cell, framework), rows in report.groups().items():
         bad = [r for r in rows if r.verdict in golden_mod.FAILING]
-        message = "; ".join(f"{r.case} {r.tensor}: {r.verdict}, " + (
-            r.detail or f"change {r.largest_change:.3g} = {r.share:.1f}x allowed")
-            for r in bad[:3])
+        message = "; ".join(r.describe() for r in bad[:3])
         verdict.findings.append(Finding("drift", f"{cell} ({framework})", message))
     verdict.sections.append("## Numeric drift against the golden baseline\n\n" + report.markdown())
 

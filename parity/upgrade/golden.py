@@ -36,18 +36,14 @@ from pathlib import Path
 import numpy as np
 
 from parity.checks.cases import ParityCase, build_pair
-from parity.checks.gradients import (
-    cotangents,
-    gradient_allowed,
-    keras_gradients,
-    oracle_gradients,
-    torch_gradients,
-)
-from parity.core import oracle, outputs, weight_verdict
+from parity.checks.gradients import keras_gradients, torch_gradients
+from parity.checks.reference import reference
+from parity.core import outputs, weight_verdict
 from parity.core.errors import InputFileError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
+from parity.core.inputs import CaseInputs
 from parity.core.spec import CELL_KINDS, RecurrentSpec
-from parity.core.tolerances import POLICY, TOLERANCES, allowed_error
+from parity.core.tolerances import POLICY, TOLERANCES
 from parity.layers import keras_side, torch_side
 
 FORMAT = 1
@@ -106,21 +102,19 @@ class Computed:
 def compute_case(case: ParityCase, gradients: bool) -> Computed:
     spec = case.spec
     keras_obj, torch_obj = build_pair(case, "keras_to_torch")
-    x, h0, mask = case.inputs(), case.initial_state(), case.step_mask()
     weights = case.weights()
-    reference = oracle.run(spec, weights, x, h0, mask)
-    values = {"keras": keras_side.run(keras_obj, x, h0, mask).named(),
-              "torch": torch_side.run(torch_obj, x, h0, mask).named()}
+    inputs = CaseInputs.of(spec, case.inputs(), case.initial_state(), case.step_mask())
+    ref = reference(spec, weights, inputs)
+    args = (inputs.x, inputs.initial_state, inputs.mask)
+    values = {"keras": keras_side.run(keras_obj, *args).named(),
+              "torch": torch_side.run(torch_obj, *args).named()}
     # two implementations (the recorded one and today's): the cross-implementation tolerance
-    allowed = {k: POLICY.cross * v for k, v in allowed_error(spec, weights, x, h0, reference, mask)
-               .named().items()}
+    allowed = {k: POLICY.cross * v for k, v in ref.allowed.items()}
     if gradients:
-        cots = cotangents(spec, [np.shape(t) for t in reference.named().values()], case.seed)
-        values["keras"].update(keras_gradients(keras_obj, spec, x, h0, mask, cots))
-        values["torch"].update(torch_gradients(torch_obj, spec, x, h0, mask, cots))
-        clean = oracle_gradients(spec, weights, x, h0, mask, cots)
-        allowed.update({k: POLICY.cross * v for k, v in gradient_allowed(spec, weights, x, h0,
-                                                                          mask, cots, clean).items()})
+        cots, _, gradient_allowed = ref.gradients(case.seed)
+        values["keras"].update(keras_gradients(keras_obj, spec, *args, cots))
+        values["torch"].update(torch_gradients(torch_obj, spec, *args, cots))
+        allowed.update({k: POLICY.cross * v for k, v in gradient_allowed.items()})
     arrays = {fw: {k: np.asarray(v, dtype=np.float64) for k, v in named.items()}
               for fw, named in values.items()}
     u = TOLERANCES[spec.dtype].unit_roundoff
@@ -276,6 +270,11 @@ class Drift:
     def cell(self) -> str:
         return self.case.split("/", 1)[0] if not self.case.startswith("scenario/") else "scenarios"
 
+    def describe(self) -> str:
+        return f"{self.case} {self.framework} {self.tensor}: {self.verdict}, " + (
+            self.detail or f"largest change {self.largest_change:.3g} = {self.share:.1f}x the "
+            "allowed difference")
+
 
 @dataclass
 class DriftReport:
@@ -287,14 +286,34 @@ class DriftReport:
     def drifted(self) -> list[Drift]:
         return [r for r in self.rows if r.verdict in FAILING]
 
+    @property
+    def ok(self) -> bool:
+        return not self.drifted
+
+    def groups(self) -> dict[tuple[str, str], list[Drift]]:
+        """Rows by (cell, framework), in the order the cases were recorded."""
+        groups: dict[tuple[str, str], list[Drift]] = {}
+        for r in self.rows:
+            groups.setdefault((r.cell, r.framework), []).append(r)
+        return groups
+
+    def summary(self) -> str:
+        """One line: verdict, largest change and share of the allowed difference used."""
+        finite = [r for r in self.rows if np.isfinite(r.share)]
+        largest = max((r.largest_change for r in finite), default=0.0)
+        share = max((r.share for r in finite), default=0.0)
+        return (f"golden {'holds' if self.ok else 'DRIFTS'}: {len(self.drifted)} of "
+                f"{len(self.rows)} tensors drift; largest change {largest:.3g}, {share:.1%} of "
+                "the allowed difference used")
+
+    def explain(self) -> str:
+        return self.summary() + "\n" + self.markdown()
+
     def table(self) -> list[str]:
         """Largest change per cell and framework (Markdown)."""
         lines = ["| cell | framework | tensors | identical | largest change | share of "
                  "tolerance | verdict |", "|---|---|---|---|---|---|---|"]
-        groups: dict[tuple[str, str], list[Drift]] = {}
-        for r in self.rows:
-            groups.setdefault((r.cell, r.framework), []).append(r)
-        for (cell, fw), rows in groups.items():
+        for (cell, fw), rows in self.groups().items():
             worst = max(rows, key=lambda r: r.share)
             identical = sum(r.verdict == "identical" for r in rows)
             failing = [r.verdict for r in rows if r.verdict in FAILING]
@@ -312,10 +331,7 @@ class DriftReport:
                  f" with {', '.join(f'{k} {v}' for k, v in before.items())}.",
                  f"Changed since: {', '.join(changed) if changed else 'nothing'}.", "",
                  *self.table()]
-        for r in self.drifted[:20]:
-            lines.append(f"- {r.verdict}: {r.case} {r.framework} {r.tensor}: " + (
-                r.detail or f"largest change {r.largest_change:.3g} = {r.share:.1f}x the "
-                "allowed difference"))
+        lines += [f"- {r.describe()}" for r in self.drifted[:20]]
         return "\n".join(lines)
 
 
