@@ -186,3 +186,18 @@ def test_compare_draws_a_forest_plot_into_a_new_file(tmp_path):
     assert main(["compare", str(RUN_A), str(RUN_B), "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["compare", str(RUN_A), str(RUN_B), "--plot", str(png)]) == 2  # never overwrites
+
+
+def test_harness_rows_have_no_flop_rate_in_the_report(tmp_path):
+    raw = json.loads(RUN_A.read_text())
+    harness = json.loads(json.dumps(raw["benchmarks"][0]))
+    harness["name"] = harness["fullname"] = "test_harness[w0-forward]"
+    harness["extra_info"].update(cell="harness", pass_="forward", path="parity-check",
+                                 framework="parity", flops=2, kernel="2 drawn example(s) per round")
+    raw["benchmarks"].append(harness)
+    path = tmp_path / "with-harness.json"
+    path.write_text(json.dumps(raw))
+    text = write_report(path, tmp_path / "r").read_text()
+    row = next(line for line in text.splitlines() if "| parity-check |" in line)
+    assert row.split("|")[5:7] == [" n/a ", " n/a "], row  # GFLOP/s and % of peak
+    assert "## harness" in text

@@ -64,10 +64,13 @@ def markdown(run: Run, plots: list[str] = ()) -> str:
             ratio = f"{r.median / reference.median:.2f}" if reference else "n/a"
             peak = run.peak_of(r)
             share = f"{100 * r.gflops / peak:.3g} ({r.device})" if peak else "n/a"
+            gflops = f"{r.gflops:.3g}"
+            if r.cell == "harness":  # a whole check has no countable arithmetic: no FLOP rate
+                gflops = share = "n/a"
             steady = noise_note(stability[r.key]) if stability[r.key] else \
                 "no raw samples (--benchmark-save-data)"
             lines.append(f"| {r.framework} | {r.path} | {_time(r.median)} | {_time(r.iqr)} | "
-                         f"{r.gflops:.3g} | {share} | {ratio} | {steady} | {r.kernel} |")
+                         f"{gflops} | {share} | {ratio} | {steady} | {r.kernel} |")
         lines.append("")
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
