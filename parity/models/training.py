@@ -43,7 +43,7 @@ from parity.core import oracle, weight_verdict
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, perturbation_size
-from parity.layers import keras_side, torch_side
+from parity.layers import keras_side, module_state, torch_side
 from parity.models import blocks as models
 from parity.models.optim import Adam, Loss, Optimizer
 
@@ -379,7 +379,17 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
     """Train both models in place, ``epochs`` passes over ``batches`` in order, and record every
     step against the float64 reference (see the module docstring). Raises ``TransferError`` if
     they do not start from the same weights; mismatches are in the record, not raised (see
-    :func:`assert_training_parity`)."""
+    :func:`assert_training_parity`). The torch model's modes and ``requires_grad`` flags (set
+    for the run: inference mode, ``bias_hh`` frozen) are restored afterwards; its weights keep
+    what the run trained."""
+    user_modules = [m for m in (torch_model,) if isinstance(m, torch.nn.Module)]
+    with module_state.left_as_found(*user_modules):
+        return _lockstep(keras_model, torch_model, batches, loss=loss, optimizer=optimizer,
+                         epochs=epochs, context=context)
+
+
+def _lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
+              optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
     if epochs < 1 or not batches:
         raise UnsupportedConfig("epochs/batches", (epochs, len(batches)),
                                 "give at least one batch and one epoch")
@@ -510,7 +520,7 @@ def predict(model, x: np.ndarray) -> np.ndarray:
         return np.asarray(keras.ops.convert_to_numpy(_first(model(xs, training=False))),
                           dtype=np.float64)
     module = as_torch_model(model)
-    module.eval()
-    with torch.no_grad():
+    with module_state.left_as_found(module), torch.no_grad():
+        module.eval()
         out = _first(module(_to_torch_input(x, _model_dtype(module))))
     return out.to(torch.float64).numpy()
