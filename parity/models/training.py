@@ -45,6 +45,7 @@ from parity.core.frameworks import keras, torch
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, perturbation_size
 from parity.layers import keras_side, module_state, torch_side
 from parity.models import blocks as models
+from parity.models import native
 from parity.models.optim import Adam, Loss, Optimizer
 
 SEED = 20261126
@@ -374,22 +375,42 @@ def dtype_name(torch_model) -> str:
     return {v: k for k, v in torch_side.TORCH_DTYPES.items()}[_model_dtype(torch_model)]
 
 
-def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
-                   optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
-    """Train both models in place, ``epochs`` passes over ``batches`` in order, and record every
-    step against the float64 reference (see the module docstring). Raises ``TransferError`` if
-    they do not start from the same weights; mismatches are in the record, not raised (see
+def train_lockstep(keras_model, torch_model, batches, *, loss, optimizer, epochs: int = 1,
+                   context: str = "", shuffle_seed: int | None = None) -> TrainingRecord:
+    """Train both models in place, ``epochs`` passes over ``batches``, and record every step
+    against the float64 reference (see the module docstring). Raises ``TransferError`` if they do
+    not start from the same weights; mismatches are in the record, not raised (see
     :func:`assert_training_parity`). The torch model's modes and ``requires_grad`` flags (set
     for the run: inference mode, ``bias_hh`` frozen) are restored afterwards; its weights keep
-    what the run trained."""
+    what the run trained.
+
+    Args:
+        batches: a list of :class:`Batch` or ``(x, y[, mask])`` tuples, an ``(x, y)`` pair of
+            arrays (one batch), a batched ``tf.data.Dataset`` or a ``torch.utils.data.DataLoader``
+            (read once); labels (batch,), (batch, 1), (batch, time) or (batch, time, 1), or
+            (time,) for a single sequence.
+        loss: :class:`parity.SparseCrossEntropy` (mean or sum), :class:`parity.MaskedSequenceCrossEntropy`,
+            ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)`` or
+            ``torch.nn.CrossEntropyLoss()``.
+        optimizer: :class:`parity.Adam` / :class:`parity.SGD`, or a Keras or torch Adam or SGD
+            (its hyperparameters read; Adam's epsilon kept in its framework's convention).
+        shuffle_seed: shuffle the examples every epoch with this seed, the same order for both
+            frameworks (default: the batches in the order given).
+    """
+    data = native.data(batches, shuffle_seed=shuffle_seed)
+    loss = native.loss(loss)
+    optimizer, notes = native.optimizer(optimizer)
     user_modules = [m for m in (torch_model,) if isinstance(m, torch.nn.Module)]
     with module_state.left_as_found(*user_modules):
-        return _lockstep(keras_model, torch_model, batches, loss=loss, optimizer=optimizer,
-                         epochs=epochs, context=context)
+        record = _lockstep(keras_model, torch_model, data, loss=loss, optimizer=optimizer,
+                           epochs=epochs, context=context)
+    record.notes += [*data.notes, *notes]
+    return record
 
 
-def _lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
+def _lockstep(keras_model, torch_model, data: native.Data, *, loss: Loss,
               optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
+    batches = data.batches
     if epochs < 1 or not batches:
         raise UnsupportedConfig("epochs/batches", (epochs, len(batches)),
                                 "give at least one batch and one epoch")
@@ -429,8 +450,8 @@ def _lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
         perturbed.append((run, noise))
 
     index, seen = 0, {}
-    for _ in range(epochs):
-        for batch in batches:
+    for epoch in range(epochs):
+        for batch in data.epoch(epoch):
             index += 1
             optimizer.before_step(index, runs["keras"].optimizer,
                                   [r.optimizer for r in runs.values() if isinstance(r, _TorchRun)]
@@ -503,11 +524,12 @@ def _judge(index, losses, losses_perturbed, keras_model, torch_model, reference,
                 gap_allowed, share, tightest, failure)
 
 
-def assert_training_parity(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
-                           optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
+def assert_training_parity(keras_model, torch_model, batches, *, loss, optimizer,
+                           epochs: int = 1, context: str = "",
+                           shuffle_seed: int | None = None) -> TrainingRecord:
     """:func:`train_lockstep`, raising :class:`parity.ParityError` (with the record) on a mismatch."""
     record = train_lockstep(keras_model, torch_model, batches, loss=loss, optimizer=optimizer,
-                            epochs=epochs, context=context)
+                            epochs=epochs, context=context, shuffle_seed=shuffle_seed)
     if not record.ok:
         raise ParityError(record.explain(), record)
     return record
