@@ -42,6 +42,7 @@ def test_port_returns_the_torch_model_and_a_verdict_row_per_layer_and_check():
     assert "| 3 lstm | gradients |" in table and "Dropout is compared in inference mode" in table
     ids = np.array([[1, 2, 3, 0], [4, 5, 0, 0]])
     expected = keras.ops.convert_to_numpy(model(ids.astype("int32")))
+    torch_model.eval()  # returned as built, in training mode (Dropout active), like parity.to_torch
     with torch.no_grad():
         got = torch_model(torch.from_numpy(ids)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
