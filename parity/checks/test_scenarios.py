@@ -1,4 +1,4 @@
-"""The seed's course scenarios (fixtures/scenarios): the course model in its own framework and
+"""The seed's course scenarios (parity/data/scenarios): the course model in its own framework and
 its port train in lock step; losses and weights agree at every step within the float64-derived
 tolerance, the final predictions are identical, and both reach the course's accuracy."""
 

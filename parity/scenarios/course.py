@@ -1,12 +1,12 @@
 """The seed's course scenarios, reproduced in both frameworks and trained in lock step.
 
-Each training scenario is a JSON file under ``fixtures/scenarios/`` holding the data, the model
+Each training scenario is a JSON file under ``parity/data/scenarios/`` holding the data, the model
 (as the course wrote it, in the framework it was written for), the loss, the optimizer and the
 accuracy the course code reaches. :func:`run` builds the course model with a fixed seed, ports it
 with ``parity.to_torch`` / ``parity.to_keras``, trains both on the same batches in order (the
 course shuffles; parity needs one order) with :func:`parity.models.training.train_lockstep`, and reports
 losses per step, final predictions and accuracies. The data format is documented in
-``fixtures/scenarios/README.md``.
+``parity/data/scenarios/README.md``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -28,19 +29,19 @@ LOSSES = {"sparse_cross_entropy": optim.SparseCrossEntropy,
           "masked_sequence_cross_entropy": optim.MaskedSequenceCrossEntropy}
 
 
-def fixtures_dir() -> Path:
-    """``$PARITY_FIXTURES``, else the checkout's ``fixtures/`` (beside the package or the cwd)."""
-    candidates = [Path(os.environ["PARITY_FIXTURES"])] if "PARITY_FIXTURES" in os.environ else []
-    candidates += [Path(__file__).resolve().parents[1] / "fixtures", Path.cwd() / "fixtures"]
-    for path in candidates:
-        if (path / "scenarios").is_dir():
-            return path
-    raise FileNotFoundError(f"no fixtures/scenarios in {[str(c) for c in candidates]}; run from "
-                            "the rnn-parity checkout or set PARITY_FIXTURES")
+def scenarios_dir() -> Path:
+    """``$PARITY_FIXTURES/scenarios`` if set, else the scenarios installed with the package
+    (``parity/data/scenarios``; ``fixtures/scenarios`` in the checkout points there)."""
+    if "PARITY_FIXTURES" in os.environ:
+        path = Path(os.environ["PARITY_FIXTURES"]) / "scenarios"
+        if not path.is_dir():
+            raise FileNotFoundError(f"PARITY_FIXTURES: {path} is not a folder of scenarios")
+        return path
+    return Path(str(resources.files("parity.data") / "scenarios"))
 
 
 def load_fixture(name: str) -> dict:
-    path = fixtures_dir() / "scenarios" / f"{name}.json"
+    path = scenarios_dir() / f"{name}.json"
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.json"))
         raise UnsupportedConfig("scenario", name, f"known scenarios are {known}")
