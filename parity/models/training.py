@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity.core import oracle, weight_verdict
+from parity.core import oracle, progress, weight_verdict
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, perturbation_size
@@ -450,9 +450,11 @@ def _lockstep(keras_model, torch_model, data: native.Data, *, loss: Loss,
         perturbed.append((run, noise))
 
     index, seen = 0, {}
+    bar = progress.bar(total=epochs * len(data.epoch(0)), desc="lock-step training")
     for epoch in range(epochs):
         for batch in data.epoch(epoch):
             index += 1
+            bar.update()
             optimizer.before_step(index, runs["keras"].optimizer,
                                   [r.optimizer for r in runs.values() if isinstance(r, _TorchRun)]
                                   + [r.optimizer for r, _ in perturbed])
@@ -466,6 +468,8 @@ def _lockstep(keras_model, torch_model, data: native.Data, *, loss: Loss,
             record.steps.append(_judge(index, losses, losses_perturbed, keras_model, torch_model,
                                        reference, [r.module for r, _ in perturbed], dtype,
                                        seen))
+            bar.set_postfix_str(f"{record.steps[-1].share_used:.0%} of tolerance used")
+    bar.close()
     return record
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from parity.core import progress
 from parity.scenarios import course as scenarios
 
 HEADER = ("| scenario | steps | largest loss gap | largest weight gap | tolerance used | "
@@ -48,7 +49,11 @@ def plot(r: scenarios.Result, path: Path) -> None:
 def write(names: list[str], out: Path) -> tuple[list[scenarios.Result], str]:
     """Run ``names``; write into ``out``, a folder claimed by the caller (:mod:`parity.core.outputs`);
     return results and table."""
-    results = [scenarios.run(name) for name in names]
+    results = []
+    with progress.bar(total=len(names), desc="course scenarios", unit="scenario") as bar:
+        for name in names:
+            results.append(scenarios.run(name))
+            bar.update()
     out.mkdir(parents=True, exist_ok=True)
     for r in results:
         plot(r, out / f"{r.name}.png")
