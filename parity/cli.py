@@ -221,7 +221,8 @@ def _scenarios(args: argparse.Namespace) -> int:
     from parity.scenarios import course as scenarios
     from parity.scenarios.report import write
 
-    unknown = sorted(set(args.names) - set(scenarios.TRAINING))
+    unknown = sorted(n for n in set(args.names) - set(scenarios.TRAINING)
+                     if not scenarios.is_file_name(n))
     if unknown:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {list(scenarios.TRAINING)}")
     with _claim(args, "scenarios-") as claimed:

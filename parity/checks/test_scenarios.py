@@ -14,3 +14,5 @@ def test_scenario_trains_the_same(name, request):
     result = scenarios.run(name, context=f"pytest '{request.node.nodeid}'")
     assert result.ok, "\n".join(result.problems())
     assert result.record.steps, "no training steps ran"
+    if result.verdict == "known difference":  # a mismatch, explained by the cause it declares
+        assert not result.record.ok and result.known_cause
