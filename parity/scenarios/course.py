@@ -268,7 +268,8 @@ def run(name: str, *, epochs: int | None = None, optimizer_override: optim.Optim
         shuffle_seed=scenario.get("shuffle_seed"),
         context=context or f"python -m parity scenarios {name}")
     keras_logits, torch_logits = training.predict(keras_model, d.x), training.predict(torch_model, d.x)
-    return Result(scenario.get("name", Path(name).stem if is_file_name(name) else name), record, _accuracy(keras_logits, d),
+    label = scenario.get("name", Path(name).stem if is_file_name(name) else name)
+    return Result(label, record, _accuracy(keras_logits, d),
                   _accuracy(torch_logits, d), scenario["target_accuracy"],
                   _differing_predictions(keras_logits, torch_logits, d),
                   _known_cause(scenario, chosen, record))
