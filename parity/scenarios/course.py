@@ -272,14 +272,14 @@ def run(name: str, *, epochs: int | None = None, optimizer_override: optim.Optim
     return Result(label, record, _accuracy(keras_logits, d),
                   _accuracy(torch_logits, d), scenario["target_accuracy"],
                   _differing_predictions(keras_logits, torch_logits, d),
-                  _known_cause(scenario, chosen, record))
+                  _known_cause(scenario, record))
 
 
 # the documented differences a scenario may declare, and the record note that shows each applies
 KNOWN_DIFFERENCES = {"sparse_adam": "applies Adam to an Embedding's sparse gradient"}
 
 
-def _known_cause(scenario: dict, chosen: optim.Optimizer, record) -> str:
+def _known_cause(scenario: dict, record) -> str:
     """The scenario's declared known difference, when this run's record names it."""
     known = scenario.get("known_difference")
     if not known:
