@@ -22,7 +22,7 @@ def test_every_training_scenario_ships_and_states_its_deviations():
 
 
 def test_a_users_scenario_file_runs_by_its_path(tmp_path, capsys):
-    mine = dict(scenarios.load_fixture("many_to_one"), name="mine", epochs=1)
+    mine = dict(scenarios.load_fixture("many_to_one"), name="mine", epochs=1, target_accuracy=0.0)
     path = tmp_path / "my.json"
     path.write_text(json.dumps(mine))
     assert main(["scenarios", str(path), "--out", str(tmp_path / "out")]) == 0
