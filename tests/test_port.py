@@ -164,3 +164,12 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path, capsys):
     bad.write_text("not a zip")
     assert main(["port", str(bad), "--out", str(tmp_path / "o")]) == 2
     assert "Keras cannot load it" in capsys.readouterr().err
+
+
+def test_a_model_of_recurrent_layers_torch_cannot_stack_ports_layer_by_layer():
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(4, return_sequences=True),
+                              keras.layers.GRU(2)])
+    torch_model, verdict = parity.port(model)
+    assert isinstance(torch_model, parity.KerasSequential) and verdict.ok, verdict.explain()
+    assert [r.layer for r in verdict.rows if r.check == "gradients"] == ["0 lstm", "1 gru"]

@@ -77,11 +77,18 @@ BlockWeights = Weights | dict
 # --------------------------------------------------------------------------------- Keras side
 
 def is_keras_model(obj) -> bool:
-    """A Keras model (Sequential or functional) that is not just a stack of recurrent layers."""
+    """A Keras model (Sequential or functional) that is not just a stack of recurrent layers one
+    torch module can hold (a model of, say, an LSTM then a GRU is a chain of blocks)."""
     if not isinstance(obj, keras.Model):
         return False
-    return not all(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
-                   for layer in obj.layers)
+    if not all(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+               for layer in obj.layers):
+        return True
+    try:
+        keras_side.describe(obj)
+    except UnsupportedConfig:  # layers differing in kind, units, flags: one block each
+        return True
+    return False
 
 
 def _chain(model) -> list:
