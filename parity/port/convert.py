@@ -41,7 +41,8 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
         x: the model's input for the whole-model check (token ids (batch, time) or features
             (batch, time, features)); drawn from ``seed`` when not given.
         seed: seeds the drawn inputs and the gradient checks' cotangents.
-        batch, steps: the drawn inputs' batch size and length.
+        batch: the drawn inputs' batch size.
+        steps: the drawn inputs' length (time steps).
 
     Returns:
         ``(converted, verdict)``: the new torch module (for a Keras model) or built Keras model
