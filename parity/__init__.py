@@ -4,6 +4,7 @@
     module = parity.to_torch(keras_layer)          # drop-in torch module, same weights
     parity.assert_parity(keras_layer, module, x)   # raises parity.ParityError on a mismatch
 
+    torch_model, verdict = parity.port(keras_model)  # convert and check every layer; verdict.ok
     torch_model = parity.to_torch(keras_model)     # whole Sequential: Embedding, RNNs, Dense, ...
     parity.assert_model_parity(keras_model, torch_model, ids)
     parity.assert_training_parity(keras_model, torch_model, batches,
@@ -26,6 +27,8 @@ _API = {
     "copy_weights": "parity.models.transfer", "read": "parity.models.transfer",
     "KerasRNN": "parity.layers.torch_side", "GRUResetBefore": "parity.layers.torch_side",
     "KerasSequential": "parity.models.blocks",
+    # port a whole model and judge the port
+    "port": "parity.port.convert",
     # layer and gradient parity
     "assert_parity": "parity.checks.compare", "compare": "parity.checks.compare",
     "ParityReport": "parity.checks.compare",

@@ -3,6 +3,7 @@
     run                         the main job: parity checks, course scenarios, smoke benchmarks, report
     check                       the shipped parity checks (pytest; further options go to pytest)
     scenarios [NAME|FILE ...]   the course scenarios, trained in lock step in both frameworks
+    port MODEL --out DIR        convert a saved model to the other framework and check the port
     sweep                       drawn cases against the tolerance: calibration, sensitivity, tables
     bench run|report|compare|merge|ab
                                 benchmark runs, their reports, and comparisons of two runs
@@ -220,7 +221,8 @@ def _scenarios(args: argparse.Namespace) -> int:
     from parity.scenarios import course as scenarios
     from parity.scenarios.report import write
 
-    unknown = sorted(set(args.names) - set(scenarios.TRAINING))
+    unknown = sorted(n for n in set(args.names) - set(scenarios.TRAINING)
+                     if not scenarios.is_file_name(n))
     if unknown:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {list(scenarios.TRAINING)}")
     with _claim(args, "scenarios-") as claimed:
@@ -472,9 +474,15 @@ def _add_gate(commands) -> None:
     gate.set_defaults(handler=_gate)
 
 
+def _add_port(commands) -> None:
+    from parity.port.cli import add_parser  # framework-free until the command runs
+
+    add_parser(commands)
+
+
 # the order of `python -m parity --help`; each adds one command (or group) to the parser
-REGISTER = (_add_run, _add_check, _add_scenarios, _add_sweep, _add_bench, _add_golden, _add_gate,
-            _add_bench_aliases, _add_table_alias)
+REGISTER = (_add_run, _add_check, _add_scenarios, _add_port, _add_sweep, _add_bench, _add_golden,
+            _add_gate, _add_bench_aliases, _add_table_alias)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ def test_scenarios_prints_table_and_writes_plots(tmp_path, capsys):
     out = tmp_path / "scen"
     assert main(["scenarios", "hihello", "--out", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "| hihello | 20 |" in table and "| pass |" in table
+    assert "| hihello | 100 |" in table and "| pass |" in table
     assert (out / "hihello.png").stat().st_size > 10_000
     assert "hihello" in (out / "scenarios.md").read_text()
     assert main(["scenarios", "hihello", "--out", str(out)]) == 2  # never overwrites

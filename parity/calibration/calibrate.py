@@ -26,6 +26,7 @@ import numpy as np
 
 from parity.checks.cases import MASK_PATTERNS, ParityCase, build_pair
 from parity.core import oracle
+from parity.core import progress as progress_bars
 from parity.core.spec import MERGE_MODES, Outputs, RecurrentSpec
 from parity.core.tolerances import POLICY, allowed_error, oracle_factor
 from parity.layers import keras_side, torch_side
@@ -182,8 +183,10 @@ def run(count: int, out: Path, *, seed: int = 0, cuda: bool = False, keras_avail
         progress: Callable[[int, int], None] | None = None) -> dict:
     """Measure ``count`` drawn cases into ``out`` (an existing empty folder) and summarise."""
     start = time.time()
-    with open(out / "cases.jsonl", "w") as f:
+    with open(out / "cases.jsonl", "w") as f, \
+            progress_bars.bar(total=count, desc="calibration", unit="case") as bar:
         for i, drawn in enumerate(draw(count, seed)):
+            bar.update()
             ratios = measure(drawn, cuda=cuda, keras_available=keras_available)
             spec = drawn.case.spec
             f.write(json.dumps({"case": repr(drawn.case), "direction": drawn.direction,

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from parity.checks import strategies
 from parity.checks.cases import ParityCase, check_case
+from parity.core import progress
 from parity.core.errors import UnsupportedConfig
 
 
@@ -55,11 +56,13 @@ def sweep(examples: int, *, wide: bool = False, seed: int | None = 0,
     def run(case):
         for direction in directions:
             summary.add(case, direction, check_case(case, direction))
+        bar.update()
 
     if seed is not None:
         from hypothesis import seed as fix_seed
         run = fix_seed(seed)(run)
-    run()
+    with progress.bar(total=examples, desc="sweep", unit="case") as bar:
+        run()
     return summary
 
 

@@ -56,7 +56,13 @@ def _layers(obj) -> list:
         layers = [obj]
     if not layers:
         raise UnsupportedConfig("layers", "[]", "give at least one recurrent layer")
+    if isinstance(obj, keras.Model):
+        check_model_built(obj)
     for layer in layers:
+        if not layer.built:
+            raise TransferError("built", False, "build the layer first, e.g. "
+                                "layer.build((None, None, input_size)) or call it once",
+                                where=f"{type(layer).__name__} layer {layer.name!r}")
         if not isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional)):
             raise UnsupportedConfig(
                 "layer", type(layer).__name__,
@@ -64,6 +70,16 @@ def _layers(obj) -> list:
                 "Bidirectional layers; for whole models use parity.to_torch(model) and "
                 "parity.assert_model_parity / parity.assert_training_parity")
     return layers
+
+
+def check_model_built(model) -> None:
+    """Refuse an unbuilt Keras model, naming the model (not one of its cells)."""
+    if not model.built:
+        raise TransferError("built", False, "the model has no weights yet: start it with an "
+                            "input, keras.Input((None,), dtype='int32') for token ids or "
+                            "keras.Input((None, features)) for features, or call it once on "
+                            "data (or model.build(input_shape))",
+                            where=f"Keras {type(model).__name__} {model.name!r}")
 
 
 def _directions(layer) -> list:

@@ -309,14 +309,34 @@ def is_torch(obj: object) -> bool:
     return isinstance(obj, nn.Module)
 
 
+def qualified_name(obj) -> str:
+    """``obj``'s class with the module that defines it: a user's class called ``RNN`` must not
+    read as ``torch.nn.RNN``."""
+    cls = type(obj)
+    module = cls.__module__
+    if module.startswith("torch.nn."):
+        module = "torch.nn"
+    elif module.startswith("parity."):
+        module = "parity"
+    return f"{module}.{cls.__qualname__}"
+
+
 def plain_rnn(obj) -> nn.Module:
     """The plain recurrent module inside ``obj`` (itself, or a ``KerasRNN``'s ``rnn``)."""
     rnn = obj.rnn if isinstance(obj, KerasRNN) else obj
     if type(rnn) not in KINDS:
-        raise UnsupportedConfig("module", type(rnn).__name__,
-                                f"supported modules are {[k.__name__ for k in KINDS]} "
-                                "and parity.KerasRNN")
+        held = [f"{name} ({qualified_name(m)})" for name, m in rnn.named_modules()
+                if type(m) in KINDS]
+        hint = (f"; it holds {', '.join(held)}: pass that attribute (e.g. model.{held[0].split()[0]})"
+                if held else "")
+        raise UnsupportedConfig("module", qualified_name(rnn),
+                                f"supported modules are {[qualified_name_of(k) for k in KINDS]} "
+                                f"and parity.KerasRNN{hint}")
     return rnn
+
+
+def qualified_name_of(cls: type) -> str:
+    return "parity.GRUResetBefore" if cls is GRUResetBefore else f"torch.nn.{cls.__name__}"
 
 
 def describe(obj) -> RecurrentSpec:

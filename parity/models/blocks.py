@@ -77,11 +77,18 @@ BlockWeights = Weights | dict
 # --------------------------------------------------------------------------------- Keras side
 
 def is_keras_model(obj) -> bool:
-    """A Keras model (Sequential or functional) that is not just a stack of recurrent layers."""
+    """A Keras model (Sequential or functional) that is not just a stack of recurrent layers one
+    torch module can hold (a model of, say, an LSTM then a GRU is a chain of blocks)."""
     if not isinstance(obj, keras.Model):
         return False
-    return not all(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
-                   for layer in obj.layers)
+    if not all(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
+               for layer in obj.layers):
+        return True
+    try:
+        keras_side.describe(obj)
+    except UnsupportedConfig:  # layers differing in kind, units, flags: one block each
+        return True
+    return False
 
 
 def _chain(model) -> list:
@@ -165,6 +172,7 @@ def _keras_weights(layer, block: Block) -> BlockWeights:
 
 
 def read_keras(model) -> tuple[tuple[Block, ...], list[BlockWeights]]:
+    keras_side.check_model_built(model)
     layers = _chain(model)
     if not layers:
         raise UnsupportedConfig("model", model.name, "the model has no layers")
@@ -252,6 +260,13 @@ def _check_chain(blocks: tuple[Block, ...]) -> None:
     for i, block in enumerate(blocks):
         if isinstance(block, Embedding) and i:
             raise UnsupportedConfig("Embedding", f"layer {i}", "an Embedding must come first")
+        if isinstance(block, Recurrent) and block.spec.return_state:
+            raise UnsupportedConfig("return_state", True, "a recurrent layer inside a model must "
+                                    "return one tensor, as Keras' Sequential requires: build it "
+                                    "with return_state=False (a spec read from a plain torch "
+                                    "module has it set, as the module returns its states: use "
+                                    "parity.read(module)[0].replace(return_state=False))",
+                                    where=f"layer {i}")
 
 
 # --------------------------------------------------------------------------------- torch side
@@ -338,7 +353,8 @@ def _torch_dtype(p: torch.Tensor) -> str:
 
 def _from_nn_sequential(seq: nn.Sequential) -> tuple[tuple[Block, ...], list[nn.Module]]:
     """Blocks of a plain ``nn.Sequential``, and the module holding each block's weights."""
-    modules = [m for m in seq if not isinstance(m, nn.Identity)]
+    positions = [k for k, m in enumerate(seq) if not isinstance(m, nn.Identity)]
+    modules = [seq[k] for k in positions]
     blocks, owners, i = [], [], 0
     while i < len(modules):
         m = modules[i]
@@ -358,12 +374,16 @@ def _from_nn_sequential(seq: nn.Sequential) -> tuple[tuple[Block, ...], list[nn.
         elif isinstance(m, torch_side.KerasRNN):
             blocks.append(Recurrent(torch_side.describe(m)))
         elif type(m) in torch_side.KINDS:
-            raise UnsupportedConfig("module", type(m).__name__, "a plain recurrent module returns "
-                                    "(output, h_n) and cannot sit in nn.Sequential; wrap it as "
-                                    "parity.KerasRNN(spec, rnn=module)")
+            raise UnsupportedConfig("module", torch_side.qualified_name(m),
+                                    "a plain recurrent module returns (output, h_n) and cannot "
+                                    "sit in nn.Sequential; wrap it as parity.KerasRNN(parity.read("
+                                    "module)[0].replace(return_state=False), rnn=module), adding "
+                                    "return_sequences=False to keep only the last step (Keras' "
+                                    "default)", where=f"nn.Sequential item {positions[i]}")
         else:
-            raise UnsupportedConfig("module", type(m).__name__,
-                                    f"supported modules are {', '.join(SUPPORTED_TORCH)}")
+            raise UnsupportedConfig("module", torch_side.qualified_name(m),
+                                    f"supported modules are {', '.join(SUPPORTED_TORCH)}",
+                                    where=f"nn.Sequential item {positions[i]}")
         owners.append(m)
         i += 1
     if not blocks:

@@ -115,24 +115,34 @@ def _check_positive(option: str, value: float) -> None:
 
 @dataclass(frozen=True)
 class SparseCrossEntropy:
-    """Softmax cross-entropy from logits, mean over every labelled position (batch, or batch x
-    time); with a loss mask, mean over the positions it keeps (Keras' ``sample_weight`` with
-    ``sum_over_batch_size`` divides by all positions instead; say so by using this loss only on
-    unmasked data or with the mask you mean)."""
+    """Softmax cross-entropy from logits over every labelled position (batch, or batch x time):
+    their mean (``reduction="mean"``: Keras' ``sum_over_batch_size``, torch's ``mean``) or sum
+    (``"sum"``, as the torch course's summed per-character loss). With a loss mask, the positions
+    it keeps (the mean over those: Keras' ``sample_weight`` with ``sum_over_batch_size`` divides
+    by all positions instead; say so by using this loss only on unmasked data or with the mask
+    you mean)."""
+
+    reduction: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.reduction not in ("mean", "sum"):
+            raise UnsupportedConfig("reduction", self.reduction, "'mean' or 'sum'")
 
     def keras(self, logits, labels, mask=None):
         ce = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         if mask is None:
-            return keras.ops.mean(ce)
+            return keras.ops.sum(ce) if self.reduction == "sum" else keras.ops.mean(ce)
         m = keras.ops.cast(mask, ce.dtype)
-        return keras.ops.sum(ce * m) / keras.ops.sum(m)
+        total = keras.ops.sum(ce * m)
+        return total if self.reduction == "sum" else total / keras.ops.sum(m)
 
     def torch(self, logits, labels, mask=None):
         ce = _torch_ce(logits, labels)
         if mask is None:
-            return ce.mean()
+            return ce.sum() if self.reduction == "sum" else ce.mean()
         m = mask.to(ce.dtype)
-        return (ce * m).sum() / m.sum()
+        total = (ce * m).sum()
+        return total if self.reduction == "sum" else total / m.sum()
 
 
 @dataclass(frozen=True)
@@ -152,6 +162,8 @@ class MaskedSequenceCrossEntropy:
 
 
 def _torch_ce(logits, labels):
+    if labels.shape == logits.shape[:-1] + (1,):  # dropped, as Keras' sparse cross-entropy does
+        labels = labels.squeeze(-1)
     if logits.shape[:-1] != labels.shape:
         raise UnsupportedConfig("labels.shape", tuple(labels.shape),
                                 f"expected the logits' leading shape {tuple(logits.shape[:-1])}")

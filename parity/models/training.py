@@ -39,13 +39,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity.core import inputs, weight_verdict
+from parity.core import inputs, progress, weight_verdict
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.mismatch import diff, format_point
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, perturbation_size
-from parity.layers import keras_side, torch_side
+from parity.layers import keras_side, module_state, torch_side
 from parity.models import blocks as models
+from parity.models import native
 from parity.models.optim import Adam, Loss, Optimizer
 
 SEED = 20261126
@@ -387,12 +388,42 @@ def dtype_name(torch_model) -> str:
     return torch_side.DTYPE_NAMES[_model_dtype(torch_model)]
 
 
-def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
-                   optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
-    """Train both models in place, ``epochs`` passes over ``batches`` in order, and record every
-    step against the float64 reference (see the module docstring). Raises ``TransferError`` if
-    they do not start from the same weights; mismatches are in the record, not raised (see
-    :func:`assert_training_parity`)."""
+def train_lockstep(keras_model, torch_model, batches, *, loss, optimizer, epochs: int = 1,
+                   context: str = "", shuffle_seed: int | None = None) -> TrainingRecord:
+    """Train both models in place, ``epochs`` passes over ``batches``, and record every step
+    against the float64 reference (see the module docstring). Raises ``TransferError`` if they do
+    not start from the same weights; mismatches are in the record, not raised (see
+    :func:`assert_training_parity`). The torch model's modes and ``requires_grad`` flags (set
+    for the run: inference mode, ``bias_hh`` frozen) are restored afterwards; its weights keep
+    what the run trained.
+
+    Args:
+        batches: a list of :class:`Batch` or ``(x, y[, mask])`` tuples, an ``(x, y)`` pair of
+            arrays (one batch), a batched ``tf.data.Dataset`` or a ``torch.utils.data.DataLoader``
+            (read once); labels (batch,), (batch, 1), (batch, time) or (batch, time, 1), or
+            (time,) for a single sequence.
+        loss: :class:`parity.SparseCrossEntropy` (mean or sum), :class:`parity.MaskedSequenceCrossEntropy`,
+            ``keras.losses.SparseCategoricalCrossentropy(from_logits=True)`` or
+            ``torch.nn.CrossEntropyLoss()``.
+        optimizer: :class:`parity.Adam` / :class:`parity.SGD`, or a Keras or torch Adam or SGD
+            (its hyperparameters read; Adam's epsilon kept in its framework's convention).
+        shuffle_seed: shuffle the examples every epoch with this seed, the same order for both
+            frameworks (default: the batches in the order given).
+    """
+    data = native.data(batches, shuffle_seed=shuffle_seed)
+    loss = native.loss(loss)
+    optimizer, notes = native.optimizer(optimizer)
+    user_modules = [m for m in (torch_model,) if isinstance(m, torch.nn.Module)]
+    with module_state.left_as_found(*user_modules):
+        record = _lockstep(keras_model, torch_model, data, loss=loss, optimizer=optimizer,
+                           epochs=epochs, context=context)
+    record.notes += [*data.notes, *notes]
+    return record
+
+
+def _lockstep(keras_model, torch_model, data: native.Data, *, loss: Loss,
+              optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
+    batches = data.batches
     if epochs < 1 or not batches:
         raise UnsupportedConfig("epochs/batches", (epochs, len(batches)),
                                 "give at least one batch and one epoch")
@@ -433,9 +464,11 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
 
     index, judge = 0, _Judge(keras_model, torch_model, reference,
                              [r.module for r, _ in perturbed], dtype)
-    for _ in range(epochs):
-        for batch in batches:
+    bar = progress.bar(total=epochs * len(data.epoch(0)), desc="lock-step training")
+    for epoch in range(epochs):
+        for batch in data.epoch(epoch):
             index += 1
+            bar.update()
             optimizer.before_step(index, runs["keras"].optimizer,
                                   [r.optimizer for r in runs.values() if isinstance(r, _TorchRun)]
                                   + [r.optimizer for r, _ in perturbed])
@@ -447,6 +480,8 @@ def train_lockstep(keras_model, torch_model, batches: list[Batch], *, loss: Loss
                 noise.parameters(run.params)
             losses["logit scale"] = runs["reference"].logit_scale
             record.steps.append(judge.step(index, losses, losses_perturbed))
+            bar.set_postfix_str(f"{record.steps[-1].share_used:.0%} of tolerance used")
+    bar.close()
     return record
 
 
@@ -512,11 +547,12 @@ class _Judge:
                     gap_allowed, share, tightest, failure)
 
 
-def assert_training_parity(keras_model, torch_model, batches: list[Batch], *, loss: Loss,
-                           optimizer: Optimizer, epochs: int = 1, context: str = "") -> TrainingRecord:
+def assert_training_parity(keras_model, torch_model, batches, *, loss, optimizer,
+                           epochs: int = 1, context: str = "",
+                           shuffle_seed: int | None = None) -> TrainingRecord:
     """:func:`train_lockstep`, raising :class:`parity.ParityError` (with the record) on a mismatch."""
     record = train_lockstep(keras_model, torch_model, batches, loss=loss, optimizer=optimizer,
-                            epochs=epochs, context=context)
+                            epochs=epochs, context=context, shuffle_seed=shuffle_seed)
     if not record.ok:
         raise ParityError(record.explain(), record)
     return record
@@ -529,7 +565,7 @@ def predict(model, x: np.ndarray) -> np.ndarray:
         return np.asarray(keras.ops.convert_to_numpy(_first(model(xs, training=False))),
                           dtype=np.float64)
     module = as_torch_model(model)
-    module.eval()
-    with torch.no_grad():
+    with module_state.left_as_found(module), torch.no_grad():
+        module.eval()
         out = _first(module(_to_torch_input(x, _model_dtype(module))))
     return out.to(torch.float64).numpy()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from parity.core import progress
 from parity.scenarios import course as scenarios
 
 HEADER = ("| scenario | steps | largest loss gap | largest weight gap | tolerance used | "
@@ -19,7 +20,7 @@ def row(r: scenarios.Result) -> str:
             f"{rec.largest_param_gap:.2g} | {rec.share_used:.1%} | {r.accuracy_keras:.0%} / "
             f"{r.accuracy_torch:.0%} ({r.target_accuracy:.0%}) | "
             f"{'identical' if not r.predictions_differ else f'{r.predictions_differ} differ'} | "
-            f"{'pass' if r.ok else 'FAIL'} |")
+            f"{r.verdict} |")
 
 
 def plot(r: scenarios.Result, path: Path) -> None:
@@ -48,7 +49,11 @@ def plot(r: scenarios.Result, path: Path) -> None:
 def write(names: list[str], out: Path) -> tuple[list[scenarios.Result], str]:
     """Run ``names``; write into ``out``, a folder claimed by the caller (:mod:`parity.core.outputs`);
     return results and table."""
-    results = [scenarios.run(name) for name in names]
+    results = []
+    with progress.bar(total=len(names), desc="course scenarios", unit="scenario") as bar:
+        for name in names:
+            results.append(scenarios.run(name))
+            bar.update()
     out.mkdir(parents=True, exist_ok=True)
     for r in results:
         plot(r, out / f"{r.name}.png")
@@ -58,7 +63,8 @@ def write(names: list[str], out: Path) -> tuple[list[scenarios.Result], str]:
     (out / "scenarios.md").write_text("# Course scenarios, trained in lock step\n\n" + table + "\n"
                                       + "".join(details) + "\n")
     (out / "scenarios.json").write_text(json.dumps([{
-        "name": r.name, "ok": r.ok, "accuracy_keras": r.accuracy_keras,
+        "name": r.name, "ok": r.ok, "verdict": r.verdict, "known_cause": r.known_cause,
+        "notes": r.record.notes, "accuracy_keras": r.accuracy_keras,
         "accuracy_torch": r.accuracy_torch, "target_accuracy": r.target_accuracy,
         "predictions_differ": r.predictions_differ,
         "steps": [{"step": s.index, "loss_keras": s.loss_keras, "loss_torch": s.loss_torch,

@@ -24,7 +24,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parity.core import outputs
+from parity.core import outputs, progress
 from parity.core.errors import UnsupportedConfig
 
 CAUSES = {"parity": 1, "drift": 2, "speed": 4, "environment": 8}
@@ -207,8 +207,10 @@ def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_basel
     steps = (("parity", lambda: _parity(work, verdict)), ("drift", lambda: _drift(golden, verdict)),
              ("speed", lambda: _speed(bench_baseline, bench_run, work, processes, sizes, factor,
                                       alpha, verdict)))
+    bar = progress.bar(total=len(steps) - len(skip), desc="gate", unit="step")
     try:
         for name, step in steps:
+            bar.set_postfix_str(name)
             if name in skip:
                 verdict.sections.append(f"## {name}\n\nskipped (--skip {name})")
                 continue
@@ -223,6 +225,8 @@ def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_basel
                     f"({type(e).__name__}: {e}); this is a bug: please report it with "
                     f"{ERROR_LOG}"))
             verdict.seconds[name] = time.perf_counter() - start
+            bar.update()
+        bar.close()
         (work / "gate.md").write_text(verdict.markdown())
         (work / "gate.xml").write_bytes(verdict.junit())
     except BaseException:  # interrupted: leave nothing half-written behind

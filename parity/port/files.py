@@ -1,0 +1,153 @@
+"""Saved models in and out of :func:`parity.port`.
+
+In: a Keras ``.keras`` or legacy ``.h5`` file, or a torch module named ``package.module:factory``
+(a callable returning the module) with an optional state dict file.
+
+Out (Keras -> torch): ``state_dict.pt`` (``torch.save(module.state_dict())``),
+``architecture.json`` (what :func:`load_torch` rebuilds the module from) and ``load_model.py``, a
+loader script (``from load_model import load``). Out (torch -> Keras): ``model.keras``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+from pathlib import Path
+
+from parity.core.errors import InputFileError
+from parity.core.frameworks import keras, torch
+from parity.core.spec import RecurrentSpec
+from parity.layers import keras_side, torch_side
+from parity.models import blocks
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+FORMAT = "rnn-parity port 1"
+STATE_DICT, ARCHITECTURE, LOADER, KERAS_FILE = ("state_dict.pt", "architecture.json",
+                                                "load_model.py", "model.keras")
+_BLOCKS = {cls.__name__: cls for cls in (blocks.Embedding, blocks.Masking, blocks.Recurrent,
+                                         blocks.Dropout, blocks.Dense)}
+
+_LOADER_TEXT = '''"""Rebuild the torch port that `python -m parity port` wrote into this folder.
+
+    from load_model import load
+    model = load()   # a parity.KerasSequential or parity.KerasRNN holding the converted weights
+    model.eval()     # as for any new torch module: inference mode (Dropout off) before predicting
+
+It needs rnn-parity (and torch) installed; the architecture is in architecture.json, the
+weights in state_dict.pt (torch.save of the module's state_dict).
+"""
+
+from pathlib import Path
+
+from parity.port.files import load_torch
+
+
+def load():
+    return load_torch(Path(__file__).resolve().parent)
+'''
+
+
+def is_keras_file(text: str) -> bool:
+    return Path(text).suffix.lower() in KERAS_SUFFIXES
+
+
+def load_keras(path):
+    """The Keras model saved in ``path`` (``.keras`` or ``.h5``), without its training config."""
+    path = Path(path)
+    if path.suffix.lower() not in KERAS_SUFFIXES:
+        raise InputFileError(f"{path}: expected a Keras model file ({', '.join(KERAS_SUFFIXES)}); "
+                             "for a torch module give package.module:factory")
+    if not path.is_file():
+        raise InputFileError(f"{path}: no such file")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as e:  # Keras raises many kinds for a file it cannot read
+        raise InputFileError(f"{path}: Keras cannot load it as a model ({type(e).__name__}: "
+                             f"{e})") from e
+
+
+def load_factory(target: str, state_dict=None):
+    """The torch module ``package.module:factory()`` returns, with ``state_dict`` (a file written by
+    ``torch.save(module.state_dict())``) loaded into it strictly."""
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise InputFileError(f"{target}: expected a Keras file ({', '.join(KERAS_SUFFIXES)}) or a "
+                             "torch module as package.module:factory")
+    try:
+        factory = importlib.import_module(module_name)
+        for part in attr.split("."):
+            factory = getattr(factory, part)
+    except (ImportError, AttributeError) as e:
+        raise InputFileError(f"{target}: cannot import it ({type(e).__name__}: {e}); the module "
+                             "must be importable from the current folder or sys.path") from e
+    module = factory() if callable(factory) and not isinstance(factory, torch.nn.Module) \
+        else factory
+    if not isinstance(module, torch.nn.Module):
+        raise InputFileError(f"{target}: returned {type(module).__name__}, not a torch.nn.Module")
+    if state_dict is not None:
+        path = Path(state_dict)
+        if not path.is_file():
+            raise InputFileError(f"{path}: no such file")
+        try:
+            weights = torch.load(path, map_location="cpu", weights_only=True)
+            module.load_state_dict(weights)
+        except Exception as e:  # unpickling errors, missing or unexpected keys, shapes
+            raise InputFileError(f"{path}: cannot be loaded into {target}'s module "
+                                 f"({type(e).__name__}: {e})") from e
+    return module
+
+
+def _encode(block) -> dict:
+    return {"type": type(block).__name__, **dataclasses.asdict(block)}
+
+
+def _decode(entry: dict):
+    entry = dict(entry)
+    cls = _BLOCKS[entry.pop("type")]
+    if cls is blocks.Recurrent:
+        return blocks.Recurrent(RecurrentSpec(**entry["spec"]))
+    return cls(**entry)
+
+
+def write_torch(folder: Path, module) -> list[Path]:
+    """Write ``module`` (a ``KerasSequential`` or ``KerasRNN``) as state dict, architecture and
+    loader script into ``folder``; the paths written."""
+    if isinstance(module, blocks.KerasSequential):
+        arch = {"format": FORMAT, "module": "KerasSequential",
+                "blocks": [_encode(b) for b in module.blocks]}
+    else:
+        arch = {"format": FORMAT, "module": "KerasRNN", "spec": dataclasses.asdict(module.spec)}
+    torch.save(module.state_dict(), folder / STATE_DICT)
+    (folder / ARCHITECTURE).write_text(json.dumps(arch, indent=1) + "\n")
+    (folder / LOADER).write_text(_LOADER_TEXT)
+    return [folder / STATE_DICT, folder / ARCHITECTURE, folder / LOADER]
+
+
+def load_torch(folder):
+    """The module :func:`write_torch` wrote into ``folder``, weights loaded."""
+    folder = Path(folder)
+    try:
+        arch = json.loads((folder / ARCHITECTURE).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputFileError(f"{folder / ARCHITECTURE}: cannot be read ({e})") from e
+    if arch.get("format") != FORMAT:
+        raise InputFileError(f"{folder / ARCHITECTURE}: format {arch.get('format')!r}, expected "
+                             f"{FORMAT!r}")
+    if arch["module"] == "KerasSequential":
+        module = blocks.KerasSequential(tuple(_decode(b) for b in arch["blocks"]))
+    else:
+        module = torch_side.KerasRNN(RecurrentSpec(**arch["spec"]))
+    module.load_state_dict(torch.load(folder / STATE_DICT, map_location="cpu", weights_only=True))
+    return module
+
+
+def write_keras(folder: Path, obj) -> Path:
+    """Save a Keras model or built layer as ``folder/model.keras`` (a layer inside a functional
+    model that returns what the layer returns)."""
+    model = obj
+    if not isinstance(obj, keras.Model):
+        inputs = keras.Input((None, keras_side.describe(obj).input_size), dtype=obj.dtype)
+        model = keras.Model(inputs, obj(inputs))
+    model.save(folder / KERAS_FILE)
+    return folder / KERAS_FILE

@@ -1,0 +1,55 @@
+"""An installed wheel runs the shipped checks from any folder: the data they read travels inside
+the package. Builds the wheel from this checkout, installs it (no dependencies: the test
+environment's packages are reused, but not its editable copy of rnn-parity) into a fresh virtual
+environment, and runs ``python -m parity check`` from an empty temporary folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(args, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{args}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def test_the_installed_wheel_runs_the_shipped_checks_from_any_folder(tmp_path):
+    wheels = tmp_path / "wheels"
+    _run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+          "-q", "-w", str(wheels)])
+    (wheel,) = wheels.glob("rnn_parity-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "parity/data/scenarios/lab_12_0.json" in names
+    assert "parity/data/scenarios/hihello.json" in names
+
+    env_dir = tmp_path / "fresh"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)])
+    python = env_dir / "bin" / "python"
+    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+                     ).stdout.strip())
+    _run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+          str(wheel)])
+    # the test environment's packages (numpy, torch, keras, pytest...) as a plain path entry: its
+    # .pth files, among them the editable install of this checkout, are not processed
+    (site / "test_environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PARITY_FIXTURES")}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", PYTHONHASHSEED="0")
+    where = _run([str(python), "-c", "import parity; print(parity.__file__)"], cwd=elsewhere,
+                 env=env).stdout.strip()
+    assert where.startswith(str(site)), where
+    checks = _run([str(python), "-m", "parity", "check", "-q", "-p", "no:cacheprovider",
+                   "-k", "closed_form or lab_12_0"], cwd=elsewhere, env=env)
+    counts = checks.stdout.strip().splitlines()[-1]
+    assert "passed" in counts and "error" not in counts and "skipped" not in counts, checks.stdout
+    assert int(counts.split(" passed")[0].split()[-1]) >= 5, counts  # closed form 4, lab 12-0 1+
