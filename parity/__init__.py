@@ -28,7 +28,7 @@ _API = {
     "KerasRNN": "parity.layers.torch_side", "GRUResetBefore": "parity.layers.torch_side",
     "KerasSequential": "parity.models.blocks",
     # port a whole model and judge the port
-    "port": "parity.port.convert",
+    "port": "parity.porting.convert",
     # layer and gradient parity
     "assert_parity": "parity.checks.compare", "compare": "parity.checks.compare",
     "ParityReport": "parity.checks.compare",

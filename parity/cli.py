@@ -475,7 +475,7 @@ def _add_gate(commands) -> None:
 
 
 def _add_port(commands) -> None:
-    from parity.port.cli import add_parser  # framework-free until the command runs
+    from parity.porting.cli import add_parser  # framework-free until the command runs
 
     add_parser(commands)
 

@@ -40,7 +40,7 @@ weights in state_dict.pt (torch.save of the module's state_dict).
 
 from pathlib import Path
 
-from parity.port.files import load_torch
+from parity.porting.files import load_torch
 
 
 def load():

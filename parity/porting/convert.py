@@ -27,7 +27,7 @@ from parity.core.tolerances import TOLERANCES
 from parity.layers import keras_side, torch_side
 from parity.models import blocks
 from parity.models import transfer as model_transfer
-from parity.port.verdict import PortVerdict, Row
+from parity.porting.verdict import PortVerdict, Row
 
 
 def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, steps: int = 7):
@@ -46,7 +46,7 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
 
     Returns:
         ``(converted, verdict)``: the new torch module (for a Keras model) or built Keras model
-        or layer (for a torch module), and a :class:`parity.port.verdict.PortVerdict` with
+        or layer (for a torch module), and a :class:`parity.porting.verdict.PortVerdict` with
         ``ok``, ``summary()`` and ``explain()`` (one row per layer and check).
 
     Raises:
@@ -62,7 +62,7 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
         True
     """
     if isinstance(model, (str, os.PathLike)):
-        from parity.port.files import load_keras
+        from parity.porting.files import load_keras
 
         model = load_keras(model)
     if keras_side.is_keras(model):

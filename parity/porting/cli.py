@@ -43,7 +43,7 @@ def run(args: argparse.Namespace, rest=()) -> int:
     """Run ``port``; typed errors (bad file, unsupported layer, taken folder) propagate."""
     from parity.core import outputs
     from parity.core.errors import InputFileError
-    from parity.port import files
+    from parity.porting import files
 
     if files.is_keras_file(args.model):
         if args.state_dict:
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, rest=()) -> int:
         model = files.load_keras(args.model)
     else:
         model = files.load_factory(args.model, args.state_dict)
-    from parity.port.convert import port
+    from parity.porting.convert import port
 
     with outputs.claim(args.out) as claimed:
         converted, verdict = port(model, seed=args.seed, batch=args.batch, steps=args.steps)
