@@ -4,6 +4,7 @@ show up as spread instead of hiding in one process's samples. Imports no framewo
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,14 @@ def pytest_command(out_json: Path, *, sizes: str = "smoke", threads: int | None 
     if select:
         cmd += ["-k", select]
     return cmd
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without the variables of a pytest (or pytest-xdist worker) that
+    may be running it: a benchmark process is a session of its own, and pytest-benchmark turns
+    itself off when it believes it runs under xdist."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("PYTEST_XDIST_", "PYTEST_CURRENT_TEST"))}
 
 
 def check_benchmarks_here() -> None:
@@ -47,7 +56,7 @@ def run_processes(out_json: Path, *, processes: int, sizes: str = "smoke",
     for i in range(processes):
         part = out_json.with_name(f"{out_json.stem}-process{i}.json")
         proc = subprocess.run(pytest_command(part, sizes=sizes, threads=threads, select=select),
-                              capture_output=quiet, text=True)
+                              capture_output=quiet, text=True, env=clean_environment())
         if proc.returncode != 0 or not part.is_file():
             return proc.returncode or 3
         parts.append(part)
