@@ -38,10 +38,30 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "parity-ci"))
 
 
 def pytest_addoption(parser):
-    parser.getgroup("rnn-parity").addoption(
+    group = parser.getgroup("rnn-parity")
+    group.addoption(
         "--parity-threads", type=int, default=1,
         help="threads for torch and TensorFlow during the parity checks (default 1: the checks' "
              "tensors are tiny and a thread pool only adds synchronisation)")
+    group.addoption(
+        "--scenario-steps", type=int, default=None,
+        help="train each course scenario's first N steps (whole epochs, at least one) in the "
+             "shipped scenario check; 0 = the course's full length, accuracy target included "
+             f"(default: {SCENARIO_STEPS}; 0 under the parity-thorough profile)")
+
+
+SCENARIO_STEPS = 12  # per scenario in the default check; the main job trains the full length
+
+
+def scenario_steps(config) -> int:
+    """Steps of each course scenario the shipped check trains (0: the full course)."""
+    steps = config.getoption("scenario_steps")
+    if steps is None:
+        return 0 if settings.get_current_profile_name() == "parity-thorough" else SCENARIO_STEPS
+    if steps < 0:
+        raise pytest.UsageError(f"--scenario-steps={steps}: give 0 (full length) or a positive "
+                                "number of steps")
+    return steps
 
 
 @pytest.hookimpl(tryfirst=True)  # before a benchmark conftest, which pins threads of its own

@@ -121,3 +121,41 @@ def test_gate_reports_missing_baselines_as_environment(tmp_path):
     assert (tmp_path / "g" / "gate.md").is_file()  # the first verdict stays
     with pytest.raises(ValueError, match="unknown cause"):
         run_gate(tmp_path / "x", golden=None, bench_baseline=None, fail_on=("speedy",))
+
+
+def test_a_scenario_is_compared_only_with_a_recording_of_its_own_definition(tmp_path):
+    base = golden.record(tmp_path / "base", ids=["scenario/hihello"])
+    entry = json.loads((base / "manifest.json").read_text())["cases"]["scenario/hihello"]
+    from parity.scenarios import course
+
+    assert entry["definition"] == course.fingerprint("hihello")
+    assert entry["epochs"] == course.epochs_for("hihello", golden.SCENARIO_STEPS) < 100
+    same = golden.compare(golden.load(base))
+    assert same.ok and {r.verdict for r in same.rows} == {"identical"}
+
+    manifest = json.loads((base / "manifest.json").read_text())
+    for changed in ("another definition", None):  # edited scenario, or an older recording
+        copy = tmp_path / f"copy-{changed}"
+        copy.mkdir()
+        (copy / "arrays.npz").write_bytes((base / "arrays.npz").read_bytes())
+        if changed is None:
+            del manifest["cases"]["scenario/hihello"]["definition"]
+        else:
+            manifest["cases"]["scenario/hihello"]["definition"] = changed
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+        report = golden.compare(golden.load(copy))
+        assert report.ok and {r.verdict for r in report.rows} == {"stale"}  # shown, not failing
+        assert "record a new baseline" in report.markdown()
+
+
+def test_a_prefix_of_a_scenario_is_judged_without_the_course_accuracy():
+    from parity.scenarios import course
+
+    assert course.epochs_for("many_to_one", 1) == 1  # whole epochs, at least one
+    assert course.epochs_for("many_to_one", 10**6) == course.load_fixture("many_to_one")["epochs"]
+    import dataclasses
+
+    short = dataclasses.replace(course.run("many_to_one", epochs=1), target_accuracy=2.0)
+    assert short.partial and short.verdict == "pass" and not short.problems()
+    full = dataclasses.replace(short, partial=False)  # the same numbers, as a full-length run
+    assert full.verdict == "FAIL" and any("accuracy" in p for p in full.problems())

@@ -50,6 +50,7 @@ FORMAT = 1
 SEED = 20261126
 FRAMEWORKS = ("keras", "torch")
 FAILING = ("drift", "non-finite", "missing")  # verdicts that fail the comparison
+SCENARIO_STEPS = 20  # training steps of each scenario a baseline records (whole epochs)
 
 
 def canonical_cases() -> dict[str, tuple[ParityCase, bool]]:
@@ -124,9 +125,11 @@ def compute_case(case: ParityCase, gradients: bool) -> Computed:
     return Computed(arrays, allowed, repr(case), {fw: m for fw, m in mismatched.items() if m})
 
 
-def compute_scenario(name: str) -> Computed:
+def compute_scenario(name: str, epochs: int | None = None) -> Computed:
+    """The scenario's first ``epochs`` epochs (default: as many as :data:`SCENARIO_STEPS` steps
+    take): a trajectory long enough to show drift, short enough for every gate run."""
     from parity.scenarios import course as scenarios
-    record = scenarios.run(name).record
+    record = scenarios.run(name, epochs=epochs or scenarios.epochs_for(name, SCENARIO_STEPS)).record
     losses = {fw: {"losses": np.array(record.losses(fw))} for fw in FRAMEWORKS}
     allowed = {"losses": np.array([POLICY.cross * s.loss_allowed for s in record.steps])}
     return Computed(losses, allowed, f"scenario {name}")
@@ -138,13 +141,37 @@ def case_ids(*, with_scenarios: bool = True) -> list[str]:
     return ids + ([f"scenario/{name}" for name in TRAINING] if with_scenarios else [])
 
 
-def compute(ids: list[str]) -> dict[str, Computed]:
-    cases = canonical_cases()
+def compute(ids: list[str], epochs: dict[str, int] | None = None) -> dict[str, Computed]:
+    """Each case (or ``scenario/NAME``, for ``epochs[id]`` epochs when given) of ``ids``."""
+    cases, epochs = canonical_cases(), epochs or {}
     unknown = [i for i in ids if i not in cases and not i.startswith("scenario/")]
     if unknown:
         raise UnsupportedConfig("case", unknown, f"canonical cases are {case_ids()}")
-    return {i: compute_scenario(i.split("/", 1)[1]) if i.startswith("scenario/")
+    return {i: compute_scenario(i.split("/", 1)[1], epochs.get(i)) if i.startswith("scenario/")
             else compute_case(*cases[i]) for i in ids}
+
+
+def _scenario_entry(case_id: str) -> dict:
+    """What a recording notes of a scenario: its definition's digest and the epochs trained."""
+    from parity.scenarios import course as scenarios
+    name = case_id.split("/", 1)[1]
+    return {"definition": scenarios.fingerprint(name),
+            "epochs": scenarios.epochs_for(name, SCENARIO_STEPS)}
+
+
+def _stale_reason(case_id: str, entry: dict) -> str:
+    """Why a recorded scenario cannot be compared with today's (empty: it can)."""
+    from parity.scenarios import course as scenarios
+    name = case_id.split("/", 1)[1]
+    if name not in scenarios.TRAINING:
+        return "the scenario no longer exists"
+    if "definition" not in entry:
+        return ("recorded without its scenario's definition digest (an older baseline); "
+                "record a new baseline to compare training trajectories")
+    if entry["definition"] != scenarios.fingerprint(name):
+        return ("the scenario's definition (data, model, optimizer, epochs or seeds) changed "
+                "since recording; record a new baseline to compare its training")
+    return ""
 
 
 def record(directory: str | Path, *, ids: list[str] | None = None) -> Path:
@@ -160,7 +187,9 @@ def record(directory: str | Path, *, ids: list[str] | None = None) -> Path:
                               "nothing is overwritten; record into a new directory, or remove "
                               "it if it is an incomplete recording")
     with outputs.claim(path) as claimed:
-        computed = compute(ids if ids is not None else case_ids())
+        ids = ids if ids is not None else case_ids()
+        scenario_entries = {i: _scenario_entry(i) for i in ids if i.startswith("scenario/")}
+        computed = compute(ids, {i: e["epochs"] for i, e in scenario_entries.items()})
         arrays = {f"{case_id}|{fw}|{name}": v for case_id, c in computed.items()
                   for fw, named in c.values.items() for name, v in named.items()}
         manifest = {"format": FORMAT,
@@ -168,7 +197,8 @@ def record(directory: str | Path, *, ids: list[str] | None = None) -> Path:
                     "versions": versions(), "machine": _machine(),
                     "cases": {case_id: {"description": c.description,
                                         "tensors": {fw: sorted(named)
-                                                    for fw, named in c.values.items()}}
+                                                    for fw, named in c.values.items()},
+                                        **scenario_entries.get(case_id, {})}
                               for case_id, c in computed.items()}}
         np.savez_compressed(claimed.work / "arrays.npz", **arrays)
         (claimed.work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -263,7 +293,8 @@ class Drift:
     tensor: str
     largest_change: float        # max |today - recorded|
     share: float                 # max |today - recorded| / allowed
-    verdict: str                 # "identical", "rounding", "drift", "non-finite" or "missing"
+    verdict: str                 # "identical", "rounding", "drift", "non-finite", "missing" or
+                                 # "stale" (a scenario recorded from another definition)
     detail: str = ""             # for "non-finite": how many, where, both values
 
     @property
@@ -314,14 +345,19 @@ class DriftReport:
         lines = ["| cell | framework | tensors | identical | largest change | share of "
                  "tolerance | verdict |", "|---|---|---|---|---|---|---|"]
         for (cell, fw), rows in self.groups().items():
-            worst = max(rows, key=lambda r: r.share)
-            identical = sum(r.verdict == "identical" for r in rows)
-            failing = [r.verdict for r in rows if r.verdict in FAILING]
+            judged = [r for r in rows if r.verdict != "stale"]
+            if not judged:
+                lines.append(f"| {cell} | {fw} | {len(rows)} | 0 | - | - | stale |")
+                continue
+            worst = max(judged, key=lambda r: r.share)
+            identical = sum(r.verdict == "identical" for r in judged)
+            failing = [r.verdict for r in judged if r.verdict in FAILING]
             verdict = failing[0] if failing else (
-                "identical" if identical == len(rows) else "rounding")
+                "identical" if identical == len(judged) else "rounding")
+            stale = f" ({len(rows) - len(judged)} stale)" if len(judged) < len(rows) else ""
             lines.append(f"| {cell} | {fw} | {len(rows)} | {identical} | "
-                         f"{max(r.largest_change for r in rows):.3g} | {worst.share:.1%} | "
-                         f"{verdict} |")
+                         f"{max(r.largest_change for r in judged):.3g} | {worst.share:.1%} | "
+                         f"{verdict}{stale} |")
         return lines
 
     def markdown(self) -> str:
@@ -332,15 +368,28 @@ class DriftReport:
                  f"Changed since: {', '.join(changed) if changed else 'nothing'}.", "",
                  *self.table()]
         lines += [f"- {r.describe()}" for r in self.drifted[:20]]
+        stale = sorted({(r.case, r.detail) for r in self.rows if r.verdict == "stale"})
+        lines += [f"- {case}: not compared: {why}" for case, why in stale]
         return "\n".join(lines)
 
 
 def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> DriftReport:
-    """Today's values of every recorded case against the baseline."""
+    """Today's values of every recorded case against the baseline. A recorded scenario whose
+    definition has changed since (or an older recording without its digest) is ``stale``: shown,
+    not computed, not failing."""
+    recorded = baseline.manifest["cases"]
+    stale = {i: _stale_reason(i, e) for i, e in recorded.items() if i.startswith("scenario/")}
+    stale = {i: why for i, why in stale.items() if why}
     if computed is None:
-        computed = compute([i for i in baseline.manifest["cases"] if i in case_ids()])
+        comparable = [i for i in recorded if i in case_ids() and i not in stale]
+        computed = compute(comparable, {i: recorded[i]["epochs"] for i in comparable
+                                        if "epochs" in recorded[i]})
     report = DriftReport(baseline, versions())
-    for case_id, entry in baseline.manifest["cases"].items():
+    for case_id, entry in recorded.items():
+        if case_id in stale:
+            report.rows += [Drift(case_id, fw, name, np.nan, np.nan, "stale", stale[case_id])
+                            for fw, names in entry["tensors"].items() for name in names]
+            continue
         now = computed.get(case_id)
         for fw, mismatches in ({} if now is None else now.weights).items():
             report.rows.append(Drift(case_id, fw, "weights", np.inf, np.inf, "drift",
