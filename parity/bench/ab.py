@@ -38,7 +38,7 @@ from parity.bench import stats as bench_stats
 from parity.bench.compare import FACTOR, VERDICTS
 from parity.bench.results import Result, Run, load, merge, versions
 from parity.core import outputs
-from parity.core.errors import InputFileError
+from parity.core.errors import InputFileError, ParityConfigError
 
 MIN_ROUNDS = 3
 CONFIDENCE = 0.95  # of the interval over rounds (bench ab --alpha 0.05)
@@ -55,10 +55,25 @@ class Side:
     python: str
     cwd: Path           # where benchmarks/ is
     pythonpath: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # set for this side's processes (e.g. a knob, threads)
 
 
-def side(spec: str, label: str) -> Side:
-    """``spec``: a python executable, or a working tree of rnn-parity."""
+def parse_env(items, label: str) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` strings (``--base-env`` / ``--new-env``) as pairs."""
+    pairs = []
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key or not key.replace("_", "").isalnum():
+            raise ParityConfigError(f"--{label}-env", item, "expected NAME=VALUE, e.g. "
+                                    "PARITY_BENCH_SLOWDOWN=1.1")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def side(spec: str, label: str, env=()) -> Side:
+    """``spec``: a python executable, or a working tree of rnn-parity; ``env``: (name, value)
+    pairs set for this side's benchmark processes only."""
+    env = tuple(env)
     path = Path(spec)
     if path.is_dir():
         if not (path / "benchmarks" / "test_recurrent_core.py").is_file():
@@ -67,13 +82,13 @@ def side(spec: str, label: str) -> Side:
         venv = path / ".venv" / "bin" / "python"
         python = str(venv) if venv.is_file() else sys.executable
         # the tree's own package, whatever the interpreter has installed
-        return Side(label, python, path.resolve(), str(path.resolve()))
+        return Side(label, python, path.resolve(), str(path.resolve()), env)
     if path.is_file() and os.access(path, os.X_OK):
         if not Path("benchmarks", "test_recurrent_core.py").is_file():
             raise InputFileError(f"--{label} {spec}: a python executable times this folder's "
                                  "benchmarks/, and there is none here; run from the repository "
                                  "root or give a working tree")
-        return Side(label, str(path), Path.cwd())
+        return Side(label, str(path), Path.cwd(), env=env)
     raise InputFileError(f"--{label} {spec}: neither an executable python nor a working tree of "
                          "rnn-parity")
 
@@ -102,7 +117,7 @@ def command(s: Side, out_json: Path, *, sizes: str, threads: int | None,
 
 
 def _subprocess_runner(cmd: list[str], s: Side) -> int:
-    env = dict(os.environ)
+    env = dict(os.environ) | dict(s.env)
     if s.pythonpath:
         env["PYTHONPATH"] = s.pythonpath + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(cmd, cwd=s.cwd, env=env).returncode

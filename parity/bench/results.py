@@ -192,7 +192,9 @@ def machine_differences(a: Run, b: Run) -> list[str]:
 def versions(run: Run) -> str:
     p = run.machine.get("parity", {})
     tf = f", tensorflow {p['tensorflow']}" if p.get("tensorflow") else ""
-    return f"torch {p.get('torch')}, keras {p.get('keras')} ({p.get('keras_backend')}){tf}"
+    slowed = f"; recurrent core slowed x{p['synthetic_slowdown']:g} on purpose " \
+        "($PARITY_BENCH_SLOWDOWN)" if p.get("synthetic_slowdown") else ""
+    return f"torch {p.get('torch')}, keras {p.get('keras')} ({p.get('keras_backend')}){tf}{slowed}"
 
 
 def merge(inputs: list[str | Path], output: str | Path) -> Path:
