@@ -147,9 +147,10 @@ def _forest_file(comparison, target: str) -> None:
 
 
 def _bench(args: argparse.Namespace, rest: list[str]) -> int:
-    from parity.bench.ab import check_options, run_ab, side
+    from parity.bench.ab import check_options, parse_env, run_ab, side
 
-    base, new = side(args.base, "base"), side(args.new, "new")
+    base = side(args.base, "base", parse_env(args.base_env, "base"))
+    new = side(args.new, "new", parse_env(args.new_env, "new"))
     check_options(args.factor, 1 - args.alpha)  # refused before a folder is claimed
     out = outputs.claim(args.out) if args.out else outputs.claim_stamped(args.reports, "ab-")
     comparison, folder = run_ab(base, new, out, rounds=args.rounds, sizes=args.sizes,
@@ -242,7 +243,8 @@ def _gate(args: argparse.Namespace, rest: list[str]) -> int:
                        bench_run=args.bench_run, processes=args.processes, sizes=args.sizes,
                        factor=args.factor, alpha=args.alpha,
                        fail_on=tuple(args.fail_on.split(",")) if args.fail_on else (),
-                       skip=tuple(args.skip.split(",")) if args.skip else ())
+                       skip=tuple(args.skip.split(",")) if args.skip else (),
+                       bench_base=args.bench_base, rounds=args.bench_rounds)
     print(verdict.markdown())
     print(f"gate summary: {out.path / 'gate.md'}, JUnit: {out.path / 'gate.xml'}")
     return verdict.exit_code
@@ -319,6 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     bench_.add_argument("--base", required=True, help="python executable or rnn-parity working "
                         "tree of the base side")
     bench_.add_argument("--new", required=True, help="the same for the new side")
+    for label in ("base", "new"):
+        bench_.add_argument(f"--{label}-env", action="append", metavar="NAME=VALUE",
+                            help=f"set for the {label} side's processes only (repeatable), e.g. "
+                            "PARITY_BENCH_SLOWDOWN=1.1")
     bench_.add_argument("--rounds", type=_positive_int, default=4,
                         help="rounds, each one process per side in ABBA order (default 4; at "
                         "least 3 for a verdict)")
@@ -360,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument("--bench-baseline", help="benchmark run to compare with (JSON)")
     gate.add_argument("--bench-run", help="an existing new benchmark run instead of running one")
     gate.add_argument("--processes", type=_positive_int, default=3, help="benchmark processes (default 3)")
+    gate.add_argument("--bench-base", help="instead of --bench-baseline: the previous versions' "
+                      "python or rnn-parity working tree, timed against this one in interleaved "
+                      "ABBA rounds (as bench ab)")
+    gate.add_argument("--bench-rounds", type=_positive_int, default=4,
+                      help="ABBA rounds with --bench-base (default 4, at least 3)")
     gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
     gate.add_argument("--factor", type=float, default=FACTOR)
     gate.add_argument("--alpha", type=float, default=0.01)
