@@ -28,6 +28,14 @@ def _pyplot():
 
 
 def cell_pass(run: Run, results: Sequence[Result], title: str, path: Path) -> None:
+    """:func:`cell_pass_figure`, saved to ``path``."""
+    plt = _pyplot()
+    fig = cell_pass_figure(run, results, title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def cell_pass_figure(run: Run, results: Sequence[Result], title: str):
     """Two panels over a categorical size axis, one dot per path, offset within the size: the
     median time with whiskers from the 25th to the 75th percentile of the pooled samples (log
     scale), and GFLOP/s as % of the measured peak of the path's device."""
@@ -65,12 +73,20 @@ def cell_pass(run: Run, results: Sequence[Result], title: str, path: Path) -> No
     ax_time.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def forest(rows: Sequence[tuple[str, float, float, float, str]], path: Path, *, factor: float,
            title: str) -> None:
+    """:func:`forest_figure`, saved to ``path``."""
+    plt = _pyplot()
+    fig = forest_figure(rows, factor=factor, title=title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def forest_figure(rows: Sequence[tuple[str, float, float, float, str]], *, factor: float,
+                  title: str):
     """``rows``: (benchmark, ratio, interval low, interval high, verdict); one line each, the
     ratio as a dot coloured by verdict, the interval as a bar, 1 and the factor as guides."""
     plt = _pyplot()
@@ -92,5 +108,4 @@ def forest(rows: Sequence[tuple[str, float, float, float, str]], path: Path, *, 
         ax.plot([], [], "o", color=colour, label=verdict)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
