@@ -18,7 +18,9 @@ paired ratios (Student's t over rounds):
 
 Base and new are each a python executable (for example two virtual environments with two framework
 versions, timing this working tree's ``benchmarks/``) or a working tree of rnn-parity (timing its
-own ``benchmarks/`` with its ``.venv`` if it has one).
+own ``benchmarks/`` with its ``.venv`` if it has one), each with environment variables of its own
+if asked (``--base-env`` / ``--new-env``): two settings of one build, or, with
+``PARITY_BENCH_SLOWDOWN``, a new side made slower on purpose to see what the comparison detects.
 """
 
 from __future__ import annotations
