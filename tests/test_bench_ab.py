@@ -122,3 +122,21 @@ def test_the_stored_runs_are_not_interleaved_and_the_pairing_says_so():
     # index cannot cancel the machine's drift, and the paired verdict refuses rather than guesses
     comparison = paired_compare(load(RUN_A), load(FIXTURES / "smoke-b.json"))
     assert comparison.regressions == [] and len(comparison.unstable) > 30
+
+
+def test_a_round_whose_reference_stalled_is_left_out_not_divided_by():
+    # a reference workload of ~1 ms that read 3 s (seen live: 2 threads on 2 busy cores) would
+    # make that round's normalised time 3000x faster; the round is left out and named instead
+    import dataclasses
+
+    ids = [f"p{r}-w0" for r in range(5)]
+    base = dataclasses.replace(_result({i: [1.0] * 10 for i in ids}), references=(1e-3,) * 5)
+    new = dataclasses.replace(_result({i: [1.1 * (1 + 0.01 * (-1) ** r)] * 10
+                                       for r, i in enumerate(ids)}),
+                              references=(1e-3, 1e-3, 3.0, 1e-3, 1e-3))
+    naive = paired_change(base, new, 1.06, True)
+    assert naive.verdict != "regression"  # the stalled round ruins the interval
+    change = paired_change(base, new, 1.06, True, typical=(1e-3, 1e-3))
+    assert change.verdict == "regression" and len(change.per_round) == 4
+    assert change.ratio == pytest.approx(1.1, rel=0.01)
+    assert any("p2-w0" in p and "disturbed" in p for p in change.problems)

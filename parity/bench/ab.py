@@ -38,7 +38,7 @@ from scipy.stats import wilcoxon
 
 from parity.bench import stats as bench_stats
 from parity.bench.compare import FACTOR, VERDICTS
-from parity.bench.results import Result, Run, load, merge, versions
+from parity.bench.results import Result, Run, load, merge, reference_disturbed, typical_reference, versions
 from parity.core import outputs
 from parity.core.errors import InputFileError, ParityConfigError
 
@@ -184,21 +184,37 @@ class PairedComparison:
         return "\n".join(lines) + "\n"
 
 
-def _round_minima(r: Result, normalised: bool) -> dict[str, float]:
+def _round_minima(r: Result, normalised: bool, typical: float | None) -> tuple[dict[str, float],
+                                                                              list[str]]:
+    """Each round's fastest sample, and the rounds left out because their reference workload
+    was disturbed (:data:`parity.bench.results.DISTURBED`)."""
     windows = r.normalised_windows if normalised else r.windows
-    return {wid: min(w) for wid, w in zip(r.window_ids, windows) if w}
+    minima, disturbed = {}, []
+    for i, (wid, w) in enumerate(zip(r.window_ids, windows)):
+        if normalised and typical and reference_disturbed(r.references[i], typical):
+            disturbed.append(f"{wid} (reference x{r.references[i] / typical:.3g} its usual)")
+        elif w:
+            minima[wid] = min(w)
+    return minima, disturbed
 
 
 def paired_change(old: Result, cur: Result, factor: float, normalised: bool,
-                  confidence: float = CONFIDENCE) -> PairedChange:
-    a, b = _round_minima(old, normalised), _round_minima(cur, normalised)
+                  confidence: float = CONFIDENCE,
+                  typical: tuple[float | None, float | None] = (None, None)) -> PairedChange:
+    """The paired verdict on one benchmark; ``typical``: each run's typical reference time, to
+    leave out rounds whose reference measured a stalled process rather than the machine."""
+    (a, out_a), (b, out_b) = (_round_minima(old, normalised, typical[0]),
+                              _round_minima(cur, normalised, typical[1]))
+    left_out = tuple(f"round {w} of {side} left out: reference workload disturbed"
+                     for side, ws in (("base", out_a), ("new", out_b)) for w in ws)
     rounds = sorted(a.keys() & b.keys())
     logs = np.log([b[k] / a[k] for k in rounds])
     per_round = tuple(float(v) for v in np.exp(logs))
     if len(logs) < MIN_ROUNDS:
         ratio = float(np.exp(logs.mean())) if len(logs) else float("nan")
         return PairedChange(cur.name, per_round, ratio, float("nan"), float("nan"), float("nan"),
-                            "unstable", (f"{len(logs)} paired rounds (fewer than {MIN_ROUNDS})",))
+                            "unstable", (f"{len(logs)} paired rounds (fewer than {MIN_ROUNDS})",
+                                         *left_out))
     # Student's t interval of the mean log ratio: with 3 to 10 rounds a percentile bootstrap is
     # too narrow (it cannot reach beyond the observed rounds), and rounds are the unit of
     # replication here, as in Kalibera and Jones' top level
@@ -218,7 +234,7 @@ def paired_change(old: Result, cur: Result, factor: float, normalised: bool,
         verdict = "unstable"
         problems = (f"interval {low:.3f}-{high:.3f} straddles x{factor:g} or 1: too wide to "
                     "decide",)
-    return PairedChange(cur.name, per_round, ratio, low, high, p, verdict, problems)
+    return PairedChange(cur.name, per_round, ratio, low, high, p, verdict, problems + left_out)
 
 
 def check_options(factor: float, confidence: float) -> None:
@@ -238,8 +254,10 @@ def paired_compare(base: Run, new: Run, *, factor: float = FACTOR,
         raise InputFileError(f"{base.source} and {new.source} share no benchmark to compare")
     normalised = all(a[k].references is not None and b[k].references is not None for k in shared)
     result = PairedComparison(base, new, factor, normalised, confidence)
+    typical = (typical_reference(base), typical_reference(new)) if normalised else (None, None)
     for key in shared:
-        result.changes.append(paired_change(a[key], b[key], factor, normalised, confidence))
+        result.changes.append(paired_change(a[key], b[key], factor, normalised, confidence,
+                                            typical))
     return result
 
 
