@@ -244,7 +244,8 @@ def _gate(args: argparse.Namespace, rest: list[str]) -> int:
                        factor=args.factor, alpha=args.alpha,
                        fail_on=tuple(args.fail_on.split(",")) if args.fail_on else (),
                        skip=tuple(args.skip.split(",")) if args.skip else (),
-                       bench_base=args.bench_base, rounds=args.bench_rounds)
+                       bench_base=args.bench_base, rounds=args.bench_rounds,
+                       threads=args.bench_threads)
     print(verdict.markdown())
     print(f"gate summary: {out.path / 'gate.md'}, JUnit: {out.path / 'gate.xml'}")
     return verdict.exit_code
@@ -371,6 +372,9 @@ def main(argv: list[str] | None = None) -> int:
                       "ABBA rounds (as bench ab)")
     gate.add_argument("--bench-rounds", type=_positive_int, default=4,
                       help="ABBA rounds with --bench-base (default 4, at least 3)")
+    gate.add_argument("--bench-threads", type=_positive_int,
+                      help="threads per benchmark process with --bench-base (default: every "
+                      "core; on a shared machine fewer)")
     gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
     gate.add_argument("--factor", type=float, default=FACTOR)
     gate.add_argument("--alpha", type=float, default=0.01)

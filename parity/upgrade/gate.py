@@ -200,7 +200,7 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
 
 
 def _speed_ab(bench_base: str, out: Path, rounds: int, sizes: str, factor: float | None,
-              verdict: Verdict, runner=None) -> None:
+              threads: int | None, verdict: Verdict, runner=None) -> None:
     """The speed step as an A/B: ``bench_base`` against this interpreter, in ABBA rounds."""
     from parity.bench import ab
     from parity.bench.compare import FACTOR
@@ -213,7 +213,7 @@ def _speed_ab(bench_base: str, out: Path, rounds: int, sizes: str, factor: float
         return
     try:
         comparison, folder = ab.run_ab(base, new, out / "ab", rounds=rounds, sizes=sizes,
-                                       factor=factor or FACTOR,
+                                       threads=threads, factor=factor or FACTOR,
                                        **({"runner": runner} if runner else {}))
     except ab.BenchmarkProcessError as e:
         verdict.findings.append(Finding("environment", "benchmarks", str(e)))
@@ -246,15 +246,16 @@ def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_basel
              bench_run: str | None = None, processes: int = 3, sizes: str = "smoke",
              factor: float | None = None, alpha: float = 0.01, fail_on=tuple(CAUSES),
              skip: tuple[str, ...] = (), bench_base: str | None = None, rounds: int = 4,
-             bench_runner=None) -> Verdict:
+             threads: int | None = None, bench_runner=None) -> Verdict:
     """Run the steps not in ``skip`` and write ``gate.md`` and ``gate.xml`` into the new folder
     ``out`` (or the folder already claimed as ``out``), whatever the steps find: an unreadable
     baseline or run is an environment finding, and so is an error inside a step (with its
     traceback in ``gate-error.log``, as a bug to report).
 
     With ``bench_base`` (a python executable or a working tree, as ``bench ab --base`` takes) the
-    speed step times that base and this interpreter in ``rounds`` interleaved ABBA rounds instead
-    of comparing with ``bench_baseline``; ``bench_runner`` stands in for the benchmark processes
+    speed step times that base and this interpreter in ``rounds`` interleaved ABBA rounds (with
+    ``threads`` threads per benchmark process; default every core) instead of comparing with
+    ``bench_baseline``; ``bench_runner`` stands in for the benchmark processes
     (``parity.bench.ab.run_ab``'s ``runner``)."""
     from parity.bench.ab import MIN_ROUNDS
 
@@ -282,8 +283,8 @@ def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_basel
     work = claimed.work
     verdict = Verdict(fail_on=tuple(fail_on))
     steps = (("parity", lambda: _parity(work, verdict)), ("drift", lambda: _drift(golden, verdict)),
-             ("speed", lambda: _speed_ab(bench_base, work, rounds, sizes, factor, verdict,
-                                         bench_runner) if bench_base is not None else
+             ("speed", lambda: _speed_ab(bench_base, work, rounds, sizes, factor, threads,
+                                         verdict, bench_runner) if bench_base is not None else
               _speed(bench_baseline, bench_run, work, processes, sizes, factor, alpha, verdict)))
     try:
         for name, step in steps:
