@@ -89,9 +89,13 @@ def _replay(new_factor: float):
 def test_a_whole_ab_run_writes_its_folder_and_sees_a_slowdown(tmp_path):
     s = Side("base", sys.executable, ROOT)
     comparison, folder = run_ab(s, s, tmp_path / "ab", rounds=4, runner=_replay(1.25))
-    assert sorted(p.name for p in folder.iterdir()) == ["ab.md", "base.json", "forest.png",
-                                                       "new.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["ab.md", "base.json", "compare.md",
+                                                       "forest.png", "new.json"]
     assert len(load(folder / "base.json").results[0].windows) == 4
+    # compare's verdict on the same runs, each round a window, beside the paired one
+    unpaired = (folder / "compare.md").read_text()
+    assert unpaired.startswith("# Benchmark comparison: base.json -> new.json")
+    assert int(re.search(r"(\d+) regressions, 0 improvements", unpaired).group(1)) >= 54
     assert len(comparison.regressions) == len(comparison.changes) == 60
     assert "| p (Wilcoxon) |" in (folder / "ab.md").read_text()
     same, _ = run_ab(s, s, tmp_path / "aa", rounds=4, runner=_replay(1.0))

@@ -202,7 +202,7 @@ def test_gate_ab_of_the_same_interpreter_is_safe(tmp_path, monkeypatch):
     md = (tmp_path / "gate-1" / "gate.md").read_text()
     assert "interleaved" in md and "ABBA" in md and "A/B comparison" in md
     assert sorted(p.name for p in (tmp_path / "gate-1" / "ab").iterdir()) == \
-        ["ab.md", "base.json", "forest.png", "new.json"]
+        ["ab.md", "base.json", "compare.md", "forest.png", "new.json"]
     if verdict.unstable:  # named in the headline and as skipped in the JUnit file
         assert "not judged" in verdict.headline()
         junit = ET.parse(tmp_path / "gate-1" / "gate.xml").getroot()

@@ -25,6 +25,7 @@ if asked (``--base-env`` / ``--new-env``): two settings of one build, or, with
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -37,8 +38,17 @@ from scipy.stats import t as t_dist
 from scipy.stats import wilcoxon
 
 from parity.bench import stats as bench_stats
-from parity.bench.compare import FACTOR, VERDICTS
-from parity.bench.results import Result, Run, load, merge, reference_disturbed, typical_reference, versions
+from parity.bench.compare import FACTOR, VERDICTS, compare_runs
+from parity.bench.results import (
+    BenchmarkFileError,
+    Result,
+    Run,
+    load,
+    merge,
+    reference_disturbed,
+    typical_reference,
+    versions,
+)
 from parity.core import outputs
 from parity.core.errors import InputFileError, ParityConfigError
 
@@ -263,13 +273,27 @@ def paired_compare(base: Run, new: Run, *, factor: float = FACTOR,
 
 # ------------------------------------------------------------------------------------- the run
 
+def _unpaired(base: Run, new: Run, factor: float) -> str:
+    """``compare``'s verdict on the same two runs, each round a timing window: it rests on the
+    two fastest rounds of each side, so a process that settled into a slow state for its whole
+    life weighs less than in a paired ratio (beside ab.md, for information; exit codes follow
+    the paired verdict)."""
+    base, new = (dataclasses.replace(run, source=name)  # named as they lie in the folder
+                 for run, name in ((base, "base.json"), (new, "new.json")))
+    try:
+        return compare_runs(base, new, factor=factor).markdown()
+    except BenchmarkFileError as e:  # e.g. fewer than 3 samples: nothing to judge
+        return f"compare cannot judge these runs: {e}\n"
+
+
 def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: int = 4,
            sizes: str = "smoke", threads: int | None = None, select: str | None = None,
            factor: float = FACTOR, confidence: float = CONFIDENCE,
            runner: Callable[[list[str], Side], int] = _subprocess_runner) -> tuple[PairedComparison, Path]:
     """Run the rounds, merge each side's processes into one run (a window per round), compare
-    them pairwise, and write base.json, new.json, ab.md and forest.png into the new folder
-    ``out``. Returns the comparison and the folder."""
+    them pairwise, and write base.json, new.json, ab.md, forest.png and compare.md (``compare``
+    on the same runs) into the new folder ``out``. Returns the paired comparison and the
+    folder."""
     order = schedule(rounds)
     check_options(factor, confidence)  # before minutes of benchmarks, not after
     claimed = out if isinstance(out, outputs.Claim) else outputs.claim(out)
@@ -293,6 +317,7 @@ def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: in
         comparison = paired_compare(runs["base"], runs["new"], factor=factor,
                                     confidence=confidence)
         (claimed.work / "ab.md").write_text(comparison.markdown())
+        (claimed.work / "compare.md").write_text(_unpaired(runs["base"], runs["new"], factor))
         from parity.bench.plots import forest
 
         forest([(c.name, c.ratio, c.low, c.high, c.verdict) for c in comparison.changes],

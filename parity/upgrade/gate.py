@@ -226,7 +226,7 @@ def _speed_ab(bench_base: str, out: Path, rounds: int, sizes: str, factor: float
     table = comparison.markdown().replace("# A/B benchmark comparison", "### A/B comparison", 1)
     verdict.sections.append(f"## Speed against the base environment, interleaved\n\n"
                             f"Base: `{base.python}` in `{base.cwd}`; new: `{new.python}`; "
-                            f"{rounds} ABBA rounds; both sides' runs, ab.md and forest.png in "
+                            f"{rounds} ABBA rounds; both sides' runs, ab.md, forest.png and compare.md in "
                             f"`{folder.name}/`.\n\n{_unstable_note(comparison)}{table}")
 
 
