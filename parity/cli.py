@@ -157,7 +157,7 @@ def _bench(args: argparse.Namespace, rest: list[str]) -> int:
                                 threads=args.bench_threads, select=args.k, factor=args.factor,
                                 confidence=1 - args.alpha)
     print(comparison.markdown())
-    print(f"runs, ab.md and forest.png in {folder}")
+    print(f"runs, ab.md, compare.md and forest.png in {folder}")
     if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
         return FINDING
     return PASS
