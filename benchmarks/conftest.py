@@ -42,6 +42,10 @@ def pytest_configure(config):
         except RuntimeError as e:
             raise pytest.UsageError(f"cannot pin TensorFlow's threads: {e}") from e
     config.parity_threads = threads
+    try:
+        config.parity_slowdown = bench.slowdown_factor()
+    except ValueError as e:
+        raise pytest.UsageError(str(e)) from e
     bench.disable_tf32()
     for device in _devices():  # peaks measured now, on a quiet process, with the pinned threads
         bench.gemm_peak_gflops(device)
@@ -84,6 +88,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "keras_backend": keras.backend.backend(),
         "tensorflow": _tensorflow_version(),
     }
+    slowdown = getattr(config, "parity_slowdown", 1.0)
+    if slowdown != 1:  # a deliberately slowed run must never pass for a real one
+        machine_info["parity"]["synthetic_slowdown"] = slowdown
 
 
 def _tensorflow_version():

@@ -35,9 +35,12 @@ def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
     timed = _PREPARED[key]
     if isinstance(timed, UnsupportedConfig):
         pytest.skip(str(timed))
+    # 1.0 unless the session was started with $PARITY_BENCH_SLOWDOWN (detection-rate runs)
+    slowdown = request.config.parity_slowdown
+    call = bench.slowed_call(timed.call, slowdown)
 
     start = time.perf_counter()
-    timed.call()
+    call()
     once = time.perf_counter() - start
     target = TARGET_SECONDS[request.config.getoption("bench_sizes")]
     # compare calls a window with fewer rounds unstable (its minimum means little)
@@ -50,9 +53,9 @@ def test_recurrent_core(benchmark, request, window, cell, size, pass_, path):
         input_size=size.input_size, units=size.units, pass_=pass_, path=path,
         framework="torch" if path.startswith("torch") else "keras", kernel=timed.kernel,
         flops=flops, threads=request.config.parity_threads, device=bench.device_name(timed.device),
-        device_kind=timed.device)
+        device_kind=timed.device, **({"slowdown": slowdown} if slowdown != 1 else {}))
     before = bench.reference_seconds(timed.device)
-    benchmark.pedantic(timed.call, rounds=rounds, warmup_rounds=1, iterations=1)
+    benchmark.pedantic(call, rounds=rounds, warmup_rounds=1, iterations=1)
     after = bench.reference_seconds(timed.device)
     # the faster of the two: interference only adds time (parity.bench.stats)
     benchmark.extra_info["reference"] = {

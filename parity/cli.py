@@ -160,15 +160,16 @@ def _forest_file(comparison, target: str) -> None:
 
 
 def _bench_ab(args: argparse.Namespace) -> int:
-    from parity.bench.ab import check_options, run_ab, side
+    from parity.bench.ab import check_options, parse_env, run_ab, side
 
-    base, new = side(args.base, "base"), side(args.new, "new")
+    base = side(args.base, "base", parse_env(args.base_env, "base"))
+    new = side(args.new, "new", parse_env(args.new_env, "new"))
     check_options(args.factor, 1 - args.alpha)  # refused before a folder is claimed
     comparison, folder = run_ab(base, new, _claim(args, "ab-"), rounds=args.rounds,
                                 sizes=args.sizes, threads=args.bench_threads, select=args.k,
                                 factor=args.factor, confidence=1 - args.alpha)
     print(comparison.markdown())
-    print(f"runs, ab.md and forest.png in {folder}")
+    print(f"runs, ab.md, compare.md and forest.png in {folder}")
     if comparison.regressions or (args.fail_on_unstable and comparison.unstable):
         return FINDING
     return PASS
@@ -257,7 +258,9 @@ def _gate(args: argparse.Namespace) -> int:
                        bench_run=args.bench_run, processes=args.processes, sizes=args.sizes,
                        factor=args.factor, alpha=args.alpha,
                        fail_on=tuple(args.fail_on.split(",")) if args.fail_on else (),
-                       skip=tuple(args.skip.split(",")) if args.skip else ())
+                       skip=tuple(args.skip.split(",")) if args.skip else (),
+                       bench_base=args.bench_base, rounds=args.bench_rounds,
+                       threads=args.bench_threads)
     print(verdict.markdown())
     print(f"gate summary: {out.path / 'gate.md'}, JUnit: {out.path / 'gate.xml'}")
     return verdict.exit_code
@@ -416,6 +419,10 @@ def _add_bench(commands) -> None:
     ab.add_argument("--base", required=True, help="python executable or rnn-parity working "
                     "tree of the base side")
     ab.add_argument("--new", required=True, help="the same for the new side")
+    for label in ("base", "new"):
+        ab.add_argument(f"--{label}-env", action="append", metavar="NAME=VALUE",
+                        help=f"set for the {label} side's processes only (repeatable), e.g. "
+                        "PARITY_BENCH_SLOWDOWN=1.1")
     ab.add_argument("--rounds", type=_positive_int, default=4,
                     help="rounds, each one process per side in ABBA order (default 4; at "
                     "least 3 for a verdict)")
@@ -429,7 +436,7 @@ def _add_bench(commands) -> None:
                     help="1 - the confidence of the interval over rounds (default 0.05)")
     ab.add_argument("--fail-on-unstable", action="store_true",
                     help="exit 1 when a benchmark is too unsteady to judge")
-    _outputs(ab, "ab-", "the runs, ab.md and forest.png")
+    _outputs(ab, "ab-", "the runs, ab.md, compare.md and forest.png")
     ab.set_defaults(handler=_bench_ab)
 
 
@@ -464,6 +471,14 @@ def _add_gate(commands) -> None:
     gate.add_argument("--bench-run", help="an existing new benchmark run instead of running one")
     gate.add_argument("--processes", type=_positive_int, default=3,
                       help="benchmark processes (default 3)")
+    gate.add_argument("--bench-base", help="instead of --bench-baseline: the previous versions' "
+                      "environment (a python executable or an rnn-parity working tree), timed "
+                      "alternately with this one in ABBA rounds (python -m parity bench ab)")
+    gate.add_argument("--bench-rounds", type=_positive_int, default=4,
+                      help="ABBA rounds with --bench-base (default 4, at least 3)")
+    gate.add_argument("--bench-threads", type=_positive_int,
+                      help="threads per benchmark process with --bench-base (default: every "
+                      "core)")
     gate.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
     gate.add_argument("--factor", type=float, default=FACTOR)
     gate.add_argument("--alpha", type=float, default=0.01)

@@ -201,3 +201,43 @@ def test_harness_rows_have_no_flop_rate_in_the_report(tmp_path):
     row = next(line for line in text.splitlines() if "| parity-check |" in line)
     assert row.split("|")[5:7] == [" n/a ", " n/a "], row  # GFLOP/s and % of peak
     assert "## harness" in text
+
+
+def test_cell_plot_has_iqr_whiskers_per_path_on_categorical_sizes_and_a_peak_view():
+    import numpy as np
+
+    from parity.bench.plots import cell_pass_figure
+
+    run = load(RUN_A)
+    results = [r for r in run.results if r.cell == "lstm" and r.pass_ == "forward"]
+    fig = cell_pass_figure(run, results, "lstm forward")
+    ax_time, ax_peak = fig.axes
+    assert [t.get_text() for t in ax_time.get_xticklabels()] == ["seed", "small"]
+    paths = sorted({r.path for r in results})
+    assert sorted(t.get_text() for t in ax_time.get_legend().get_texts()) == paths
+    assert len(ax_time.containers) == len(paths)  # one dot-and-whiskers series per path
+    # each whisker spans the 25th to the 75th percentile of that benchmark's samples
+    r = next(r for r in results if r.path == "torch-eager" and r.size == "small")
+    q1, q3 = np.percentile(r.data, [25, 75])
+    spans = [tuple(seg[:, 1]) for c in ax_time.containers for seg in c[2][0].get_segments()]
+    assert any(lo == pytest.approx(q1) and hi == pytest.approx(q3) for lo, hi in spans)
+    assert not any(line.get_xdata()[0] != line.get_xdata()[-1] and len(line.get_xdata()) > 1
+                   and line.get_linestyle() == "-" for line in ax_time.lines)  # no lines across sizes
+    assert len(ax_peak.patches) == len(results)  # a bar per path and size
+    assert any(tuple(line.get_ydata()) == (100, 100) for line in ax_peak.lines)  # the peak itself
+    assert "peak" in ax_peak.get_ylabel() and "IQR" in ax_time.get_ylabel()
+
+
+def test_forest_plot_draws_each_ratio_with_its_interval_and_the_factor():
+    from parity.bench.plots import forest_figure
+
+    rows = [("a", 1.1, 1.05, 1.15, "regression"), ("b", 1.0, 0.97, 1.03, "unchanged"),
+            ("c", 1.0, float("nan"), float("nan"), "unstable")]
+    ax = forest_figure(rows, factor=1.06, title="t").axes[0]
+    intervals = [tuple(line.get_xdata()) for line in ax.lines if len(line.get_xdata()) == 2
+                 and line.get_ydata()[0] == line.get_ydata()[1]]
+    assert (1.05, 1.15) in intervals and (0.97, 1.03) in intervals
+    guides = {line.get_xdata()[0] for line in ax.lines if tuple(line.get_xdata()) in
+              {(x, x) for x in (1, 1.06, 1 / 1.06)}}
+    assert guides == {1, 1.06, 1 / 1.06}
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]

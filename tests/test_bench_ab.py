@@ -89,9 +89,13 @@ def _replay(new_factor: float):
 def test_a_whole_ab_run_writes_its_folder_and_sees_a_slowdown(tmp_path):
     s = Side("base", sys.executable, ROOT)
     comparison, folder = run_ab(s, s, tmp_path / "ab", rounds=4, runner=_replay(1.25))
-    assert sorted(p.name for p in folder.iterdir()) == ["ab.md", "base.json", "forest.png",
-                                                       "new.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["ab.md", "base.json", "compare.md",
+                                                       "forest.png", "new.json"]
     assert len(load(folder / "base.json").results[0].windows) == 4
+    # compare's verdict on the same runs, each round a window, beside the paired one
+    unpaired = (folder / "compare.md").read_text()
+    assert unpaired.startswith("# Benchmark comparison: base.json -> new.json")
+    assert int(re.search(r"(\d+) regressions, 0 improvements", unpaired).group(1)) >= 54
     assert len(comparison.regressions) == len(comparison.changes) == 60
     assert "| p (Wilcoxon) |" in (folder / "ab.md").read_text()
     same, _ = run_ab(s, s, tmp_path / "aa", rounds=4, runner=_replay(1.0))
@@ -122,3 +126,21 @@ def test_the_stored_runs_are_not_interleaved_and_the_pairing_says_so():
     # index cannot cancel the machine's drift, and the paired verdict refuses rather than guesses
     comparison = paired_compare(load(RUN_A), load(FIXTURES / "smoke-b.json"))
     assert comparison.regressions == [] and len(comparison.unstable) > 30
+
+
+def test_a_round_whose_reference_stalled_is_left_out_not_divided_by():
+    # a reference workload of ~1 ms that read 3 s (seen live: 2 threads on 2 busy cores) would
+    # make that round's normalised time 3000x faster; the round is left out and named instead
+    import dataclasses
+
+    ids = [f"p{r}-w0" for r in range(5)]
+    base = dataclasses.replace(_result({i: [1.0] * 10 for i in ids}), references=(1e-3,) * 5)
+    new = dataclasses.replace(_result({i: [1.1 * (1 + 0.01 * (-1) ** r)] * 10
+                                       for r, i in enumerate(ids)}),
+                              references=(1e-3, 1e-3, 3.0, 1e-3, 1e-3))
+    naive = paired_change(base, new, 1.06, True)
+    assert naive.verdict != "regression"  # the stalled round ruins the interval
+    change = paired_change(base, new, 1.06, True, typical=(1e-3, 1e-3))
+    assert change.verdict == "regression" and len(change.per_round) == 4
+    assert change.ratio == pytest.approx(1.1, rel=0.01)
+    assert any("p2-w0" in p and "disturbed" in p for p in change.problems)

@@ -141,3 +141,18 @@ def test_a_corrupt_reference_is_refused(tmp_path):
     path.write_text(json.dumps(raw))
     with pytest.raises(BenchmarkFileError, match="reference"):
         load(path)
+
+
+def test_a_window_whose_reference_stalled_is_left_out_of_the_normalised_verdict():
+    run = load(RUN_A)
+    base = dataclasses.replace(run, results=tuple(
+        dataclasses.replace(r, references=tuple(1e-3 for _ in r.windows)) for r in run.results))
+    stalled = dataclasses.replace(base, results=tuple(
+        dataclasses.replace(r, references=(1e-3, 3.0, 1e-3)) if i == 0 else r
+        for i, r in enumerate(base.results)))
+    comparison = compare_runs(base, stalled)  # the same samples: nothing may be flagged
+    assert comparison.regressions == [] and comparison.counts()["improvement"] == 0
+    first = next(c for c in comparison.changes if c.name == base.results[0].name)
+    assert any("p1-w0 left out: reference workload disturbed" in p for p in first.problems)
+    unstalled = next(c for c in compare_runs(base, base).changes if c.name == first.name)
+    assert first.verdict == unstalled.verdict  # judged on the two windows that measured well

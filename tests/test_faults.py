@@ -261,7 +261,7 @@ def test_golden_record_into_a_read_only_folder_exits_2_before_computing(tmp_path
 def test_an_interrupted_record_leaves_nothing_that_blocks_the_next(tmp_path, monkeypatch):
     target = tmp_path / "base"
 
-    def interrupted(ids):
+    def interrupted(ids, epochs=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(golden, "compute", interrupted)
     with pytest.raises(KeyboardInterrupt):

@@ -18,11 +18,14 @@ paired ratios (Student's t over rounds):
 
 Base and new are each a python executable (for example two virtual environments with two framework
 versions, timing this working tree's ``benchmarks/``) or a working tree of rnn-parity (timing its
-own ``benchmarks/`` with its ``.venv`` if it has one).
+own ``benchmarks/`` with its ``.venv`` if it has one), each with environment variables of its own
+if asked (``--base-env`` / ``--new-env``): two settings of one build, or, with
+``PARITY_BENCH_SLOWDOWN``, a new side made slower on purpose to see what the comparison detects.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -35,10 +38,20 @@ from scipy.stats import t as t_dist
 from scipy.stats import wilcoxon
 
 from parity.bench import stats as bench_stats
-from parity.bench.compare import FACTOR, VERDICTS
-from parity.bench.results import Result, Run, load, merge, versions
+from parity.bench.compare import FACTOR, VERDICTS, compare_runs
+from parity.bench.processes import clean_environment, pytest_command
+from parity.bench.results import (
+    BenchmarkFileError,
+    Result,
+    Run,
+    load,
+    merge,
+    reference_disturbed,
+    typical_reference,
+    versions,
+)
 from parity.core import outputs
-from parity.core.errors import InputFileError
+from parity.core.errors import InputFileError, ParityConfigError
 
 MIN_ROUNDS = 3
 CONFIDENCE = 0.95  # of the interval over rounds (bench ab --alpha 0.05)
@@ -55,10 +68,25 @@ class Side:
     python: str
     cwd: Path           # where benchmarks/ is
     pythonpath: str | None = None
+    env: tuple[tuple[str, str], ...] = ()  # set for this side's processes (e.g. a knob, threads)
 
 
-def side(spec: str, label: str) -> Side:
-    """``spec``: a python executable, or a working tree of rnn-parity."""
+def parse_env(items, label: str) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` strings (``--base-env`` / ``--new-env``) as pairs."""
+    pairs = []
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key or not key.replace("_", "").isalnum():
+            raise ParityConfigError(f"--{label}-env", item, "expected NAME=VALUE, e.g. "
+                                    "PARITY_BENCH_SLOWDOWN=1.1")
+        pairs.append((key, value))
+    return tuple(pairs)
+
+
+def side(spec: str, label: str, env=()) -> Side:
+    """``spec``: a python executable, or a working tree of rnn-parity; ``env``: (name, value)
+    pairs set for this side's benchmark processes only."""
+    env = tuple(env)
     path = Path(spec)
     if path.is_dir():
         if not (path / "benchmarks" / "test_recurrent_core.py").is_file():
@@ -67,13 +95,13 @@ def side(spec: str, label: str) -> Side:
         venv = path / ".venv" / "bin" / "python"
         python = str(venv) if venv.is_file() else sys.executable
         # the tree's own package, whatever the interpreter has installed
-        return Side(label, python, path.resolve(), str(path.resolve()))
+        return Side(label, python, path.resolve(), str(path.resolve()), env)
     if path.is_file() and os.access(path, os.X_OK):
         if not Path("benchmarks", "test_recurrent_core.py").is_file():
             raise InputFileError(f"--{label} {spec}: a python executable times this folder's "
                                  "benchmarks/, and there is none here; run from the repository "
                                  "root or give a working tree")
-        return Side(label, str(path), Path.cwd())
+        return Side(label, str(path), Path.cwd(), env=env)
     raise InputFileError(f"--{label} {spec}: neither an executable python nor a working tree of "
                          "rnn-parity")
 
@@ -91,18 +119,11 @@ def schedule(rounds: int) -> list[tuple[int, str]]:
 
 def command(s: Side, out_json: Path, *, sizes: str, threads: int | None,
             select: str | None) -> list[str]:
-    cmd = [s.python, "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider",
-           f"--bench-sizes={sizes}", "--bench-windows=1", f"--benchmark-json={out_json}",
-           "--benchmark-save-data"]
-    if threads:
-        cmd.append(f"--bench-threads={threads}")
-    if select:
-        cmd += ["-k", select]
-    return cmd
+    return pytest_command(out_json, sizes=sizes, threads=threads, select=select, python=s.python)
 
 
 def _subprocess_runner(cmd: list[str], s: Side) -> int:
-    env = dict(os.environ)
+    env = clean_environment() | dict(s.env)
     if s.pythonpath:
         env["PYTHONPATH"] = s.pythonpath + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.run(cmd, cwd=s.cwd, env=env).returncode
@@ -167,21 +188,37 @@ class PairedComparison:
         return "\n".join(lines) + "\n"
 
 
-def _round_minima(r: Result, normalised: bool) -> dict[str, float]:
+def _round_minima(r: Result, normalised: bool, typical: float | None) -> tuple[dict[str, float],
+                                                                              list[str]]:
+    """Each round's fastest sample, and the rounds left out because their reference workload
+    was disturbed (:data:`parity.bench.results.DISTURBED`)."""
     windows = r.normalised_windows if normalised else r.windows
-    return {wid: min(w) for wid, w in zip(r.window_ids, windows) if w}
+    minima, disturbed = {}, []
+    for i, (wid, w) in enumerate(zip(r.window_ids, windows)):
+        if normalised and typical and reference_disturbed(r.references[i], typical):
+            disturbed.append(f"{wid} (reference x{r.references[i] / typical:.3g} its usual)")
+        elif w:
+            minima[wid] = min(w)
+    return minima, disturbed
 
 
 def paired_change(old: Result, cur: Result, factor: float, normalised: bool,
-                  confidence: float = CONFIDENCE) -> PairedChange:
-    a, b = _round_minima(old, normalised), _round_minima(cur, normalised)
+                  confidence: float = CONFIDENCE,
+                  typical: tuple[float | None, float | None] = (None, None)) -> PairedChange:
+    """The paired verdict on one benchmark; ``typical``: each run's typical reference time, to
+    leave out rounds whose reference measured a stalled process rather than the machine."""
+    (a, out_a), (b, out_b) = (_round_minima(old, normalised, typical[0]),
+                              _round_minima(cur, normalised, typical[1]))
+    left_out = tuple(f"round {w} of {side} left out: reference workload disturbed"
+                     for side, ws in (("base", out_a), ("new", out_b)) for w in ws)
     rounds = sorted(a.keys() & b.keys())
     logs = np.log([b[k] / a[k] for k in rounds])
     per_round = tuple(float(v) for v in np.exp(logs))
     if len(logs) < MIN_ROUNDS:
         ratio = float(np.exp(logs.mean())) if len(logs) else float("nan")
         return PairedChange(cur.name, per_round, ratio, float("nan"), float("nan"), float("nan"),
-                            "unstable", (f"{len(logs)} paired rounds (fewer than {MIN_ROUNDS})",))
+                            "unstable", (f"{len(logs)} paired rounds (fewer than {MIN_ROUNDS})",
+                                         *left_out))
     # Student's t interval of the mean log ratio: with 3 to 10 rounds a percentile bootstrap is
     # too narrow (it cannot reach beyond the observed rounds), and rounds are the unit of
     # replication here, as in Kalibera and Jones' top level
@@ -201,7 +238,7 @@ def paired_change(old: Result, cur: Result, factor: float, normalised: bool,
         verdict = "unstable"
         problems = (f"interval {low:.3f}-{high:.3f} straddles x{factor:g} or 1: too wide to "
                     "decide",)
-    return PairedChange(cur.name, per_round, ratio, low, high, p, verdict, problems)
+    return PairedChange(cur.name, per_round, ratio, low, high, p, verdict, problems + left_out)
 
 
 def check_options(factor: float, confidence: float) -> None:
@@ -221,20 +258,36 @@ def paired_compare(base: Run, new: Run, *, factor: float = FACTOR,
         raise InputFileError(f"{base.source} and {new.source} share no benchmark to compare")
     normalised = all(a[k].references is not None and b[k].references is not None for k in shared)
     result = PairedComparison(base, new, factor, normalised, confidence)
+    typical = (typical_reference(base), typical_reference(new)) if normalised else (None, None)
     for key in shared:
-        result.changes.append(paired_change(a[key], b[key], factor, normalised, confidence))
+        result.changes.append(paired_change(a[key], b[key], factor, normalised, confidence,
+                                            typical))
     return result
 
 
 # ------------------------------------------------------------------------------------- the run
+
+def _unpaired(base: Run, new: Run, factor: float) -> str:
+    """``compare``'s verdict on the same two runs, each round a timing window: it rests on the
+    two fastest rounds of each side, so a process that settled into a slow state for its whole
+    life weighs less than in a paired ratio (beside ab.md, for information; exit codes follow
+    the paired verdict)."""
+    base, new = (dataclasses.replace(run, source=name)  # named as they lie in the folder
+                 for run, name in ((base, "base.json"), (new, "new.json")))
+    try:
+        return compare_runs(base, new, factor=factor).markdown()
+    except BenchmarkFileError as e:  # e.g. fewer than 3 samples: nothing to judge
+        return f"compare cannot judge these runs: {e}\n"
+
 
 def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: int = 4,
            sizes: str = "smoke", threads: int | None = None, select: str | None = None,
            factor: float = FACTOR, confidence: float = CONFIDENCE,
            runner: Callable[[list[str], Side], int] = _subprocess_runner) -> tuple[PairedComparison, Path]:
     """Run the rounds, merge each side's processes into one run (a window per round), compare
-    them pairwise, and write base.json, new.json, ab.md and forest.png into the new folder
-    ``out``. Returns the comparison and the folder."""
+    them pairwise, and write base.json, new.json, ab.md, forest.png and compare.md (``compare``
+    on the same runs) into the new folder ``out``. Returns the paired comparison and the
+    folder."""
     order = schedule(rounds)
     check_options(factor, confidence)  # before minutes of benchmarks, not after
     claimed = out if isinstance(out, outputs.Claim) else outputs.claim(out)
@@ -258,6 +311,7 @@ def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: in
         comparison = paired_compare(runs["base"], runs["new"], factor=factor,
                                     confidence=confidence)
         (claimed.work / "ab.md").write_text(comparison.markdown())
+        (claimed.work / "compare.md").write_text(_unpaired(runs["base"], runs["new"], factor))
         from parity.bench.plots import forest
 
         forest([(c.name, c.ratio, c.low, c.high, c.verdict) for c in comparison.changes],

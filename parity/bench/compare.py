@@ -31,7 +31,15 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from parity.bench import stats as bench_stats
-from parity.bench.results import BenchmarkFileError, Result, Run, machine_differences, versions
+from parity.bench.results import (
+    BenchmarkFileError,
+    Result,
+    Run,
+    machine_differences,
+    reference_disturbed,
+    typical_reference,
+    versions,
+)
 
 FACTOR = 1.06  # chosen on the committed A/A pair: see docs/guides/benchmarks.md
 VERDICTS = ("regression", "unstable", "improvement", "unchanged")
@@ -155,13 +163,32 @@ def _judge_windows(old, cur, factor: float) -> _Judged:
     return _Judged(verdict, ratio, (lo_n / hi_b, hi_n / lo_b), slower or faster, problems)
 
 
-def judge(old: Result, cur: Result, factor: float, normalised: bool) -> Change:
+def _steady_normalised(r: Result, typical: float | None, label: str):
+    """``r``'s normalised windows without those whose reference workload was disturbed
+    (:data:`parity.bench.results.DISTURBED`), and a note naming those left out."""
+    keep = [not (typical and reference_disturbed(ref, typical)) for ref in r.references]
+    if all(keep) or not any(keep):
+        return r.normalised_windows, ()
+    left = [wid for wid, k in zip(r.window_ids, keep) if not k]
+    return (tuple(w for w, k in zip(r.normalised_windows, keep) if k),
+            (f"{label} window(s) {', '.join(left)} left out: reference workload disturbed",))
+
+
+def judge(old: Result, cur: Result, factor: float, normalised: bool,
+          typical: tuple[float | None, float | None] = (None, None)) -> Change:
     """The verdict on one benchmark of two runs (see the module's docstring): on reference-
-    normalised time when ``normalised``, with the raw-time verdict noted where it differs."""
+    normalised time when ``normalised``, with the raw-time verdict noted where it differs.
+    ``typical``: each run's typical reference time, to leave out windows whose reference measured
+    a stalled process rather than the machine."""
     raw = _judge_windows(old.windows, cur.windows, factor)
-    judged = _judge_windows(old.normalised_windows, cur.normalised_windows, factor) \
-        if normalised else raw
-    problems = judged.problems
+    left_out: tuple[str, ...] = ()
+    if normalised:
+        (old_w, note_a), (cur_w, note_b) = (_steady_normalised(old, typical[0], "base"),
+                                            _steady_normalised(cur, typical[1], "new"))
+        judged, left_out = _judge_windows(old_w, cur_w, factor), note_a + note_b
+    else:
+        judged = raw
+    problems = judged.problems + left_out
     reference_ratio = None
     if old.references is not None and cur.references is not None:
         reference_ratio = float(np.median(cur.references) / np.median(old.references))
@@ -188,6 +215,7 @@ def compare_runs(base: Run, new: Run, *, factor: float = FACTOR, alpha: float = 
                         only_base=sorted(a[k].name for k in a.keys() - b.keys()),
                         only_new=sorted(b[k].name for k in b.keys() - a.keys()),
                         normalised=normalised)
+    typical = (typical_reference(base), typical_reference(new)) if normalised else (None, None)
     for key in shared:
         old, cur = a[key], b[key]
         for run, r in ((base, old), (new, cur)):
@@ -195,7 +223,7 @@ def compare_runs(base: Run, new: Run, *, factor: float = FACTOR, alpha: float = 
                 raise BenchmarkFileError(
                     f"{run.source}: {r.name} has {len(r.data)} raw samples; rerun with "
                     "--benchmark-save-data (and at least 3 rounds) so changes can be tested")
-        result.changes.append(judge(old, cur, factor, normalised))
+        result.changes.append(judge(old, cur, factor, normalised, typical))
     if not result.changes:
         raise BenchmarkFileError(f"{base.source} and {new.source} share no benchmark to compare")
     return result

@@ -18,6 +18,12 @@ _COLOURS = {"regression": "tab:red", "improvement": "tab:green", "unstable": "ta
             "unchanged": "tab:blue"}
 
 
+def _null_formatter():
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()
+
+
 def _pyplot():
     import matplotlib
 
@@ -28,6 +34,14 @@ def _pyplot():
 
 
 def cell_pass(run: Run, results: Sequence[Result], title: str, path: Path) -> None:
+    """:func:`cell_pass_figure`, saved to ``path``."""
+    plt = _pyplot()
+    fig = cell_pass_figure(run, results, title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def cell_pass_figure(run: Run, results: Sequence[Result], title: str):
     """Two panels over a categorical size axis, one dot per path, offset within the size: the
     median time with whiskers from the 25th to the 75th percentile of the pooled samples (log
     scale), and GFLOP/s as % of the measured peak of the path's device."""
@@ -65,17 +79,25 @@ def cell_pass(run: Run, results: Sequence[Result], title: str, path: Path) -> No
     ax_time.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
 
 
 def forest(rows: Sequence[tuple[str, float, float, float, str]], path: Path, *, factor: float,
            title: str) -> None:
+    """:func:`forest_figure`, saved to ``path``."""
+    plt = _pyplot()
+    fig = forest_figure(rows, factor=factor, title=title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def forest_figure(rows: Sequence[tuple[str, float, float, float, str]], *, factor: float,
+                  title: str):
     """``rows``: (benchmark, ratio, interval low, interval high, verdict); one line each, the
     ratio as a dot coloured by verdict, the interval as a bar, 1 and the factor as guides."""
     plt = _pyplot()
     rows = sorted(rows, key=lambda r: r[0])
-    fig, ax = plt.subplots(figsize=(7, 0.22 * len(rows) + 1.2))
+    fig, ax = plt.subplots(figsize=(8.5, 0.22 * len(rows) + 1.4))
     ys = np.arange(len(rows))[::-1]
     for y, (_, ratio, low, high, verdict) in zip(ys, rows):
         colour = _COLOURS.get(verdict, "black")
@@ -86,11 +108,18 @@ def forest(rows: Sequence[tuple[str, float, float, float, str]], path: Path, *, 
         ax.axvline(x, color="grey", ls=style, lw=0.8)
     ax.set_yticks(ys, [r[0] for r in rows], fontsize=6)
     ax.set_xscale("log")
-    ax.set_xlabel("new / base (log); dashed: the factor")
+    # plain ratios at the guides and a few round values in range, not log-scale scientific labels
+    values = [v for r in rows for v in r[1:4] if np.isfinite(v)] + [factor, 1 / factor]
+    lo, hi = min(values), max(values)
+    near = (0.95, 1.05) if hi / lo < 1.6 else (0.85, 1.15)  # no labels crowding 1 on a wide axis
+    ticks = sorted({1.0} | {t for t in (0.5, 0.8, 0.9, 0.95, 1.05, 1.1, 1.25, 1.5, 2, 3, 5, 10)
+                            if lo <= t <= hi and not near[0] < t < near[1]})
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
+    ax.xaxis.set_minor_formatter(_null_formatter())
+    ax.set_xlabel(f"new / base (log); dashed: x{factor:g} and 1/x{factor:g}")
     ax.set_title(title, fontsize=9)
     for verdict, colour in _COLOURS.items():
         ax.plot([], [], "o", color=colour, label=verdict)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))  # beside, covering nothing
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig

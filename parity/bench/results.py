@@ -170,6 +170,22 @@ def _pooled(key, parts) -> Result:
         references=tuple(float(r) for r in references) if all(references) else None)
 
 
+# A window whose reference workload took more than this factor off its run's typical (median)
+# reference time measured a stalled process, not the machine's speed: dividing by it would turn a
+# stall into a 1000x "speed-up" (seen on the CI machine with 2 threads on 2 busy cores)
+DISTURBED = 2.0
+
+
+def typical_reference(run: Run) -> float | None:
+    """The median reference time over every window of every benchmark of ``run`` (None without)."""
+    refs = [v for r in run.results for v in (r.references or ())]
+    return float(np.median(refs)) if refs else None
+
+
+def reference_disturbed(reference: float, typical: float) -> bool:
+    return not typical / DISTURBED <= reference <= typical * DISTURBED
+
+
 def machine_differences(a: Run, b: Run) -> list[str]:
     """What differs between two runs' machines (hardware, threads, peak beyond 10 %)."""
     out = []
@@ -192,7 +208,9 @@ def machine_differences(a: Run, b: Run) -> list[str]:
 def versions(run: Run) -> str:
     p = run.machine.get("parity", {})
     tf = f", tensorflow {p['tensorflow']}" if p.get("tensorflow") else ""
-    return f"torch {p.get('torch')}, keras {p.get('keras')} ({p.get('keras_backend')}){tf}"
+    slowed = f"; recurrent core slowed x{p['synthetic_slowdown']:g} on purpose " \
+        "($PARITY_BENCH_SLOWDOWN)" if p.get("synthetic_slowdown") else ""
+    return f"torch {p.get('torch')}, keras {p.get('keras')} ({p.get('keras_backend')}){tf}{slowed}"
 
 
 def merge(inputs: list[str | Path], output: str | Path) -> Path:

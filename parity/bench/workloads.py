@@ -163,6 +163,50 @@ def reference_seconds(dev: str = "cpu", repeats: int = 5) -> float:
     return best
 
 
+# A test-only knob for measuring what compare and bench ab can see: a benchmark process started
+# with PARITY_BENCH_SLOWDOWN=1.1 makes every timed call of the recurrent core 10 % slower, live,
+# while the reference workload (the machine's speed) is untouched. Runs made with it say so in
+# machine_info and in every report header; a real upgrade never sets it.
+SLOWDOWN_ENV = "PARITY_BENCH_SLOWDOWN"
+
+
+def slowdown_factor(environ=os.environ) -> float:
+    """The factor ``$PARITY_BENCH_SLOWDOWN`` asks for (1.0 when unset)."""
+    raw = environ.get(SLOWDOWN_ENV, "")
+    if raw == "":
+        return 1.0
+    try:
+        factor = float(raw)
+    except ValueError:
+        factor = float("nan")
+    if not (np.isfinite(factor) and factor >= 1):
+        raise UnsupportedConfig(SLOWDOWN_ENV, raw, "a factor of at least 1, e.g. 1.1 to make "
+                                "the timed recurrent core 10 % slower (unset: no slowdown)")
+    return factor
+
+
+def slowed_call(call: Callable[[], object], factor: float) -> Callable[[], object]:
+    """``call``, followed by busy work for ``factor - 1`` times as long as that call took: each
+    timed call of the core costs ``factor`` times its own duration, its own noise included (a call
+    slowed by a neighbour is followed by proportionally more work), as if the core's kernels had
+    become that much slower."""
+    if factor == 1:
+        return call
+    extra = factor - 1
+
+    def run():
+        start = time.perf_counter()
+        result = call()
+        end = time.perf_counter()
+        deadline = end + extra * (end - start)
+        spins = 0
+        while time.perf_counter() < deadline:
+            spins += 1  # the work: this thread busy on its core until the deadline
+        return result
+
+    return run
+
+
 def kernel_path(framework: str, spec: RecurrentSpec, path: str) -> str:
     """Which implementation runs, as far as it can be known without a profiler."""
     if framework == "torch":

@@ -4,13 +4,17 @@ Runs, against baselines recorded with the previous versions,
 
 1. the parity checks (Keras vs torch vs float64, everything in ``parity.checks``),
 2. the golden drift check (each framework against its own recorded outputs, :mod:`parity.upgrade.golden`),
-3. the recurrent-core benchmarks, compared with a stored run (:mod:`parity.bench.compare`),
+3. the recurrent-core benchmarks, compared with a stored run (:mod:`parity.bench.compare`), or,
+   given a base environment (``bench_base``: the previous versions' python, or a working tree),
+   timed against it live in interleaved ABBA rounds (:mod:`parity.bench.ab`): both sides then see
+   the same machine at the same time, and no stored baseline is needed,
 
 and writes ``gate.md`` (for people) and ``gate.xml`` (JUnit, for CI systems) into a new folder.
 The exit code is the sum of the causes found among those asked to fail (``--fail-on``):
 1 parity broken, 2 numeric drift, 4 speed regression, 8 environment problem (a baseline missing or
 unreadable, or benchmarks from another machine: their ratios would mix hardware with software).
-0 means safe to upgrade.
+0 means safe to upgrade. Benchmarks too unsteady to judge (``unstable``) fail no cause: the speed
+section counts and names them, with what would steady them.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Verdict:
     sections: list[str] = field(default_factory=list)
     fail_on: tuple[str, ...] = tuple(CAUSES)
     seconds: dict[str, float] = field(default_factory=dict)
+    unstable: list[str] = field(default_factory=list)  # benchmarks too unsteady to judge
 
     def failed(self, cause: str) -> list[Finding]:
         return [f for f in self.findings if f.cause == cause and f.message]
@@ -58,10 +63,13 @@ class Verdict:
     def headline(self) -> str:
         causes = [f"{TITLES[c]} ({len(self.failed(c))})" for c in CAUSES if self.failed(c)]
         blocking = [c for c in CAUSES if c in self.fail_on and self.failed(c)]
+        # unstable benchmarks fail nothing, but a verdict must not read as covering them
+        unjudged = f"; speed not judged for {len(self.unstable)} unstable benchmark(s)" \
+            if self.unstable else ""
         if not blocking:
             extra = f"; advisory: {', '.join(causes)}" if causes else ""
-            return f"SAFE to upgrade (exit 0){extra}"
-        return f"NOT safe to upgrade (exit {self.exit_code}): {', '.join(causes)}"
+            return f"SAFE to upgrade (exit 0){extra}{unjudged}"
+        return f"NOT safe to upgrade (exit {self.exit_code}): {', '.join(causes)}{unjudged}"
 
     def markdown(self) -> str:
         lines = ["# Upgrade gate", "", f"**{self.headline()}**", "",
@@ -85,6 +93,8 @@ class Verdict:
             if f.message:
                 kind = "failure" if f.cause in self.fail_on else "skipped"
                 ET.SubElement(case, kind, message=f"{TITLES[f.cause]}: {f.message}"[:500])
+            elif f.cause == "speed" and f.name in self.unstable:
+                ET.SubElement(case, "skipped", message="unstable: too unsteady to judge")
         return ET.tostring(ET.ElementTree(suite).getroot(), encoding="utf-8", xml_declaration=True)
 
 
@@ -128,7 +138,8 @@ def _drift(golden: str | None, verdict: Verdict) -> None:
 def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, processes: int,
            sizes: str, factor: float, alpha: float, verdict: Verdict) -> None:
     from parity.bench.compare import FACTOR, compare_runs
-    from parity.bench.results import BenchmarkFileError, load, machine_differences, merge
+    from parity.bench.processes import BENCHMARKS, run_processes
+    from parity.bench.results import BenchmarkFileError, load, machine_differences
 
     if bench_baseline is None:
         verdict.findings.append(Finding("environment", "benchmark baseline", "none given "
@@ -140,25 +151,16 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
         verdict.findings.append(Finding("environment", "benchmark baseline", str(e)))
         return
     if bench_run is None:
-        if not Path("benchmarks", "test_recurrent_core.py").exists():
+        if not BENCHMARKS.exists():
             verdict.findings.append(Finding("environment", "benchmarks", "benchmarks/ not found: "
                                             "run the gate from the repository root"))
             return
-        parts = []
-        for i in range(processes):
-            part = out / f"benchmarks-process{i}.json"
-            subprocess.run([sys.executable, "-m", "pytest", "benchmarks", "-q", "-p",
-                            "no:cacheprovider", f"--bench-sizes={sizes}", "--bench-windows=1",
-                            f"--benchmark-json={part}", "--benchmark-save-data"],
-                           capture_output=True, text=True)
-            if not part.is_file():
-                verdict.findings.append(Finding("environment", "benchmarks",
-                                                f"benchmark process {i} wrote no results"))
-                return
-            parts.append(part)
-        bench_run = str(merge(parts, out / "benchmarks.json"))
-        for part in parts:
-            part.unlink()
+        code = run_processes(out / "benchmarks.json", processes=processes, sizes=sizes, quiet=True)
+        if code != 0:
+            verdict.findings.append(Finding("environment", "benchmarks", "a benchmark process "
+                                            f"failed (pytest exit {code}) or wrote no results"))
+            return
+        bench_run = str(out / "benchmarks.json")
     try:
         new = load(bench_run)
     except BenchmarkFileError as e:
@@ -175,11 +177,53 @@ def _speed(bench_baseline: str | None, bench_run: str | None, out: Path, process
         message = "" if change.verdict != "regression" else \
             f"{change.ratio:.2f}x slower (p={change.p_value:.2g})"
         verdict.findings.append(Finding("speed", change.name, message))
-    # unstable benchmarks are neither regressions nor passes: named in the section, not failing
+    # unstable benchmarks are neither regressions nor passes: named, not failing
+    verdict.unstable += [c.name for c in comparison.unstable]
     for name in comparison.only_base:
         verdict.findings.append(Finding("speed", name, "in the baseline but not run now"))
     table = comparison.markdown().replace("# Benchmark comparison", "### Benchmark comparison", 1)
-    verdict.sections.append("## Speed against the benchmark baseline\n\n" + table)
+    verdict.sections.append("## Speed against the benchmark baseline\n\n"
+                            + _unstable_note(comparison) + table)
+
+
+def _speed_ab(bench_base: str, out: Path, rounds: int, sizes: str, factor: float | None,
+              threads: int | None, verdict: Verdict, runner=None) -> None:
+    """The speed step as an A/B: ``bench_base`` against this interpreter, in ABBA rounds."""
+    from parity.bench import ab
+    from parity.bench.compare import FACTOR
+    from parity.core.errors import InputFileError
+
+    try:
+        base, new = ab.side(bench_base, "base"), ab.side(sys.executable, "new")
+    except InputFileError as e:
+        verdict.findings.append(Finding("environment", "benchmark sides", f"--bench-base: {e}"))
+        return
+    try:
+        comparison, folder = ab.run_ab(base, new, out / "ab", rounds=rounds, sizes=sizes,
+                                       threads=threads, factor=factor or FACTOR,
+                                       **({"runner": runner} if runner else {}))
+    except ab.BenchmarkProcessError as e:
+        verdict.findings.append(Finding("environment", "benchmarks", str(e)))
+        return
+    for change in comparison.changes:
+        message = "" if change.verdict != "regression" else \
+            f"{change.ratio:.2f}x slower (paired interval {change.low:.2f}-{change.high:.2f})"
+        verdict.findings.append(Finding("speed", change.name, message))
+    verdict.unstable += [c.name for c in comparison.unstable]
+    table = comparison.markdown().replace("# A/B benchmark comparison", "### A/B comparison", 1)
+    verdict.sections.append(f"## Speed against the base environment, interleaved\n\n"
+                            f"Base: `{base.python}` in `{base.cwd}`; new: `{new.python}`; "
+                            f"{rounds} ABBA rounds; both sides' runs, ab.md, forest.png and compare.md in "
+                            f"`{folder.name}/`.\n\n{_unstable_note(comparison)}{table}")
+
+
+def _unstable_note(comparison) -> str:
+    unstable = comparison.unstable
+    if not unstable:
+        return ""
+    return (f"**{len(unstable)} of {len(comparison.changes)} benchmarks could not be judged "
+            "(unstable): the speed verdict does not cover them.** See their stability column "
+            "below.\n\n")
 
 
 ERROR_LOG = "gate-error.log"
@@ -188,11 +232,32 @@ ERROR_LOG = "gate-error.log"
 def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_baseline: str | None,
              bench_run: str | None = None, processes: int = 3, sizes: str = "smoke",
              factor: float | None = None, alpha: float = 0.01, fail_on=tuple(CAUSES),
-             skip: tuple[str, ...] = ()) -> Verdict:
+             skip: tuple[str, ...] = (), bench_base: str | None = None, rounds: int = 4,
+             threads: int | None = None, bench_runner=None) -> Verdict:
     """Run the steps not in ``skip`` and write ``gate.md`` and ``gate.xml`` into the new folder
     ``out`` (or the folder already claimed as ``out``), whatever the steps find: an unreadable
     baseline or run is an environment finding, and so is an error inside a step (with its
-    traceback in ``gate-error.log``, as a bug to report)."""
+    traceback in ``gate-error.log``, as a bug to report).
+
+    With ``bench_base`` (a python executable or a working tree, as ``bench ab --base`` takes) the
+    speed step times that base and this interpreter in ``rounds`` interleaved ABBA rounds (with
+    ``threads`` threads per benchmark process; default every core) instead of comparing with
+    ``bench_baseline``; ``bench_runner`` stands in for the benchmark processes
+    (``parity.bench.ab.run_ab``'s ``runner``)."""
+    from parity.bench.ab import MIN_ROUNDS
+
+    problem = None
+    if bench_base is not None and (bench_baseline is not None or bench_run is not None):
+        problem = ("bench_base", bench_base, "an A/B against a base environment replaces the "
+                   "stored baseline and run: give --bench-base, or --bench-baseline (and "
+                   "--bench-run), not both")
+    elif bench_base is not None and rounds < MIN_ROUNDS:
+        problem = ("rounds", rounds, f"at least {MIN_ROUNDS} ABBA rounds: fewer cannot give "
+                   "any benchmark a verdict")
+    if problem:
+        if isinstance(out, outputs.Claim):
+            out.abandon()
+        raise UnsupportedConfig(*problem)
     for option, given, known in (("fail_on", fail_on, tuple(CAUSES)), ("skip", skip, STEPS)):
         unknown = sorted(set(given) - set(known))
         if unknown:
@@ -205,8 +270,9 @@ def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_basel
     work = claimed.work
     verdict = Verdict(fail_on=tuple(fail_on))
     steps = (("parity", lambda: _parity(work, verdict)), ("drift", lambda: _drift(golden, verdict)),
-             ("speed", lambda: _speed(bench_baseline, bench_run, work, processes, sizes, factor,
-                                      alpha, verdict)))
+             ("speed", lambda: _speed_ab(bench_base, work, rounds, sizes, factor, threads,
+                                         verdict, bench_runner) if bench_base is not None else
+              _speed(bench_baseline, bench_run, work, processes, sizes, factor, alpha, verdict)))
     bar = progress.bar(total=len(steps) - len(skip), desc="gate", unit="step")
     try:
         for name, step in steps:
