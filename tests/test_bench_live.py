@@ -195,6 +195,22 @@ def test_live_paired_ab_flags_ninety_percent_of_torch_benchmarks(live):
                for c in pair.changes)
 
 
+def test_the_ab_verdict_flags_every_live_ten_percent_slowdown_and_no_a_a_change(live):
+    # bench ab and the gate's A/B: the paired interval, and where it sees no change, compare's
+    # corroborated minima of the same rounds (parity.bench.ab.with_corroborated_minima)
+    from parity.bench.ab import with_corroborated_minima
+
+    verdicts = {arm: with_corroborated_minima(*pair) for arm, pair in live.items()}
+    assert verdicts["1"].counts()["regression"] == 0 and verdicts["1"].counts()["improvement"] == 0
+    for arm in ("1.1", "1.25"):
+        flagged, n = _flagged(verdicts[arm])
+        assert flagged >= 0.85 * n and flagged >= _flagged(live[arm][0])[0]
+    for arm, combined in verdicts.items():  # only verdicts of one of the two, never a new one
+        paired = {c.name: c.verdict for c in live[arm][0].changes}
+        unpaired = {c.name: c.verdict for c in live[arm][1].changes}
+        assert all(c.verdict in (paired[c.name], unpaired[c.name]) for c in combined.changes)
+
+
 # ------------------------------------------------------------------------------ the gate's A/B
 
 def _gate(tmp_path: Path, arm: str, seen: dict | None = None, **options):
@@ -224,7 +240,9 @@ def test_gate_ab_flags_the_slowed_side_with_exit_4(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
     verdict = _gate(tmp_path, "1.1", rounds=STUDY["rounds"])
     assert verdict.exit_code == 4 and "speed regression" in verdict.headline()
-    assert len(verdict.failed("speed")) == STUDY["arms"]["1.1"]["paired_counts"]["regression"]
+    # the paired interval's regressions and, beyond them, the corroborated minima's: every one
+    assert len(verdict.failed("speed")) == len(STUDY["base"]) \
+        > STUDY["arms"]["1.1"]["paired_counts"]["regression"]
     assert "paired interval" in verdict.failed("speed")[0].message
 
 

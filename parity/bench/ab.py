@@ -265,13 +265,32 @@ def paired_compare(base: Run, new: Run, *, factor: float = FACTOR,
     return result
 
 
+def with_corroborated_minima(paired: PairedComparison, unpaired) -> PairedComparison:
+    """The A/B verdict: the paired interval's, and where that finds no change, ``compare``'s
+    verdict on the same interleaved runs (each side's two fastest rounds must agree and differ by
+    the factor). A process that settles into a slow state for its whole life widens the paired
+    interval into "unstable"; the corroborated minima look past it. Both verdicts flagged nothing
+    in the committed live A/A studies (fixtures/benchmarks/live-ab*.json)."""
+    other = {c.name: c for c in unpaired.changes}
+    changes = []
+    for c in paired.changes:
+        o = other.get(c.name)
+        if c.verdict in ("unstable", "unchanged") and o is not None \
+                and o.verdict in ("regression", "improvement"):
+            c = dataclasses.replace(c, verdict=o.verdict, problems=c.problems + (
+                f"{o.verdict} by the corroborated minima of the same rounds (x{o.ratio:.3f}); "
+                f"the paired interval alone said {c.verdict}",))
+        changes.append(c)
+    return dataclasses.replace(paired, changes=changes)
+
+
 # ------------------------------------------------------------------------------------- the run
 
 def _unpaired(base: Run, new: Run, factor: float) -> str:
-    """``compare``'s verdict on the same two runs, each round a timing window: it rests on the
+    """``compare``'s table on the same two runs, each round a timing window: it rests on the
     two fastest rounds of each side, so a process that settled into a slow state for its whole
-    life weighs less than in a paired ratio (beside ab.md, for information; exit codes follow
-    the paired verdict)."""
+    life weighs less than in a paired ratio (:func:`with_corroborated_minima` folds its verdict
+    into the A/B verdict)."""
     base, new = (dataclasses.replace(run, source=name)  # named as they lie in the folder
                  for run, name in ((base, "base.json"), (new, "new.json")))
     try:
@@ -310,6 +329,11 @@ def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: in
                 f.unlink()
         comparison = paired_compare(runs["base"], runs["new"], factor=factor,
                                     confidence=confidence)
+        try:
+            comparison = with_corroborated_minima(
+                comparison, compare_runs(runs["base"], runs["new"], factor=factor))
+        except BenchmarkFileError:  # e.g. fewer than 3 samples: the paired verdict alone
+            pass
         (claimed.work / "ab.md").write_text(comparison.markdown())
         (claimed.work / "compare.md").write_text(_unpaired(runs["base"], runs["new"], factor))
         from parity.bench.plots import forest
