@@ -75,3 +75,16 @@ def test_no_reach_into_private_names(name):
 def test_the_layering_covers_every_subpackage():
     subpackages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
     assert subpackages == set(LAYERS)
+
+
+def test_every_public_name_documents_itself_with_a_tested_example():
+    import inspect
+
+    import parity
+
+    for name in parity.__all__:
+        doc = inspect.getdoc(getattr(parity, name)) or ""
+        assert ">>>" in doc, f"parity.{name}: no example (doctested with the suite)"
+        if inspect.isfunction(getattr(parity, name)):
+            missing = [s for s in ("Args:", "Returns:", "Raises:") if s not in doc]
+            assert not missing, f"parity.{name}: its docstring lacks {missing}"

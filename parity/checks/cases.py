@@ -21,6 +21,22 @@ from parity.models.transfer import copy_weights, to_keras, to_torch
 
 @dataclass(frozen=True)
 class ParityCase:
+    """One drawn case: a layer description, the batch and sequence sizes, and a seed from which
+    the weights, inputs, initial state and mask are made (``weights()``, ``inputs()``,
+    ``initial_state()``, ``step_mask()``). ``recurrent_gain`` scales the recurrent kernel (about
+    its spectral radius: above 1 errors grow); ``mask`` is one of ``MASK_PATTERNS``.
+
+    Raises:
+        UnsupportedConfig: an unknown mask pattern.
+
+    Examples:
+        >>> import parity
+        >>> case = parity.ParityCase(parity.RecurrentSpec("simple_rnn", 4, 3), batch=2, steps=5,
+        ...                          seed=7, mask="right_padded")
+        >>> case.inputs().shape, case.step_mask().shape
+        ((2, 5, 3), (2, 5))
+    """
+
     spec: RecurrentSpec
     batch: int
     steps: int
@@ -126,7 +142,26 @@ def build_pair(case: ParityCase, direction: str):
 
 
 def check_case(case: ParityCase, direction: str = "keras_to_torch") -> ParityReport:
-    """Build the pair for ``case`` and assert parity (raises :class:`parity.ParityError`)."""
+    """Build the pair for ``case`` and assert parity.
+
+    Args:
+        case: a drawn or hand-written :class:`ParityCase`.
+        direction: how the pair is made: ``"keras_to_torch"`` (``parity.to_torch``),
+            ``"torch_to_keras"`` (``parity.to_keras``) or ``"copy_into_torch"``
+            (``parity.copy_weights`` into a plain torch module).
+
+    Returns:
+        The :class:`parity.ParityReport`.
+
+    Raises:
+        ParityError: parity is broken; the message ends with this call, to reproduce.
+
+    Examples:
+        >>> import parity
+        >>> spec = parity.RecurrentSpec("gru", units=3, input_size=2, return_sequences=True)
+        >>> parity.check_case(parity.ParityCase(spec, batch=2, steps=4, seed=1)).ok
+        True
+    """
     __tracebackhide__ = True
     keras_obj, torch_obj = build_pair(case, direction)
     return assert_parity(keras_obj, torch_obj, case.inputs(), case.initial_state(),
@@ -134,7 +169,24 @@ def check_case(case: ParityCase, direction: str = "keras_to_torch") -> ParityRep
 
 
 def check_gradients(case: ParityCase, direction: str = "keras_to_torch") -> ParityReport:
-    """Build the pair for ``case`` and assert gradient parity (raises :class:`parity.ParityError`)."""
+    """Build the pair for ``case`` and assert gradient parity.
+
+    Args:
+        case: as for :func:`check_case`.
+        direction: as for :func:`check_case`.
+
+    Returns:
+        The :class:`parity.ParityReport` over the gradients.
+
+    Raises:
+        ParityError: a gradient differs beyond what is allowed.
+
+    Examples:
+        >>> import parity
+        >>> spec = parity.RecurrentSpec("lstm", units=3, input_size=2)
+        >>> parity.check_gradients(parity.ParityCase(spec, batch=2, steps=4, seed=1)).ok
+        True
+    """
     __tracebackhide__ = True
     from parity.checks.gradients import assert_gradient_parity
 

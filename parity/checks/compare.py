@@ -35,7 +35,17 @@ class ParityReport:
     """Result of :func:`compare`. ``cross`` is keras vs torch; ``*_vs_oracle`` each framework vs the
     float64 oracle run on that framework's own weights; ``weights`` the weights that differ beyond
     what the transfer allows (:mod:`parity.core.weight_verdict`). ``ok`` needs all of them within
-    tolerance and no weight mismatch."""
+    tolerance and no weight mismatch; ``summary()`` is one line, ``explain()`` the full message.
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> layer = keras.layers.SimpleRNN(2, return_sequences=True); layer.build((None, 5, 4))
+        >>> module = parity.to_torch(layer)
+        >>> x = np.eye(4, dtype="float32")[[0, 1, 2, 2, 3]][None]  # one-hot "hello"
+        >>> report = parity.compare(layer, module, x)
+        >>> [d.name for d in report.cross], report.weights
+        (['output'], [])
+    """
 
     spec: RecurrentSpec
     cross: list[TensorDiff]
@@ -186,10 +196,37 @@ def same_weights(a: Weights, b: Weights) -> bool:
 def compare(keras_obj, torch_obj, x: np.ndarray,
             initial_state: Sequence[np.ndarray] | np.ndarray | None = None,
             mask: np.ndarray | None = None, *, context: str | None = None) -> ParityReport:
-    """Run both on ``x`` (batch-first numpy array in the layer's dtype; ``initial_state`` in any
-    form Keras takes; optional boolean ``mask`` (batch, time), True = keep) and the float64 oracle
-    on each one's weights; report every returned tensor. A plain torch module is run with the
-    Keras layer's call semantics (return flags, go_backwards, merge mode)."""
+    """Run both on ``x`` and the float64 oracle on each one's weights; report every returned tensor.
+
+    A plain torch module is run with the Keras layer's call semantics (return flags,
+    go_backwards, merge mode).
+
+    Args:
+        keras_obj: a built Keras recurrent layer (or stack).
+        torch_obj: the torch module holding the same weights (``parity.KerasRNN`` or a plain
+            ``nn.RNN``/``LSTM``/``GRU``).
+        x: batch-first numpy array (batch, time, features) in the layer's dtype.
+        initial_state: in any form Keras takes (one array for a one-state layer, or a list).
+        mask: optional boolean (batch, time), True = keep.
+        context: how to reproduce, quoted in a failure message.
+
+    Returns:
+        A :class:`ParityReport` (``ok``, ``summary()``, ``explain()``); nothing is raised on a
+        mismatch (see :func:`assert_parity`).
+
+    Raises:
+        TransferError: the two are not the same layer (options or weights' shapes differ).
+        UnsupportedConfig: bad inputs (shape, dtype, NaN/Inf, initial state count or shape).
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> layer = keras.layers.SimpleRNN(2, return_sequences=True); layer.build((None, 5, 4))
+        >>> module = parity.to_torch(layer)
+        >>> x = np.eye(4, dtype="float32")[[0, 1, 2, 2, 3]][None]  # one-hot "hello"
+        >>> report = parity.compare(layer, module, x)
+        >>> report.ok, report.summary().startswith("Forward simple_rnn parity holds")
+        (True, True)
+    """
     spec, k_weights, module, t_weights = validated_pair(keras_obj, torch_obj)
     inputs = CaseInputs.of(spec, x, initial_state, mask,
                            devices=(device_of(keras_obj), device_of(module)))
@@ -216,7 +253,33 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
 def assert_parity(keras_obj, torch_obj, x: np.ndarray,
                   initial_state: Sequence[np.ndarray] | None = None,
                   mask: np.ndarray | None = None, *, context: str | None = None) -> ParityReport:
-    """:func:`compare`, raising :class:`parity.ParityError` with an explanation on any mismatch."""
+    """:func:`compare`, raising :class:`parity.ParityError` with an explanation on any mismatch.
+
+    Args:
+        keras_obj: as for :func:`compare`.
+        torch_obj: as for :func:`compare`.
+        x: as for :func:`compare`.
+        initial_state: as for :func:`compare`.
+        mask: as for :func:`compare`.
+        context: as for :func:`compare`.
+
+    Returns:
+        The :class:`ParityReport` when parity holds.
+
+    Raises:
+        ParityError: where (batch, step, unit), by how much, which framework drifted from the
+            float64 oracle, which weight differs, and how to reproduce; ``.report`` holds the
+            report.
+        TransferError, UnsupportedConfig: as for :func:`compare`.
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> layer = keras.layers.SimpleRNN(2, return_sequences=True); layer.build((None, 5, 4))
+        >>> module = parity.to_torch(layer)
+        >>> x = np.eye(4, dtype="float32")[[0, 1, 2, 2, 3]][None]  # one-hot "hello"
+        >>> parity.assert_parity(layer, module, x).ok
+        True
+    """
     __tracebackhide__ = True
     report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context)
     if not report.ok:

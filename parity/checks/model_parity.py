@@ -50,7 +50,31 @@ def _reference_outputs(torch_model, x: np.ndarray, u: float) -> tuple[np.ndarray
 
 
 def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
-    """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``."""
+    """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``.
+
+    Args:
+        keras_model: a built Keras model of supported layers.
+        torch_model: its port (``parity.KerasSequential`` or an ``nn.Sequential``).
+        x: token ids (batch, time) or features (batch, time, features).
+
+    Returns:
+        The three comparisons (:class:`parity.core.mismatch.TensorDiff`), each with its worst
+        element and the allowed difference.
+
+    Raises:
+        TransferError: the two models differ in structure.
+        UnsupportedConfig: bad inputs (NaN/Inf features, shapes).
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> model = keras.Sequential([keras.Input((6,), dtype="int32"),
+        ...                           keras.layers.Embedding(11, 4, mask_zero=True),
+        ...                           keras.layers.SimpleRNN(5), keras.layers.Dense(2)])
+        >>> torch_model = parity.to_torch(model)
+        >>> ids = np.array([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6]])
+        >>> [d.ok for d in parity.compare_models(model, torch_model, ids)]
+        [True, True, True]
+    """
     if np.issubdtype(np.asarray(x).dtype, np.floating):  # features; token ids are integers
         inputs.check_finite("x", x, ("batch", "step", "feature"))
     torch_model = as_torch_model(torch_model)
@@ -96,7 +120,30 @@ class ModelReport(list):
 def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str = "") -> ModelReport:
     """:func:`compare_models`, raising :class:`parity.ParityError` naming (batch, step, unit) of
     the worst element, both values and the allowed difference, or the first weight element that
-    differs beyond what the transfer allows (:func:`weight_mismatches`)."""
+    differs beyond what the transfer allows (:func:`weight_mismatches`).
+
+    Args:
+        keras_model: as for :func:`compare_models`.
+        torch_model: as for :func:`compare_models`.
+        x: as for :func:`compare_models`.
+        context: how to reproduce, quoted in a failure message.
+
+    Returns:
+        A :class:`ModelReport` (``ok``, ``summary()``, ``explain()``) when parity holds.
+
+    Raises:
+        ParityError: outputs or weights differ beyond what is allowed.
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> model = keras.Sequential([keras.Input((6,), dtype="int32"),
+        ...                           keras.layers.Embedding(11, 4, mask_zero=True),
+        ...                           keras.layers.SimpleRNN(5), keras.layers.Dense(2)])
+        >>> torch_model = parity.to_torch(model)
+        >>> ids = np.array([[3, 4, 5, 0, 0, 0], [1, 2, 3, 4, 5, 6]])
+        >>> parity.assert_model_parity(model, torch_model, ids).ok
+        True
+    """
     report = ModelReport(compare_models(keras_model, torch_model, x),
                          weight_mismatches(keras_model, torch_model), context)
     if not report.ok:

@@ -12,7 +12,7 @@ class ParityConfigError(ValueError):
         expected: what would work instead.
         where: optional place (a layer, a file) the option belongs to.
 
-    Example:
+    Examples:
         >>> from parity import UnsupportedConfig
         >>> str(UnsupportedConfig("activation", "selu", "torch offers tanh and relu"))
         "activation='selu': torch offers tanh and relu"
@@ -30,7 +30,7 @@ class ParityConfigError(ValueError):
 class UnsupportedConfig(ParityConfigError):
     """An option of one framework has no exact counterpart in the other (or in the oracle).
 
-    Example:
+    Examples:
         >>> import parity
         >>> parity.RecurrentSpec("lstm", units=4, input_size=3, activation="relu")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
@@ -42,7 +42,7 @@ class UnsupportedConfig(ParityConfigError):
 class TransferError(ParityConfigError):
     """Source and destination of a weight copy do not describe the same computation.
 
-    Example:
+    Examples:
         >>> import parity, torch
         >>> parity.copy_weights(torch.nn.GRU(3, 4), torch.nn.GRU(3, 4))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
@@ -62,6 +62,18 @@ class ParityError(AssertionError):
             (``ok``, ``summary()``, ``explain()``): a ``ParityReport`` (layer or gradient checks),
             an ``OracleReport``, a ``ModelReport``, a ``TrainingRecord`` or a golden
             ``DriftReport``.
+
+    Examples:
+        >>> import keras, numpy as np, parity, torch
+        >>> layer = keras.layers.SimpleRNN(2); layer.build((None, 5, 4))
+        >>> module = parity.to_torch(layer)
+        >>> with torch.no_grad():
+        ...     _ = module.rnn.weight_hh_l0.mul_(1.5)  # a broken transfer
+        >>> try:
+        ...     parity.assert_parity(layer, module, np.eye(4, dtype="float32")[[0, 1, 2, 2, 3]][None])
+        ... except parity.ParityError as error:
+        ...     print(error.report.ok, "recurrent_kernel" in str(error))
+        False True
     """
 
     def __init__(self, message: str, report: object = None) -> None:

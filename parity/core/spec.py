@@ -62,7 +62,7 @@ class RecurrentSpec:
         UnsupportedConfig: an option with no exact counterpart in the other framework (e.g. an
             LSTM activation other than tanh), or an invalid size or dtype.
 
-    Example:
+    Examples:
         >>> import parity
         >>> spec = parity.RecurrentSpec("gru", units=8, input_size=3, num_layers=2,
         ...                             return_sequences=True)
@@ -185,7 +185,7 @@ class LayerWeights:
     as torch's ``bias_ih`` and ``bias_hh``. Keras keeps only their sum, except for a GRU with
     ``reset_after`` (its bias has two rows: the same two vectors).
 
-    Example:
+    Examples:
         >>> import parity, torch
         >>> spec, weights = parity.read(torch.nn.RNN(4, 2, batch_first=True))
         >>> [w.kernel.shape for w in weights], weights[0].kernel.dtype
@@ -234,7 +234,7 @@ class Outputs:
     in processing order; a pair (forward, backward) for a Bidirectional with merge_mode=None) and
     the final states in the spec's order (see :class:`RecurrentSpec`).
 
-    Example:
+    Examples:
         >>> import numpy as np, parity
         >>> out = parity.Outputs(np.zeros((1, 5, 2)), (np.zeros((1, 2)),))
         >>> sorted(out.named())

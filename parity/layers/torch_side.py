@@ -44,7 +44,7 @@ class GRUResetBefore(nn.Module):
     The constructor takes ``torch.nn.GRU``'s arguments (``input_size``, ``hidden_size``,
     ``num_layers``, ``bias``, ``batch_first``, ``bidirectional``, ``dtype``) with their meanings.
 
-    Example:
+    Examples:
         >>> import parity, torch
         >>> gru = parity.GRUResetBefore(3, 4, batch_first=True)
         >>> output, h_n = gru(torch.zeros(2, 5, 3))
@@ -180,7 +180,7 @@ class KerasRNN(nn.Module):
         UnsupportedConfig: ``spec`` asks for something torch cannot compute exactly.
         TransferError: ``rnn`` does not match ``spec``.
 
-    Example:
+    Examples:
         >>> import parity, torch
         >>> spec = parity.RecurrentSpec("lstm", units=3, input_size=2, return_state=True)
         >>> out, h, c = parity.KerasRNN(spec)(torch.zeros(4, 7, 2))

@@ -289,7 +289,7 @@ class KerasSequential(nn.Module):
     Raises:
         UnsupportedConfig: the chain of blocks is not one Keras could run.
 
-    Example:
+    Examples:
         >>> import keras, parity, torch
         >>> model = keras.Sequential([keras.Input((6,)), keras.layers.Embedding(11, 4),
         ...                           keras.layers.SimpleRNN(5), keras.layers.Dense(2)])

@@ -29,6 +29,22 @@ CONVENTIONS = ("keras", "torch")
 
 @dataclass(frozen=True)
 class SGD:
+    """Stochastic gradient descent, the same in both frameworks (Keras' and torch's SGD).
+
+    Args:
+        learning_rate: positive step size.
+        momentum: 0 <= momentum < 1.
+        nesterov: Nesterov momentum.
+
+    Raises:
+        UnsupportedConfig: a learning rate or momentum outside those ranges.
+
+    Examples:
+        >>> import parity
+        >>> type(parity.SGD(0.1, momentum=0.9).keras()).__name__
+        'SGD'
+    """
+
     learning_rate: float
     momentum: float = 0.0
     nesterov: bool = False
@@ -56,7 +72,28 @@ class SGD:
 
 @dataclass(frozen=True)
 class Adam:
-    """Adam with bias correction; ``epsilon`` is meant as ``epsilon_convention`` reads it."""
+    """Adam with bias correction, taking the same steps in both frameworks.
+
+    Keras adds ``epsilon`` to sqrt(v_hat) scaled differently from torch (Keras 1e-7 and torch
+    1e-8 by default, in formulas that differ by the bias correction); each side gets the epsilon
+    its own formula needs for the update ``epsilon_convention``'s framework would take.
+
+    Args:
+        learning_rate: positive step size.
+        beta_1: decay rates, 0 <= beta < 1.
+        beta_2: decay rates, 0 <= beta < 1.
+        epsilon: positive, meant as ``epsilon_convention``'s framework reads it.
+        epsilon_convention: ``"keras"`` or ``"torch"``.
+
+    Raises:
+        UnsupportedConfig: a value outside those ranges, or an unknown convention.
+
+    Examples:
+        >>> import parity
+        >>> adam = parity.Adam(0.01)
+        >>> adam.epsilon_for("keras", step=1) == 1e-7
+        True
+    """
 
     learning_rate: float
     beta_1: float = 0.9
@@ -120,7 +157,20 @@ class SparseCrossEntropy:
     (``"sum"``, as the torch course's summed per-character loss). With a loss mask, the positions
     it keeps (the mean over those: Keras' ``sample_weight`` with ``sum_over_batch_size`` divides
     by all positions instead; say so by using this loss only on unmasked data or with the mask
-    you mean)."""
+    you mean).
+
+    Args:
+        reduction: ``"mean"`` or ``"sum"``.
+
+    Raises:
+        UnsupportedConfig: another reduction; labels whose shape does not match the logits'.
+
+    Examples:
+        >>> import numpy as np, parity, torch
+        >>> logits, labels = torch.zeros(2, 3, 5), torch.ones(2, 3, dtype=torch.long)
+        >>> round(float(parity.SparseCrossEntropy().torch(logits, labels)), 6)  # log(5)
+        1.609438
+    """
 
     reduction: str = "mean"
 
@@ -148,7 +198,15 @@ class SparseCrossEntropy:
 @dataclass(frozen=True)
 class MaskedSequenceCrossEntropy:
     """The seed's tagging loss: cross-entropy per step, masked, averaged over each sequence's
-    valid steps, then over the batch (``reduce_sum(ce * mask, -1) / length``, then the mean)."""
+    valid steps, then over the batch (``reduce_sum(ce * mask, -1) / length``, then the mean).
+
+    Examples:
+        >>> import parity, torch
+        >>> logits, labels = torch.zeros(1, 4, 5), torch.zeros(1, 4, dtype=torch.long)
+        >>> mask = torch.tensor([[True, True, False, False]])
+        >>> round(float(parity.MaskedSequenceCrossEntropy().torch(logits, labels, mask)), 6)
+        1.609438
+    """
 
     def keras(self, logits, labels, mask=None):
         ce = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)

@@ -60,7 +60,14 @@ FLOAT32_ROUNDOFF = TOLERANCES["float32"].unit_roundoff
 @dataclass(frozen=True)
 class Batch:
     """Inputs (token ids (batch, time) or features (batch, time, features)), integer labels and an
-    optional boolean loss mask (batch, time)."""
+    optional boolean loss mask (batch, time).
+
+    Examples:
+        >>> import numpy as np, parity
+        >>> batch = parity.Batch(np.array([[1, 2, 3]]), np.array([1]))
+        >>> batch.x.shape, batch.mask is None
+        ((1, 3), True)
+    """
 
     x: np.ndarray
     y: np.ndarray
@@ -90,6 +97,23 @@ class Step:
 
 @dataclass
 class TrainingRecord:
+    """Every step of a lock-step run: both frameworks' losses and the float64 reference's, the
+    largest weight gap, the share of the tolerance used and the first failure (``steps``); the
+    notes on what was translated (optimizer defaults, data); ``ok``, ``summary()``,
+    ``explain()``, ``losses(framework)``, ``share_used``.
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> model = keras.Sequential([keras.Input((3, 2)), keras.layers.LSTM(2),
+        ...                           keras.layers.Dense(2)])
+        >>> x, y = np.ones((2, 3, 2), dtype="float32"), np.array([0, 1])
+        >>> record = parity.train_lockstep(model, parity.to_torch(model), (x, y),
+        ...                                loss=parity.SparseCrossEntropy(),
+        ...                                optimizer=parity.SGD(0.1), epochs=3)
+        >>> record.ok, len(record.losses("keras")), record.summary().split(";")[0]
+        (True, 3, 'training parity holds over 3 steps')
+    """
+
     steps: list[Step] = field(default_factory=list)
     context: str = ""
     notes: list[str] = field(default_factory=list)
@@ -409,6 +433,26 @@ def train_lockstep(keras_model, torch_model, batches, *, loss, optimizer, epochs
             (its hyperparameters read; Adam's epsilon kept in its framework's convention).
         shuffle_seed: shuffle the examples every epoch with this seed, the same order for both
             frameworks (default: the batches in the order given).
+
+    Returns:
+        The :class:`TrainingRecord`: mismatches are recorded, not raised.
+
+    Raises:
+        TransferError: the two models do not start from the same weights.
+        UnsupportedConfig: data, loss or optimizer objects that are none of the above (named,
+            with what to pass instead), or no batch or epoch.
+
+    Examples:
+        >>> import keras, numpy as np, parity, torch
+        >>> model = keras.Sequential([keras.Input((5, 4)), keras.layers.GRU(3),
+        ...                           keras.layers.Dense(2)])
+        >>> torch_model = parity.to_torch(model)
+        >>> x = np.eye(4, dtype="float32")[[[0, 1, 2, 2, 3], [3, 2, 1, 0, 0]]]
+        >>> record = parity.train_lockstep(
+        ...     model, torch_model, (x, np.array([0, 1])), loss=torch.nn.CrossEntropyLoss(),
+        ...     optimizer=keras.optimizers.SGD(0.1))
+        >>> record.ok, torch_model.training  # the module is left as it was found
+        (True, True)
     """
     data = native.data(batches, shuffle_seed=shuffle_seed)
     loss = native.loss(loss)
@@ -550,7 +594,38 @@ class _Judge:
 def assert_training_parity(keras_model, torch_model, batches, *, loss, optimizer,
                            epochs: int = 1, context: str = "",
                            shuffle_seed: int | None = None) -> TrainingRecord:
-    """:func:`train_lockstep`, raising :class:`parity.ParityError` (with the record) on a mismatch."""
+    """:func:`train_lockstep`, raising :class:`parity.ParityError` (with the record) on a mismatch.
+
+    Args:
+        keras_model: as for :func:`train_lockstep`.
+        torch_model: as for :func:`train_lockstep`.
+        batches: as for :func:`train_lockstep`.
+        loss: as for :func:`train_lockstep`.
+        optimizer: as for :func:`train_lockstep`.
+        epochs: as for :func:`train_lockstep`.
+        context: as for :func:`train_lockstep`.
+        shuffle_seed: as for :func:`train_lockstep`.
+
+    Returns:
+        The :class:`TrainingRecord` when every step agrees.
+
+    Raises:
+        ParityError: the first step whose loss or weights differ beyond the tolerance, named
+            (step, weight, element, both values, allowed), with the record as ``.report``.
+        TransferError: the two models do not start from the same weights.
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> model = keras.Sequential([keras.Input((5, 4)), keras.layers.SimpleRNN(3),
+        ...                           keras.layers.Dense(2)])
+        >>> torch_model = parity.to_torch(model)
+        >>> x = np.eye(4, dtype="float32")[[[0, 1, 2, 2, 3], [3, 2, 1, 0, 0]]]
+        >>> record = parity.assert_training_parity(
+        ...     model, torch_model, [(x, np.array([0, 1]))],
+        ...     loss=parity.SparseCrossEntropy(), optimizer=parity.Adam(0.01), epochs=2)
+        >>> record.ok, len(record.steps)
+        (True, 2)
+    """
     record = train_lockstep(keras_model, torch_model, batches, loss=loss, optimizer=optimizer,
                             epochs=epochs, context=context, shuffle_seed=shuffle_seed)
     if not record.ok:

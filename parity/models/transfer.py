@@ -30,7 +30,7 @@ def read(obj) -> tuple[RecurrentSpec, Weights]:
     Raises:
         TransferError: ``obj`` is not a recurrent layer either framework describes.
 
-    Example:
+    Examples:
         >>> import parity, torch
         >>> spec, weights = parity.read(torch.nn.GRU(3, 4, batch_first=True))
         >>> spec.kind, spec.units, spec.input_size
@@ -51,11 +51,14 @@ def copy_weights(src, dst) -> None:
         src: the layer, stack or model to copy from.
         dst: a layer, stack or model of the other framework, of the same structure.
 
+    Returns:
+        None: ``dst`` holds ``src``'s weights.
+
     Raises:
         TransferError: the two differ in structure, options or framework (the message names the
             first difference and how to build a matching destination).
 
-    Example:
+    Examples:
         >>> import keras, parity, torch
         >>> layer = keras.layers.SimpleRNN(2); layer.build((None, 5, 4))
         >>> module = torch.nn.RNN(4, 2, batch_first=True)
@@ -93,7 +96,7 @@ def to_torch(keras_obj):
         TransferError: ``keras_obj`` is not a Keras layer or model this library transfers.
         UnsupportedConfig: an option torch cannot express (named in the message).
 
-    Example:
+    Examples:
         >>> import keras, parity, torch
         >>> layer = keras.layers.SimpleRNN(2, return_sequences=True); layer.build((None, 5, 4))
         >>> module = parity.to_torch(layer)
@@ -128,7 +131,7 @@ def to_keras(torch_obj):
     Raises:
         TransferError: ``torch_obj`` is not a module this library transfers.
 
-    Example:
+    Examples:
         >>> import parity, torch
         >>> layer = parity.to_keras(torch.nn.LSTM(3, 4, batch_first=True))
         >>> type(layer).__name__, layer.units, layer.return_sequences, layer.return_state

@@ -53,7 +53,7 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
         TransferError, UnsupportedConfig: ``model`` is not something this library converts (the
             message names the layer or option and what is supported).
 
-    Example:
+    Examples:
         >>> import keras, parity
         >>> model = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(4),
         ...                           keras.layers.Dense(2)])
