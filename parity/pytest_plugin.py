@@ -85,15 +85,19 @@ def pytest_report_header(config):
              f"({torch.get_num_threads()} threads), hypothesis profile "
              f"{settings.get_current_profile_name()}"]
     if keras.backend.backend() != "tensorflow":
+        from parity.checks.capabilities import keras_precision_reason
+
         lines.append(_OTHER_BACKEND.get(keras.backend.backend(), _OTHER_BACKEND[None]))
+        if keras_precision_reason("float64"):
+            lines.append(f"probe: {keras_precision_reason('float64')}")
     return lines
 
 
 _OTHER_BACKEND = {
     "torch": "note: the suite is validated on Keras' TensorFlow backend. On its torch backend "
              "Keras computes float64 layers' matmuls in float32 (keras.backend.result_type maps "
-             "64-bit types to 32-bit), so the float64 checks fail there, rightly; the golden and "
-             "gate tests need TensorFlow; float32 and the benchmarks run.",
+             "64-bit types to 32-bit): float64 cases are not drawn there (probe below); the "
+             "golden and gate tests need TensorFlow; float32 and the benchmarks run.",
     None: "note: the suite is validated on Keras' TensorFlow backend only; the golden and gate "
           "tests need TensorFlow.",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -78,3 +79,19 @@ def test_mask_patterns_are_what_they_say(case):
         assert all(row[-1] and (np.diff(row.astype(int)) >= 0).all() for row in mask)
     if case.mask == "with_empty_row":
         assert (~mask).all(axis=1).any()
+
+
+def test_dtypes_keras_does_not_compute_in_their_precision_are_not_drawn(monkeypatch):
+    from hypothesis import find
+    from hypothesis.errors import InvalidArgument
+
+    from parity.checks import capabilities
+    from parity.checks import strategies as ps
+
+    assert capabilities.keras_precision_reason("float64") is None  # TensorFlow computes float64
+    monkeypatch.setattr(capabilities, "keras_precision_reason",
+                        lambda d: "computes float64 in float32" if d == "float64" else None)
+    spec = find(ps.recurrent_specs(), lambda s: True)
+    assert spec.dtype == "float32"
+    with pytest.raises(InvalidArgument, match="computes float64 in float32"):
+        find(ps.recurrent_specs(dtypes=("float64",)), lambda s: True)

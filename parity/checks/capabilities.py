@@ -1,5 +1,6 @@
-"""What the frameworks can run here: half-precision recurrent cells are not available everywhere
-(TensorFlow lacks some bfloat16 kernels on some CPUs; torch's CPU support varies by version)."""
+"""What the frameworks can run here, decided by probing them: half-precision recurrent cells are
+not available everywhere (TensorFlow lacks some bfloat16 kernels on some CPUs; torch's CPU support
+varies by version), and Keras on its torch backend computes float64 layers in float32."""
 
 from __future__ import annotations
 
@@ -7,8 +8,35 @@ import functools
 
 import numpy as np
 
-from parity.core.spec import RecurrentSpec
+from parity.core.frameworks import keras
+from parity.core.spec import LayerWeights, RecurrentSpec
 from parity.layers import keras_side, torch_side
+
+
+@functools.cache
+def keras_precision_reason(dtype: str) -> str | None:
+    """None if Keras, on its current backend, computes a ``dtype`` recurrent layer in ``dtype``;
+    else why not (drawn cases then leave that dtype out, and the report header says so).
+
+    The probe: a SimpleRNN(1, relu, no bias) with kernel 1 on x = 1 + 2**-40 returns x itself
+    only when it computes in float64 (float32 rounds x to 1)."""
+    if dtype != "float64":
+        return None
+    spec = RecurrentSpec("simple_rnn", 1, 1, activation="relu", use_bias=False, dtype=dtype)
+    layer = keras_side.build(spec)
+    keras_side.write_weights(layer, (LayerWeights(np.ones((1, 1)), np.zeros((1, 1))),))
+    x = np.full((1, 1, 1), 1 + 2.0 ** -40)
+    out = float(np.asarray(keras_side.run(layer, x).output).ravel()[0])
+    if out == x.item():
+        return None
+    return (f"Keras {keras.__version__} on its {keras.backend.backend()} backend computes float64 "
+            f"recurrent layers in float32 (probe: relu(1 * {x.item()!r}) gave {out!r}); float64 "
+            "cases are left out (the TensorFlow backend computes them)")
+
+
+def computable_dtypes(dtypes) -> tuple[str, ...]:
+    """Those of ``dtypes`` Keras computes in their own precision here (:func:`keras_precision_reason`)."""
+    return tuple(d for d in dtypes if keras_precision_reason(d) is None)
 
 
 @functools.cache

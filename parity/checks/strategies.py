@@ -40,6 +40,19 @@ def _check_choices(name: str, given, allowed) -> tuple:
     return values
 
 
+def _computable(dtypes) -> tuple[str, ...]:
+    """The dtypes Keras computes in their own precision on its backend (probed once, when the
+    strategy is made): a float64 case Keras computes in float32 would fail as drift. Refuses when
+    none is left."""
+    from parity.checks.capabilities import computable_dtypes, keras_precision_reason
+
+    kept = computable_dtypes(dtypes)
+    if not kept:
+        raise InvalidArgument(f"dtypes={tuple(dtypes)!r}: none is computed in its own precision "
+                              f"here: {keras_precision_reason(dtypes[0])}")
+    return kept
+
+
 def recurrent_specs(*, kinds=tuple(CELL_KINDS), min_units: int = 1, max_units: int = 16,
                     min_input_size: int = 1, max_input_size: int = 16, min_layers: int = 1,
                     max_layers: int = 3, activations=ACTIVATIONS, dtypes=("float32", "float64"),
@@ -53,7 +66,7 @@ def recurrent_specs(*, kinds=tuple(CELL_KINDS), min_units: int = 1, max_units: i
     _check_range("layers", min_layers, max_layers)
     kinds = _check_choices("kinds", kinds, CELL_KINDS)
     activations = _check_choices("activations", activations, ACTIVATIONS)
-    dtypes = _check_choices("dtypes", dtypes, DTYPES)
+    dtypes = _computable(_check_choices("dtypes", dtypes, DTYPES))
     merge_modes = _check_choices("merge_modes", merge_modes, MERGE_MODES)
     if bidirectional not in (None, True, False):
         raise InvalidArgument(f"bidirectional={bidirectional!r}: True, False or None (both)")
@@ -159,7 +172,7 @@ def model_cases(*, kinds=tuple(CELL_KINDS), max_units: int = 6, max_vocab: int =
     from parity.models import blocks as models
 
     kinds = _check_choices("kinds", kinds, CELL_KINDS)
-    dtypes = _check_choices("dtypes", dtypes, DTYPES)
+    dtypes = _computable(_check_choices("dtypes", dtypes, DTYPES))
     for name, value in (("units", max_units), ("vocab", max_vocab), ("batch", max_batch),
                         ("steps", max_steps)):
         _check_range(name, 2 if name == "vocab" else 1, value)

@@ -72,7 +72,11 @@ def optimizer(obj) -> tuple[SGD | Adam, list[str]]:
 
 def _keras_optimizer(obj) -> tuple[SGD | Adam, list[str]]:
     kind = type(obj).__name__
-    if type(obj) not in (keras.optimizers.Adam, keras.optimizers.SGD):
+    # Keras' own Adam or SGD; on the torch backend that is a backend subclass of the same name,
+    # while AdamW (a subclass too) or a user's subclass has another name or module
+    known = {"Adam": keras.optimizers.Adam, "SGD": keras.optimizers.SGD}
+    if not (kind in known and isinstance(obj, known[kind])
+            and type(obj).__module__.startswith("keras.")):
         raise UnsupportedConfig("optimizer", _type_name(obj), f"pass one of {', '.join(OPTIMIZERS)}")
     if isinstance(obj._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
         raise UnsupportedConfig("learning_rate", type(obj._learning_rate).__name__,
