@@ -36,6 +36,8 @@ def test_workflow_matrix_mirrors_tox():
     assert matrix == [f"tf{f}" for f in factors]
     for env in ("tests", "gate"):
         assert f"tox -e {env}" in text and f"testenv:{env}" in tox
+    backends = re.findall(r"toxenv: \[([^\]]*)\]", text)[1].replace(" ", "").split(",")
+    assert backends == ["keras-torch"] and all(f"testenv:{env}" in tox for env in backends)
 
 
 def test_version_constraints_differ_only_in_tensorflow_and_keras():
