@@ -11,7 +11,7 @@ import os
 import pytest
 
 from parity.bench import workloads as bench
-from parity.core.frameworks import keras, torch
+from parity.core.frameworks import keras, pin_threads, torch
 
 
 def pytest_addoption(parser):
@@ -33,14 +33,9 @@ def pytest_configure(config):
     threads = config.getoption("bench_threads") or os.cpu_count()
     if threads < 1:
         raise pytest.UsageError(f"--bench-threads={threads}: must be at least 1")
-    torch.set_num_threads(threads)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        try:  # must happen before TensorFlow's runtime starts
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError as e:
-            raise pytest.UsageError(f"cannot pin TensorFlow's threads: {e}") from e
+    if not pin_threads(threads, 1):
+        raise pytest.UsageError("cannot pin TensorFlow's threads: its runtime already started "
+                                "(a plugin or conftest ran TensorFlow before the benchmarks)")
     config.parity_threads = threads
     try:
         config.parity_slowdown = bench.slowdown_factor()

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import parity  # noqa: F401  (imports torch before tensorflow)
-from parity.core.frameworks import keras, torch
+from parity.core.frameworks import keras, pin_threads, torch
 
 _COMMON = dict(deadline=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors])
@@ -69,14 +69,8 @@ def pytest_configure(config):
     threads = config.getoption("parity_threads")
     if threads < 1:
         raise pytest.UsageError(f"--parity-threads={threads}: must be at least 1")
-    torch.set_num_threads(threads)
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-        try:  # possible only before TensorFlow's runtime starts
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # already started (e.g. by an earlier plugin): leave it as it is
-            pass
+    # False when an earlier plugin already started TensorFlow: its pools are left as they are
+    pin_threads(threads, threads)
 
 
 def pytest_report_header(config):

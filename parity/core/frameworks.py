@@ -15,4 +15,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import torch  # noqa: E402, I001  (must precede keras/tensorflow; keep this order)
 import keras  # noqa: E402
 
-__all__ = ["keras", "torch"]
+__all__ = ["keras", "pin_threads", "torch"]
+
+
+def pin_threads(intra_op: int, inter_op: int) -> bool:
+    """Set torch's threads to ``intra_op`` and, on Keras' TensorFlow backend, TensorFlow's
+    intra-op and inter-op pools. False when TensorFlow's runtime has already started (its pools
+    can no longer change); torch's are set either way."""
+    torch.set_num_threads(intra_op)
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+    try:  # possible only before TensorFlow's runtime starts
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+    except RuntimeError:
+        return False
+    return True
