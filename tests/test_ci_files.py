@@ -48,3 +48,16 @@ def test_version_constraints_differ_only_in_tensorflow_and_keras():
     differing = {k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k)}
     assert differing == {"tensorflow-cpu", "keras"}
     assert previous["tensorflow-cpu"].startswith("2.20") and current["tensorflow-cpu"].startswith("2.21")
+
+
+def test_ci_runs_the_gate_of_tox_ini_in_the_tests_environment():
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    gate = tox["testenv:gate"]["commands"].replace("\\\n", " ").replace("{posargs}", "").split()
+    ci = (ROOT / ".ci" / "run").read_text().replace("\\\n", " ")
+    line = next(ln for ln in ci.splitlines() if "parity gate" in ln)
+    used = line.split("tox exec -e tests --", 1)[1].split("--out")[0].split()
+    assert used == gate
+    # nothing but its command sets the gate env apart from the tests env it runs in here
+    assert set(tox["testenv:gate"]) <= {"description", "commands"}
+    assert set(tox["testenv:tests"]) <= {"description", "commands"}
