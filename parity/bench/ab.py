@@ -286,17 +286,18 @@ def with_corroborated_minima(paired: PairedComparison, unpaired) -> PairedCompar
 
 # ------------------------------------------------------------------------------------- the run
 
-def _unpaired(base: Run, new: Run, factor: float) -> str:
-    """``compare``'s table on the same two runs, each round a timing window: it rests on the
-    two fastest rounds of each side, so a process that settled into a slow state for its whole
-    life weighs less than in a paired ratio (:func:`with_corroborated_minima` folds its verdict
-    into the A/B verdict)."""
+def _unpaired(base: Run, new: Run, factor: float):
+    """``compare`` on the same two runs, each round a timing window, and its table: it rests on
+    the two fastest rounds of each side, so a process that settled into a slow state for its
+    whole life weighs less than in a paired ratio (:func:`with_corroborated_minima` folds its
+    verdict into the A/B verdict). ``(None, why)`` when it cannot judge them."""
     base, new = (dataclasses.replace(run, source=name)  # named as they lie in the folder
                  for run, name in ((base, "base.json"), (new, "new.json")))
     try:
-        return compare_runs(base, new, factor=factor).markdown()
-    except BenchmarkFileError as e:  # e.g. fewer than 3 samples: nothing to judge
-        return f"compare cannot judge these runs: {e}\n"
+        comparison = compare_runs(base, new, factor=factor)
+    except BenchmarkFileError as e:  # e.g. fewer than 3 samples: the paired verdict alone
+        return None, f"compare cannot judge these runs: {e}\n"
+    return comparison, comparison.markdown()
 
 
 def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: int = 4,
@@ -329,13 +330,11 @@ def run_ab(base: Side, new: Side, out: str | Path | outputs.Claim, *, rounds: in
                 f.unlink()
         comparison = paired_compare(runs["base"], runs["new"], factor=factor,
                                     confidence=confidence)
-        try:
-            comparison = with_corroborated_minima(
-                comparison, compare_runs(runs["base"], runs["new"], factor=factor))
-        except BenchmarkFileError:  # e.g. fewer than 3 samples: the paired verdict alone
-            pass
+        unpaired, table = _unpaired(runs["base"], runs["new"], factor)
+        if unpaired is not None:
+            comparison = with_corroborated_minima(comparison, unpaired)
         (claimed.work / "ab.md").write_text(comparison.markdown())
-        (claimed.work / "compare.md").write_text(_unpaired(runs["base"], runs["new"], factor))
+        (claimed.work / "compare.md").write_text(table)
         from parity.bench.plots import forest
 
         forest([(c.name, c.ratio, c.low, c.high, c.verdict) for c in comparison.changes],

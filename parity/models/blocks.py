@@ -508,6 +508,14 @@ def check_same_blocks(src: tuple[Block, ...], dst: tuple[Block, ...]) -> None:
             raise TransferError(f"layer {i}", a, f"the destination's layer {i} is {b}")
 
 
+def rounded_biases(chain: tuple[Block, ...], names) -> set[str]:
+    """Of ``names`` (:func:`named_arrays`' keys for ``chain``), the biases a transfer rounds once:
+    a recurrent layer's bias, which Keras stores as the sum of torch's two."""
+    return {n for n in names if n.endswith(".bias")
+            and isinstance(block := chain[int(n.split(".", 1)[0])], Recurrent)
+            and block.spec.biases_summed}
+
+
 def named_arrays(blocks: tuple[Block, ...], weights: list[BlockWeights]) -> dict[str, np.ndarray]:
     """Every weight as ``"<layer>.<kind>.<name>"``; a recurrent layer's two biases appear once, as
     their sum, where the Keras cell has a single bias (only the sum is a parameter there)."""

@@ -363,9 +363,7 @@ def weight_mismatches(keras_model, torch_model) -> list[weight_verdict.WeightMis
     (kb, kw), (tb, tw) = models.read(keras_model), models.read(torch_model)
     models.check_same_blocks(kb, tb)
     k, t = models.named_arrays(kb, kw), models.named_arrays(tb, tw)
-    rounded = {n for n in k if n.endswith(".bias") and isinstance(kb[int(n.split(".")[0])],
-                                                                  models.Recurrent)
-               and kb[int(n.split(".")[0])].spec.biases_summed}
+    rounded = models.rounded_biases(kb, k)
     unit_roundoff = TOLERANCES[dtype_name(torch_model)].unit_roundoff
     return weight_verdict.mismatches(k, t, unit_roundoff, rounded=rounded)
 

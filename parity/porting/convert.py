@@ -153,8 +153,7 @@ def _weights_row(layer: str, block, k_weights, t_weights, u: float) -> Row | Non
     named_t = blocks.named_arrays((block,), [t_weights])
     if not named_k:
         return None
-    rounded = {n for n in named_k if isinstance(block, blocks.Recurrent)
-               and block.spec.biases_summed and n.endswith(".bias")}
+    rounded = blocks.rounded_biases((block,), named_k)
     bad = weight_verdict.mismatches(named_k, named_t, u, rounded=rounded)
     largest = max(float(np.max(np.abs(named_k[n] - named_t[n]), initial=0.0)) for n in named_k)
     allowed = max((float(u * np.max(np.abs(named_k[n]), initial=0.0)) for n in rounded),
