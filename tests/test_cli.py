@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -15,12 +14,10 @@ def test_sweep_prints_errors_and_tolerance_used(capsys):
     assert "comparisons: 6" in out and "largest share of tolerance used (cross)" in out
 
 
-def test_check_runs_the_shipped_checks_and_returns_pytest_exit_code():
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    ok = subprocess.run([sys.executable, "-m", "parity", "check", "-q", "-k", "closed_form"],
-                        capture_output=True, text=True, env=env)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "4 passed" in ok.stdout
+def test_check_runs_the_shipped_checks_and_returns_pytest_exit_code(run_check):
+    code, out = run_check("-q", "-k", "closed_form")
+    assert code == 0, out
+    assert "4 passed" in out
 
 
 def test_scenarios_prints_table_and_writes_plots(tmp_path, capsys):

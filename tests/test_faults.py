@@ -451,11 +451,9 @@ def test_run_outside_the_repository_exits_2(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "reports").exists()
 
 
-def test_check_maps_pytest_codes_onto_the_contract():
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    nothing = subprocess.run([sys.executable, "-m", "parity", "check", "-q", "-k",
-                              "no_such_check_anywhere"], capture_output=True, text=True, env=env)
-    assert nothing.returncode == 2, nothing.stdout[-2000:]  # pytest 5: no tests collected
+def test_check_maps_pytest_codes_onto_the_contract(run_check):
+    code, out = run_check("-q", "-k", "no_such_check_anywhere")
+    assert code == 2, out[-2000:]  # pytest 5: no tests collected
     from parity.cli import _pytest_code
     assert [_pytest_code(c) for c in range(6)] == [0, 1, 3, 3, 2, 2]
 

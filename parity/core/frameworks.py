@@ -12,6 +12,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import threadpoolctl  # noqa: E402
 import torch  # noqa: E402, I001  (must precede keras/tensorflow; keep this order)
 import keras  # noqa: E402
 
@@ -19,10 +20,19 @@ __all__ = ["keras", "pin_threads", "torch"]
 
 
 def pin_threads(intra_op: int, inter_op: int) -> bool:
-    """Set torch's threads to ``intra_op`` and, on Keras' TensorFlow backend, TensorFlow's
-    intra-op and inter-op pools. False when TensorFlow's runtime has already started (its pools
-    can no longer change); torch's are set either way."""
+    """Set torch's threads and numpy's BLAS threads (the float64 reference's matrix products) to
+    ``intra_op`` and, on Keras' TensorFlow backend, TensorFlow's intra-op and inter-op pools.
+    False when TensorFlow's runtime has already started (its pools can no longer change); torch's
+    and numpy's are set either way.
+
+    Why numpy's too: OpenBLAS threads spin while they wait for each other, so on a machine whose
+    cores are busy (pytest-xdist workers, other jobs) a product whose threads are not all running
+    takes many times as long as on one thread (measured on the 2-core CPU machine, load average
+    8.7: a 4 x 1024 by 1024 x 4096 float64 product and its 32-block split took 0.04 s (median of
+    5) on one thread, 0.08 to 0.82 s on two).
+    """
     torch.set_num_threads(intra_op)
+    threadpoolctl.threadpool_limits(intra_op, user_api="blas")
     if keras.backend.backend() != "tensorflow":
         return True
     import tensorflow as tf
