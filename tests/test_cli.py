@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 from parity.cli import main
 
@@ -33,8 +36,6 @@ def test_scenarios_prints_table_and_writes_plots(tmp_path, capsys):
 
 
 def test_calibration_sweep_writes_its_evidence_and_summarises_folders_together(tmp_path, capsys):
-    import json
-
     a, b, both = tmp_path / "a", tmp_path / "b", tmp_path / "both"
     assert main(["sweep", "--calibrate", "--cases", "3", "--seed", "5", "--out", str(a)]) == 0
     assert main(["sweep", "--calibrate", "--cases", "2", "--seed", "6", "--out", str(b)]) == 0
@@ -76,14 +77,48 @@ def test_grouped_commands_and_their_older_spellings_share_one_parser(capsys):
     assert main(["gate", "--no-such-option"]) == 8  # the gate's "no verdict" code
 
 
-def test_bench_run_merges_its_processes_into_one_run_with_a_report(tmp_path, capsys):
-    out = tmp_path / "bench"
-    code = main(["bench", "run", "--processes", "2", "-k", "small and simple_rnn and torch-eager",
-                 "--out", str(out)])
-    assert code == 0, capsys.readouterr()
-    import json
+def _replay_processes(calls: list[list[str]]):
+    """A stand-in for benchmark process i: it writes window i of the committed run smoke-a (a real
+    process imports both frameworks and measures the machine's peak, seconds each; the gate in CI
+    and the main job run real ones)."""
+    raw = json.loads(Path("fixtures/benchmarks/smoke-a.json").read_text())
 
+    def runner(cmd: list[str], quiet: bool) -> int:
+        calls.append(cmd)
+        out = Path(next(a for a in cmd if a.startswith("--benchmark-json=")).split("=", 1)[1])
+        part = copy.deepcopy(raw)
+        part["benchmarks"] = [b for b in part["benchmarks"]
+                              if b["extra_info"]["window"] == f"p{len(calls) - 1}-w0"]
+        for b in part["benchmarks"]:
+            b["extra_info"]["window"] = 0
+        out.write_text(json.dumps(part))
+        return 0
+    return runner
+
+
+def test_bench_run_merges_its_processes_into_one_run_with_a_report(tmp_path, capsys, monkeypatch):
+    from parity.bench import processes
+
+    calls: list[list[str]] = []
+    monkeypatch.setattr(processes, "run_in_subprocess", _replay_processes(calls))
+    out = tmp_path / "bench"
+    code = main(["bench", "run", "--processes", "2", "-k", "small and simple_rnn", "--out", str(out)])
+    assert code == 0, capsys.readouterr()
+    assert len(calls) == 2 and all(c[c.index("-k") + 1] == "small and simple_rnn" for c in calls)
+    assert all("--bench-windows=1" in c and "benchmarks" in c for c in calls)
     run = json.loads((out / "benchmarks.json").read_text())
-    assert run["benchmarks"] and (out / "report" / "report.md").is_file()
+    windows = {b["extra_info"]["window"] for b in run["benchmarks"]}
+    assert windows == {"p0-w0", "p1-w0"}  # one window per process
+    assert (out / "report" / "report.md").is_file()
     assert not list(out.glob("*process*.json"))  # the parts are merged, then removed
     assert main(["bench", "run", "--out", str(out)]) == 2  # never overwrites
+
+
+def test_a_failed_benchmark_process_fails_bench_run_with_no_merged_run(tmp_path, capsys,
+                                                                        monkeypatch):
+    from parity.bench import processes
+
+    monkeypatch.setattr(processes, "run_in_subprocess", lambda cmd, quiet: 1)
+    assert main(["bench", "run", "--out", str(tmp_path / "bench")]) == 1
+    assert "benchmarks: FAILED" in capsys.readouterr().out
+    assert not (tmp_path / "bench" / "benchmarks.json").exists()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from parity.bench.results import merge
@@ -43,22 +44,29 @@ def check_benchmarks_here() -> None:
                                 "repository root (benchmarks are not installed with the package)")
 
 
+def run_in_subprocess(cmd: list[str], quiet: bool) -> int:
+    """Run one benchmark process (a pytest session of its own); its exit code."""
+    return subprocess.run(cmd, capture_output=quiet, text=True, env=clean_environment()).returncode
+
+
 def run_processes(out_json: Path, *, processes: int, sizes: str = "smoke",
                   threads: int | None = None, select: str | None = None,
-                  quiet: bool = False) -> int:
+                  quiet: bool = False,
+                  runner: Callable[[list[str], bool], int] | None = None) -> int:
     """Run the benchmarks in ``processes`` separate processes and merge them into ``out_json``.
 
     Returns pytest's exit code of the first process that failed (0: all ran and were merged).
-    The per-process files are removed once merged.
+    The per-process files are removed once merged. ``runner(cmd, quiet)`` runs one process
+    (default :func:`run_in_subprocess`; tests replay stored runs through it).
     """
     check_benchmarks_here()
+    runner = runner or run_in_subprocess
     parts = []
     for i in range(processes):
         part = out_json.with_name(f"{out_json.stem}-process{i}.json")
-        proc = subprocess.run(pytest_command(part, sizes=sizes, threads=threads, select=select),
-                              capture_output=quiet, text=True, env=clean_environment())
-        if proc.returncode != 0 or not part.is_file():
-            return proc.returncode or 3
+        code = runner(pytest_command(part, sizes=sizes, threads=threads, select=select), quiet)
+        if code != 0 or not part.is_file():
+            return code or 3
         parts.append(part)
     merge(parts, out_json)
     for part in parts:
