@@ -8,6 +8,7 @@ pasting it: ``check_case(ParityCase(...), "keras_to_torch")``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,6 +120,23 @@ DIRECTIONS = ("keras_to_torch", "torch_to_keras", "copy_into_torch")
 MASK_PATTERNS = ("none", "right_padded", "left_padded", "gaps", "with_empty_row")
 
 
+@functools.lru_cache(maxsize=64)
+def _built(spec: RecurrentSpec):
+    return keras_side.build(spec)
+
+
+def _keras_layer(case: ParityCase):
+    """A Keras object for the case's spec holding the case's weights. Objects are built once per
+    spec and refilled (a drawn run repeats specs: 102 distinct among 217 builds in
+    test_recurrent.py, and building a Keras layer costs more than calling it); every weight is
+    first set to NaN, so one the refill missed cannot pass for a right one."""
+    layer = _built(case.spec)
+    for variable in keras_side.variables(layer):
+        variable.assign(np.full(tuple(variable.shape), np.nan, dtype=variable.dtype))
+    keras_side.write_weights(layer, case.weights())
+    return layer
+
+
 def build_pair(case: ParityCase, direction: str):
     """(keras object, torch object) holding the case's weights, made the way ``direction`` says:
     ``keras_to_torch`` builds Keras and converts with to_torch; ``torch_to_keras`` builds a plain
@@ -126,15 +144,13 @@ def build_pair(case: ParityCase, direction: str):
     layer into an existing module with copy_weights."""
     spec = case.spec
     if direction == "keras_to_torch":
-        layer = keras_side.build(spec)
-        keras_side.write_weights(layer, case.weights())
+        layer = _keras_layer(case)
         return layer, to_torch(layer)
     if direction == "torch_to_keras":
         module = case.torch_module()
         return to_keras(module), module
     if direction == "copy_into_torch":
-        layer = keras_side.build(spec)
-        keras_side.write_weights(layer, case.weights())
+        layer = _keras_layer(case)
         module = torch_side.KerasRNN(spec)
         copy_weights(layer, module)
         return layer, module
