@@ -353,10 +353,12 @@ def _flat(result) -> list:
     return flat
 
 
-def call(obj, x, initial_state=None, mask=None) -> list:
+def call(obj, x, initial_state=None, mask=None, *, run_with: Sequence | None = None) -> list:
     """Call the layer (or each layer of a list stack); the returned tensors, flattened: the output
-    (two for merge_mode=None), then the states in spec order."""
+    (two for merge_mode=None), then the states in spec order. ``run_with``: layers of the same
+    structure to call instead (a Keras 2 object whose Keras 3 twin is ``obj``)."""
     layers = _layers(obj)
+    callables = layers if run_with is None else list(run_with)
     initial_state = flat_states(initial_state)
     kwargs = {} if mask is None else {"mask": mask}
     if len(layers) == 1:
@@ -367,9 +369,9 @@ def call(obj, x, initial_state=None, mask=None) -> list:
             per = len(states) // len(layer.cell.cells)  # stacked cells take one list per cell
             states = [states[i:i + per] for i in range(0, len(states), per)]
         state = {} if states is None else {"initial_state": states}
-        return _flat(layer(x, **state, **kwargs))
+        return _flat(callables[0](x, **state, **kwargs))
     result, states_each = x, len(initial_state) // len(layers) if initial_state else 0
-    for i, layer in enumerate(layers):
+    for i, layer in enumerate(callables):
         state = {} if initial_state is None else {
             "initial_state": list(initial_state[i * states_each:(i + 1) * states_each])}
         result = layer(result, **state, **kwargs)

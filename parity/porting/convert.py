@@ -14,6 +14,7 @@ with a mask where the model masks):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -25,7 +26,7 @@ from parity.core.errors import ParityError, TransferError
 from parity.core.frameworks import keras
 from parity.core.tolerances import TOLERANCES
 from parity.layers import keras_side, torch_side
-from parity.models import blocks
+from parity.models import blocks, keras2
 from parity.models import transfer as model_transfer
 from parity.porting.verdict import PortVerdict, Row
 
@@ -34,7 +35,9 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
     """Convert ``model`` to the other framework and check the conversion.
 
     Args:
-        model: a Keras model or recurrent layer (or the path of a ``.keras`` / ``.h5`` file), or
+        model: a Keras model or recurrent layer (Keras 3, or Keras 2 (tf-keras): converted
+            through its Keras 3 twin, and its own outputs judged too), or the path of a
+            ``.keras`` / ``.h5`` file (Keras 2 files loaded with tf-keras), or
             a torch module :func:`parity.to_keras` takes (``nn.RNN``/``LSTM``/``GRU``,
             ``parity.KerasRNN``, ``parity.KerasSequential``, an ``nn.Sequential`` of supported
             modules).
@@ -65,7 +68,12 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
         from parity.porting.files import load_keras
 
         model = load_keras(model)
-    if keras_side.is_keras(model):
+    if keras2.is_keras2(model):
+        with keras2.named_errors(model):
+            keras_obj = keras2.twin(model)
+            converted = model_transfer.to_torch(keras_obj)
+        torch_obj = converted
+    elif keras_side.is_keras(model):
         converted = model_transfer.to_torch(model)
         keras_obj, torch_obj = model, converted
     elif torch_side.is_torch(model):
@@ -78,11 +86,43 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
                             "parity.KerasRNN, parity.KerasSequential or an nn.Sequential of "
                             "supported modules)")
     verdict = check_port(keras_obj, torch_obj, x, seed=seed, batch=batch, steps=steps)
+    if keras2.is_keras2(model):
+        _add_keras2_rows(verdict, model, keras_obj, torch_obj, x, seed=seed, batch=batch,
+                         steps=steps)
     verdict.source, verdict.target = _name(model), _name(converted)
     return converted, verdict
 
 
+def _add_keras2_rows(verdict: PortVerdict, original, twin, torch_obj, x, *, seed: int, batch: int,
+                     steps: int) -> None:
+    """The Keras 2 -> Keras 3 step: the twin's weights bit for bit, and the Keras 2 object's own
+    outputs against torch and the float64 reference, on the same inputs as the other rows."""
+    ours, theirs = keras2.get_weights(original), keras2.get_weights(twin)
+    same = len(ours) == len(theirs) and all(
+        a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(ours, theirs))
+    largest = max((float(np.max(np.abs(a.astype(np.float64) - b), initial=0.0))
+                   for a, b in zip(ours, theirs)), default=0.0)
+    verdict.rows.append(Row("keras 2 -> 3", "weights", largest, 0.0, 0.0 if same else float("inf"),
+                            same, "" if same else "the Keras 3 twin's weights differ from the "
+                            "Keras 2 model's"))
+    chain = blocks.read(twin)[0]
+    x = np.asarray(x) if x is not None else draw_input(chain, seed=seed, batch=batch, steps=steps)
+    if model_transfer.is_model(twin):
+        row = _model_row(original, torch_obj, x)
+        verdict.rows.append(dataclasses.replace(row, layer="keras 2 model"))
+    else:
+        verdict.rows.append(_report_row("keras 2 layer", "forward", layer_compare.compare(
+            original, torch_obj, x.astype(chain[0].spec.np_dtype))))
+    verdict.notes.append(f"the {keras2.label()} object was rebuilt in Keras {keras.__version__} "
+                         "(its twin, holding its weights bit for bit) to be converted; the "
+                         "'keras 2' rows judge the Keras 2 object's own outputs")
+
+
 def _name(obj) -> str:
+    if keras2.is_keras2(obj):
+        kind = f"stack of {len(obj)} layers" if isinstance(obj, (list, tuple)) else (
+            f"{type(obj).__name__} {obj.name!r}")
+        return f"{keras2.label()} {kind}"
     if isinstance(obj, keras.Model):
         return f"Keras {type(obj).__name__} {obj.name!r}"
     if isinstance(obj, keras.layers.Layer):
