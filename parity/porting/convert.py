@@ -45,7 +45,8 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
             (batch, time, features)); drawn from ``seed`` when not given.
         seed: seeds the drawn inputs and the gradient checks' cotangents.
         batch: the drawn inputs' batch size.
-        steps: the drawn inputs' length (time steps).
+        steps: the drawn inputs' length (time steps); a model whose input fixes its length
+            is given inputs of that length.
 
     Returns:
         ``(converted, verdict)``: the new torch module (for a Keras model) or built Keras model
@@ -85,12 +86,21 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
                             ".keras or .h5 file, or a torch module (nn.RNN/LSTM/GRU, "
                             "parity.KerasRNN, parity.KerasSequential or an nn.Sequential of "
                             "supported modules)")
+    steps = _fixed_steps(keras_obj) or steps
     verdict = check_port(keras_obj, torch_obj, x, seed=seed, batch=batch, steps=steps)
     if keras2.is_keras2(model):
         _add_keras2_rows(verdict, model, keras_obj, torch_obj, x, seed=seed, batch=batch,
                          steps=steps)
     verdict.source, verdict.target = _name(model), _name(converted)
     return converted, verdict
+
+
+def _fixed_steps(keras_obj) -> int | None:
+    """The time steps a Keras model's input fixes (e.g. a Keras 2 ``input_length``), if any."""
+    if not isinstance(keras_obj, keras.Model) or len(keras_obj.inputs) != 1:
+        return None
+    shape = tuple(keras_obj.inputs[0].shape)
+    return int(shape[1]) if len(shape) > 1 and shape[1] is not None else None
 
 
 def _add_keras2_rows(verdict: PortVerdict, original, twin, torch_obj, x, *, seed: int, batch: int,
