@@ -5,6 +5,7 @@ refused with the Keras version named where they cannot be."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 
 import h5py
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 import parity
+from parity.checks import compare
 from parity.cli import main
 from parity.core.errors import InputFileError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
@@ -211,3 +213,15 @@ def test_a_real_keras2_saved_model_is_refused_naming_its_version(tfk, tagger, tm
     tagger.save(folder, save_format="tf")
     with pytest.raises(InputFileError, match=f"written by Keras {tfk.__version__}"):
         convert.port(str(folder))
+
+
+def test_entry_points_that_take_keras3_only_name_the_keras2_object_and_the_twin(layers):
+    layer = layers["lstm states"]
+    module = parity.to_torch(layer)
+    for call in (lambda: parity.compare_gradients(layer, module, X),
+                 lambda: parity.to_keras(layer),
+                 lambda: compare.oracle_bounds(layer, X)):
+        with pytest.raises(TransferError, match=rf"{re.escape(keras2.label())}.*keras2.twin"):
+            call()
+    twin = keras2.twin(layer)
+    assert parity.compare_gradients(twin, module, X).ok

@@ -171,6 +171,8 @@ def device_of(obj) -> str:
 
 def validated_pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object, Weights]:
     """Specs and weights of both, the torch object given Keras call semantics, validated."""
+    if keras_side.is_keras2(keras_obj):
+        raise keras_side.not_keras3(keras_obj, "keras_obj", "this check")
     if not keras_side.is_keras(keras_obj):
         raise TransferError("keras_obj", type(keras_obj).__name__,
                             "expected a Keras recurrent layer (or list/Sequential of them)")

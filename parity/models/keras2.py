@@ -31,38 +31,9 @@ DROPPED = ("implementation", "input_length", "batch_input_shape")
 _TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def is_keras2(obj) -> bool:
-    """Whether ``obj`` is a Keras 2 (tf-keras) layer or model, or a non-empty list of layers.
-
-    Decided by the module of the object's class (or a base class), so ``tf_keras`` is never
-    imported here.
-
-    Args:
-        obj: anything.
-
-    Returns:
-        True for tf-keras objects (``tf.keras`` ones too under ``TF_USE_LEGACY_KERAS=1``).
-
-    Examples:
-        >>> import keras, torch
-        >>> from parity.models.keras2 import is_keras2
-        >>> is_keras2(keras.layers.LSTM(3)), is_keras2(torch.nn.LSTM(3, 4)), is_keras2([])
-        (False, False, False)
-    """
-    if isinstance(obj, (list, tuple)):
-        return bool(obj) and all(is_keras2(o) for o in obj)
-    return any(cls.__module__.split(".")[0] == "tf_keras" for cls in type(obj).__mro__)
-
-
-def version() -> str:
-    """The installed tf-keras version (``"not installed"`` when it is not)."""
-    tf_keras = sys.modules.get("tf_keras")
-    return getattr(tf_keras, "__version__", "not installed") if tf_keras else "not installed"
-
-
-def label() -> str:
-    """How errors and verdicts name a Keras 2 object: ``Keras 2 (tf-keras 2.21.0)``."""
-    return f"Keras 2 (tf-keras {version()})"
+# recognised by the module of the class (tf_keras is never imported for that); named in messages
+# as "Keras 2 (tf-keras 2.21.0)"
+is_keras2, version, label = keras_side.is_keras2, keras_side.keras2_version, keras_side.keras2_label
 
 
 def _tf_keras():

@@ -156,6 +156,8 @@ def to_keras(torch_obj):
         >>> type(layer).__name__, layer.units, layer.return_sequences, layer.return_state
         ('LSTM', 4, True, True)
     """
+    if keras_side.is_keras2(torch_obj):
+        raise keras_side.not_keras3(torch_obj, "torch_obj", "to_keras (torch -> Keras)")
     if not torch_side.is_torch(torch_obj):
         raise TransferError("torch_obj", type(torch_obj).__name__,
                             "to_keras takes a torch.nn.RNN, LSTM or GRU, a parity.KerasRNN, a "
