@@ -225,3 +225,16 @@ def test_entry_points_that_take_keras3_only_name_the_keras2_object_and_the_twin(
             call()
     twin = keras2.twin(layer)
     assert parity.compare_gradients(twin, module, X).ok
+
+
+def test_copy_weights_fills_a_keras2_model_from_its_torch_port(tfk):
+    model = tfk.Sequential([tfk.Input((None, 3)), tfk.layers.Masking(), tfk.layers.LSTM(4),
+                            tfk.layers.Dense(2)])
+    ported = parity.to_torch(model)
+    with torch.no_grad():
+        for p in ported.parameters():
+            p.mul_(1.5)
+    parity.copy_weights(ported, model)
+    dense = ported.layers[2].weight.detach().numpy()
+    assert np.array_equal(model.layers[-1].get_weights()[0], dense.T)
+    assert parity.assert_model_parity(model, ported, X * MASK[..., None]).ok
