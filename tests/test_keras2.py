@@ -194,7 +194,7 @@ def test_a_keras2_file_without_tf_keras_names_the_extra(tmp_path, monkeypatch, c
     (b'\x12{"class_name": "Sequential", "keras_version": "2.21.0", "backend": "tensorflow"}',
      "written by Keras 2.21.0", "save it as .h5 or .keras"),
     (None, "no Keras metadata", "save the original Keras model as .keras"),
-])
+], ids=["keras 2 metadata", "no keras metadata"])
 def test_a_saved_model_folder_is_refused_with_what_to_do(tmp_path, capsys, metadata, seen, remedy):
     folder = tmp_path / "exported"
     folder.mkdir()
@@ -208,9 +208,9 @@ def test_a_saved_model_folder_is_refused_with_what_to_do(tmp_path, capsys, metad
     assert seen in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
-def test_a_real_keras2_saved_model_is_refused_naming_its_version(tfk, tagger, tmp_path):
+def test_a_real_keras2_saved_model_is_refused_naming_its_version(tfk, tmp_path):
     folder = tmp_path / "saved"
-    tagger.save(folder, save_format="tf")
+    tfk.Sequential([tfk.Input((2,)), tfk.layers.Dense(1)]).save(folder, save_format="tf")
     with pytest.raises(InputFileError, match=f"written by Keras {tfk.__version__}"):
         convert.port(str(folder))
 
