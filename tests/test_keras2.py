@@ -146,6 +146,10 @@ def test_refusals_name_the_keras_version_seen(tfk):
     with pytest.raises(UnsupportedConfig, match=rf"hard_sigmoid.*tf-keras {keras2.version()}.*"
                        rf"rebuilt in Keras {keras.__version__}"):
         parity.to_torch(hard)
+    # a Keras 2 dtype policy reaches Keras 3 as its name, which the Keras 3 path refuses
+    with pytest.raises(UnsupportedConfig, match=r"mixed_float16.*tf-keras.*mixed precision"):
+        parity.to_torch(_built(tfk.layers.LSTM(3, dtype=tfk.mixed_precision.Policy(
+            "mixed_float16"))))
     with pytest.raises(TransferError, match=r"build the Keras 2 \(tf-keras"):
         parity.to_torch(tfk.layers.SimpleRNN(2))
     dense = tfk.layers.Dense(2)

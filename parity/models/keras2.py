@@ -27,6 +27,7 @@ INSTALL = "pip install rnn-parity[keras2]"
 # Keras 2 config keys Keras 3's layers do not take, and why dropping them changes nothing:
 # `implementation` picks how LSTM/GRU batch their matrix products (same maths); `input_length`
 # and `batch_input_shape` repeat the input shape, which the twin takes from the model's input.
+# `time_major=False` is Keras 3's only layout and goes too; `time_major=True` is refused.
 DROPPED = ("implementation", "input_length", "batch_input_shape")
 _TWINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -72,8 +73,16 @@ def _translated(config, where: str):
                                 "recurrent layers; rebuild the layer with time_major=False (inputs "
                                 "batch first) in tf-keras, copy its weights, and port that",
                                 where=f"{where}, {label()}")
-    return {k: _translated(v, where) for k, v in config.items()
-            if k not in DROPPED and k != "time_major"}
+    return {k: _policy_name(v) if k == "dtype" else _translated(v, where)
+            for k, v in config.items() if k not in DROPPED and k != "time_major"}
+
+
+def _policy_name(dtype):
+    """Keras 2 serialises a dtype policy as ``{"class_name": "Policy", "config": {"name": ...}}``;
+    Keras 3 takes the policy's name."""
+    if isinstance(dtype, dict) and dtype.get("class_name") == "Policy":
+        return dtype["config"]["name"]
+    return dtype
 
 
 def _twin_layer(layer):
@@ -148,7 +157,13 @@ def _twin_recurrent(layer):
     _check_built(layer, f"{type(layer).__name__} layer")
     twin = _twin_layer(layer)
     # the first weight is the (first) kernel, shaped (input size, gates * units)
-    twin.build((None, None, int(layer.get_weights()[0].shape[0])))
+    input_size = int(layer.get_weights()[0].shape[0])
+    try:
+        twin.build((None, None, input_size))
+    except (TypeError, ValueError, AttributeError) as e:  # an option Keras 3 reads otherwise
+        raise UnsupportedConfig("layer", type(layer).__name__, f"Keras {keras.__version__} cannot "
+                                f"build the twin of this {label()} layer ({type(e).__name__}: "
+                                f"{str(e)[:300]})", where=layer.name) from e
     return twin
 
 
