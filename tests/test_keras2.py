@@ -110,6 +110,7 @@ def test_a_keras2_model_ports_with_rows_for_the_keras2_step(tagger):
     assert verdict.ok, verdict.explain()
     rows = {(r.layer, r.check): r for r in verdict.rows}
     assert rows[("keras 2 -> 3", "weights")].difference == 0
+    assert rows[("keras 2 -> 3", "output")].difference <= rows[("keras 2 -> 3", "output")].allowed
     assert ("keras 2 model", "output") in rows and ("model", "output") in rows
     assert verdict.source.startswith(f"Keras 2 (tf-keras {keras2.version()}) Sequential")
     torch_model.eval()
@@ -123,7 +124,8 @@ def test_the_keras2_row_fails_when_the_keras2_model_computes_something_else(tagg
     monkeypatch.setattr(keras2, "predict", lambda model, x: real(model, x) + 1e-4)
     _, verdict = parity.port(tagger)
     failing = [(r.layer, r.check) for r in verdict.rows if not r.ok]
-    assert failing == [("keras 2 model", "output")]
+    assert failing == [("keras 2 -> 3", "output"), ("keras 2 model", "output")]
+    assert "keras 3 twin" in verdict.explain()
 
 
 def test_a_chain_functional_keras2_model_ports_and_a_branching_one_is_refused(tfk):
@@ -242,3 +244,21 @@ def test_copy_weights_fills_a_keras2_model_from_its_torch_port(tfk):
     dense = ported.layers[2].weight.detach().numpy()
     assert np.array_equal(model.layers[-1].get_weights()[0], dense.T)
     assert parity.assert_model_parity(model, ported, X * MASK[..., None]).ok
+
+
+def test_a_keras2_layer_port_judges_the_layer_itself(layers, monkeypatch):
+    layer = layers["bidirectional lstm"]
+    _, verdict = parity.port(layer)
+    assert verdict.ok, verdict.explain()
+    checks = [(r.layer, r.check) for r in verdict.rows]
+    assert checks[-3:] == [("keras 2 -> 3", "weights"), ("keras 2 -> 3", "output"),
+                           ("keras 2 layer", "forward")]
+    real = keras2.run
+
+    def drifting(obj, x, *args):  # a Keras 2 layer that computes something else than its twin
+        out = real(obj, x, *args)
+        return type(out)(out.output + 1e-4, out.states)
+
+    monkeypatch.setattr(keras2, "run", drifting)
+    _, verdict = parity.port(layer)
+    assert [(r.layer, r.check) for r in verdict.rows if not r.ok] == checks[-2:]

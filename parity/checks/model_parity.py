@@ -83,17 +83,25 @@ def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
     with keras2.named_errors(keras_model):
         described = keras2.twin(keras_model) if keras2.is_keras2(keras_model) else keras_model
         models.check_same_blocks(models.read(described)[0], models.read(torch_model)[0])
-    dtype = dtype_name(torch_model)
-    ref, perturbed = _reference_outputs(torch_model, x, TOLERANCES[dtype].unit_roundoff)
-    # the last layer's activation is each framework's own approximation
-    allowed = pooled(from_runs(ref, perturbed, dtype, activation=True), steps_axis=ref.ndim == 3,
-                     window=0)
+    ref, allowed = output_tolerance(torch_model, x)
     k = keras2.predict(keras_model, x) if keras2.is_keras2(keras_model) else predict(keras_model, x)
     t = predict(torch_model, x)
     axes = ("batch", "step", "unit") if ref.ndim == 3 else ("batch", "unit")
     return [diff("output", "keras", k, "torch", t, POLICY.cross * allowed, axis_names=axes),
             diff("output", "keras", k, "float64 reference", ref, allowed, axis_names=axes),
             diff("output", "torch", t, "float64 reference", ref, allowed, axis_names=axes)]
+
+
+def output_tolerance(torch_model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 reference output of ``torch_model`` (a model port) on ``x``, and per element
+    what one implementation in the model's dtype may miss it by (the module docstring says how);
+    two implementations may differ by ``POLICY.cross`` times that."""
+    torch_model = as_torch_model(torch_model)
+    dtype = dtype_name(torch_model)
+    ref, perturbed = _reference_outputs(torch_model, x, TOLERANCES[dtype].unit_roundoff)
+    # the last layer's activation is each framework's own approximation
+    return ref, pooled(from_runs(ref, perturbed, dtype, activation=True),
+                       steps_axis=ref.ndim == 3, window=0)
 
 
 class ModelReport(list):

@@ -24,9 +24,10 @@ from parity.checks import gradients, model_parity
 from parity.core import weight_verdict
 from parity.core.errors import ParityError, TransferError
 from parity.core.frameworks import keras
-from parity.core.tolerances import TOLERANCES
+from parity.core.mismatch import diff
+from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.layers import keras_side, torch_side
-from parity.models import blocks, keras2
+from parity.models import blocks, keras2, training
 from parity.models import transfer as model_transfer
 from parity.porting.verdict import PortVerdict, Row
 
@@ -95,6 +96,15 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
     return converted, verdict
 
 
+def _twin_row(diffs: list) -> Row:
+    """The Keras 2 object's outputs against its Keras 3 twin's, within the cross tolerance."""
+    largest = max(diffs, key=lambda d: d.max_abs.difference).max_abs
+    ok = all(d.ok for d in diffs)
+    return Row("keras 2 -> 3", "output", largest.difference, largest.allowed,
+               max(d.worst.ratio for d in diffs), ok,
+               "" if ok else "\n".join(d.headline() for d in diffs if not d.ok))
+
+
 def _fixed_steps(keras_obj) -> int | None:
     """The time steps a Keras model's input fixes (e.g. a Keras 2 ``input_length``), if any."""
     if not isinstance(keras_obj, keras.Model) or len(keras_obj.inputs) != 1:
@@ -118,11 +128,24 @@ def _add_keras2_rows(verdict: PortVerdict, original, twin, torch_obj, x, *, seed
     chain = blocks.read(twin)[0]
     x = np.asarray(x) if x is not None else draw_input(chain, seed=seed, batch=batch, steps=steps)
     if model_transfer.is_model(twin):
+        ref, allowed = model_parity.output_tolerance(torch_obj, x)
+        axes = ("batch", "step", "unit") if ref.ndim == 3 else ("batch", "unit")
+        verdict.rows.append(_twin_row([diff(
+            "output", "keras 2", keras2.predict(original, x), "keras 3 twin",
+            training.predict(twin, x), POLICY.cross * allowed, axis_names=axes)]))
         row = _model_row(original, torch_obj, x)
         verdict.rows.append(dataclasses.replace(row, layer="keras 2 model"))
     else:
+        x = x.astype(chain[0].spec.np_dtype)
+        bounds = layer_compare.oracle_bounds(twin, x)
+        # oracle_bounds allow one implementation's distance from float64; two may differ by more
+        scale = POLICY.cross / oracle_factor(bounds.spec.dtype)
+        theirs = keras_side.run(twin, x).named()
+        verdict.rows.append(_twin_row([
+            diff(name, "keras 2", value, "keras 3 twin", theirs[name], scale * bounds.allowed[name])
+            for name, value in keras2.run(original, x).named().items()]))
         verdict.rows.append(_report_row("keras 2 layer", "forward", layer_compare.compare(
-            original, torch_obj, x.astype(chain[0].spec.np_dtype))))
+            original, torch_obj, x)))
     verdict.notes.append(f"the {keras2.label()} object was rebuilt in Keras {keras.__version__} "
                          "(its twin, holding its weights bit for bit) to be converted; the "
                          "'keras 2' rows judge the Keras 2 object's own outputs")
