@@ -9,7 +9,10 @@ with a mask where the model masks):
   framework and the float64 oracle (:func:`parity.compare`, :func:`parity.compare_gradients`), on
   drawn features of that layer's input size, with the mask where the model's mask reaches it;
 - the whole model's output against the other framework and a float64 reference
-  (:func:`parity.compare_models`).
+  (:func:`parity.compare_models`);
+- for a Keras 2 (tf-keras) model, converted through its Keras 3 twin
+  (:mod:`parity.models.keras2`), also the Keras 2 -> Keras 3 step: the twin's weights bit for bit,
+  and the Keras 2 model's own output against its twin's and against torch.
 """
 
 from __future__ import annotations
@@ -115,8 +118,9 @@ def _fixed_steps(keras_obj) -> int | None:
 
 def _add_keras2_rows(verdict: PortVerdict, original, twin, torch_obj, x, *, seed: int, batch: int,
                      steps: int) -> None:
-    """The Keras 2 -> Keras 3 step: the twin's weights bit for bit, and the Keras 2 object's own
-    outputs against torch and the float64 reference, on the same inputs as the other rows."""
+    """The Keras 2 -> Keras 3 step, on the same inputs as the other rows: the twin's weights bit
+    for bit, the Keras 2 object's outputs against the twin's, and against torch and the float64
+    reference."""
     ours, theirs = keras2.get_weights(original), keras2.get_weights(twin)
     same = len(ours) == len(theirs) and all(
         a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(ours, theirs))
@@ -124,7 +128,7 @@ def _add_keras2_rows(verdict: PortVerdict, original, twin, torch_obj, x, *, seed
                    for a, b in zip(ours, theirs)), default=0.0)
     verdict.rows.append(Row("keras 2 -> 3", "weights", largest, 0.0, 0.0 if same else float("inf"),
                             same, "" if same else "the Keras 3 twin's weights differ from the "
-                            "Keras 2 model's"))
+                            "Keras 2 object's"))
     chain = blocks.read(twin)[0]
     x = np.asarray(x) if x is not None else draw_input(chain, seed=seed, batch=batch, steps=steps)
     if model_transfer.is_model(twin):
