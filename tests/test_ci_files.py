@@ -40,14 +40,17 @@ def test_workflow_matrix_mirrors_tox():
     assert backends == ["keras-torch"] and all(f"testenv:{env}" in tox for env in backends)
 
 
-def test_version_constraints_differ_only_in_tensorflow_and_keras():
+def test_version_constraints_differ_only_in_tensorflow_keras_and_tf_keras():
     def pins(name):
         lines = (ROOT / "constraints" / name).read_text().splitlines()
         return dict(line.split("==") for line in lines if "==" in line)
     current, previous = pins("cpu.txt"), pins("tf2.20.txt")
     differing = {k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k)}
-    assert differing == {"tensorflow-cpu", "keras"}
+    assert differing == {"tensorflow-cpu", "keras", "tf-keras"}
     assert previous["tensorflow-cpu"].startswith("2.20") and current["tensorflow-cpu"].startswith("2.21")
+    # tf-keras (the keras2 extra) requires the TensorFlow of its own minor version
+    for pinned in (current, previous):
+        assert pinned["tf-keras"].rsplit(".", 1)[0] == pinned["tensorflow-cpu"].rsplit(".", 1)[0]
 
 
 def test_ci_runs_the_gate_of_tox_ini_in_the_tests_environment():

@@ -165,7 +165,7 @@ def test_a_file_that_is_not_a_model_is_refused(tmp_path, capsys):
     bad = tmp_path / "model.keras"
     bad.write_text("not a zip")
     assert main(["port", str(bad), "--out", str(tmp_path / "o")]) == 2
-    assert "Keras cannot load it" in capsys.readouterr().err
+    assert f"Keras {keras.__version__} cannot load it" in capsys.readouterr().err
 
 
 def test_a_model_of_recurrent_layers_torch_cannot_stack_ports_layer_by_layer():

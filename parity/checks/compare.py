@@ -28,6 +28,7 @@ from parity.core.spec import Outputs, RecurrentSpec, Weights
 from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.core.weight_verdict import WeightMismatch
 from parity.layers import keras_side, torch_side, transfer
+from parity.models import keras2
 
 
 @dataclass
@@ -170,6 +171,8 @@ def device_of(obj) -> str:
 
 def validated_pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object, Weights]:
     """Specs and weights of both, the torch object given Keras call semantics, validated."""
+    if keras_side.is_keras2(keras_obj):
+        raise keras_side.not_keras3(keras_obj, "keras_obj", "this check")
     if not keras_side.is_keras(keras_obj):
         raise TransferError("keras_obj", type(keras_obj).__name__,
                             "expected a Keras recurrent layer (or list/Sequential of them)")
@@ -202,7 +205,8 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
     go_backwards, merge mode).
 
     Args:
-        keras_obj: a built Keras recurrent layer (or stack).
+        keras_obj: a built Keras recurrent layer (or stack); a Keras 2 (tf-keras) one is described
+            by its Keras 3 twin (:func:`parity.models.keras2.twin`) and run as itself.
         torch_obj: the torch module holding the same weights (``parity.KerasRNN`` or a plain
             ``nn.RNN``/``LSTM``/``GRU``).
         x: batch-first numpy array (batch, time, features) in the layer's dtype.
@@ -227,10 +231,17 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         >>> report.ok, report.summary().startswith("Forward simple_rnn parity holds")
         (True, True)
     """
-    spec, k_weights, module, t_weights = validated_pair(keras_obj, torch_obj)
-    inputs = CaseInputs.of(spec, x, initial_state, mask,
-                           devices=(device_of(keras_obj), device_of(module)))
-    k_out = keras_side.run(keras_obj, inputs.x, inputs.initial_state, inputs.mask)
+    original = keras_obj if keras2.is_keras2(keras_obj) else None
+    with keras2.named_errors(original):
+        if original is not None:  # described by its Keras 3 twin, run as itself
+            keras_obj = keras2.twin(original)
+            context = "; ".join(filter(None, [f"keras side: {keras2.label()}", context]))
+        spec, k_weights, module, t_weights = validated_pair(keras_obj, torch_obj)
+        inputs = CaseInputs.of(spec, x, initial_state, mask,
+                               devices=(device_of(keras_obj), device_of(module)))
+    k_out = (keras2.run(original, inputs.x, inputs.initial_state, inputs.mask)
+             if original is not None else
+             keras_side.run(keras_obj, inputs.x, inputs.initial_state, inputs.mask))
     t_out = torch_side.run(module, inputs.x, inputs.initial_state, inputs.mask)
     ref = reference(spec, k_weights, inputs)
     weights = weight_verdict.layer_mismatches(spec, k_weights, t_weights,

@@ -26,6 +26,7 @@ from parity.core.frameworks import keras
 from parity.core.mismatch import summary_line
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, pooled
 from parity.models import blocks as models
+from parity.models import keras2
 from parity.models.training import (
     PATTERNS,
     SEED,
@@ -53,7 +54,8 @@ def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
     """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``.
 
     Args:
-        keras_model: a built Keras model of supported layers.
+        keras_model: a built Keras model of supported layers (a Keras 2 (tf-keras) one is
+            described by its Keras 3 twin and run as itself).
         torch_model: its port (``parity.KerasSequential`` or an ``nn.Sequential``).
         x: token ids (batch, time) or features (batch, time, features).
 
@@ -78,17 +80,28 @@ def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
     if np.issubdtype(np.asarray(x).dtype, np.floating):  # features; token ids are integers
         inputs.check_finite("x", x, ("batch", "step", "feature"))
     torch_model = as_torch_model(torch_model)
-    models.check_same_blocks(models.read(keras_model)[0], models.read(torch_model)[0])
-    dtype = dtype_name(torch_model)
-    ref, perturbed = _reference_outputs(torch_model, x, TOLERANCES[dtype].unit_roundoff)
-    # the last layer's activation is each framework's own approximation
-    allowed = pooled(from_runs(ref, perturbed, dtype, activation=True), steps_axis=ref.ndim == 3,
-                     window=0)
-    k, t = predict(keras_model, x), predict(torch_model, x)
+    with keras2.named_errors(keras_model):
+        described = keras2.twin(keras_model) if keras2.is_keras2(keras_model) else keras_model
+        models.check_same_blocks(models.read(described)[0], models.read(torch_model)[0])
+    ref, allowed = output_tolerance(torch_model, x)
+    k = keras2.predict(keras_model, x) if keras2.is_keras2(keras_model) else predict(keras_model, x)
+    t = predict(torch_model, x)
     axes = ("batch", "step", "unit") if ref.ndim == 3 else ("batch", "unit")
     return [diff("output", "keras", k, "torch", t, POLICY.cross * allowed, axis_names=axes),
             diff("output", "keras", k, "float64 reference", ref, allowed, axis_names=axes),
             diff("output", "torch", t, "float64 reference", ref, allowed, axis_names=axes)]
+
+
+def output_tolerance(torch_model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The float64 reference output of ``torch_model`` (a model port) on ``x``, and per element
+    what one implementation in the model's dtype may miss it by (the module docstring says how);
+    two implementations may differ by ``POLICY.cross`` times that."""
+    torch_model = as_torch_model(torch_model)
+    dtype = dtype_name(torch_model)
+    ref, perturbed = _reference_outputs(torch_model, x, TOLERANCES[dtype].unit_roundoff)
+    # the last layer's activation is each framework's own approximation
+    return ref, pooled(from_runs(ref, perturbed, dtype, activation=True),
+                       steps_axis=ref.ndim == 3, window=0)
 
 
 class ModelReport(list):
@@ -144,8 +157,10 @@ def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str
         >>> parity.assert_model_parity(model, torch_model, ids).ok
         True
     """
+    # a Keras 2 model's twin holds its weights bit for bit (checked as it is filled)
+    described = keras2.twin(keras_model) if keras2.is_keras2(keras_model) else keras_model
     report = ModelReport(compare_models(keras_model, torch_model, x),
-                         weight_mismatches(keras_model, torch_model), context)
+                         weight_mismatches(described, torch_model), context)
     if not report.ok:
         raise ParityError(report.explain(), report)
     return report

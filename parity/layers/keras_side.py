@@ -9,6 +9,7 @@ returning sequences.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -38,6 +39,34 @@ def device() -> str:
         import tensorflow as tf
         return "cuda" if tf.config.list_logical_devices("GPU") else "cpu"
     return "cpu"
+
+
+def is_keras2(obj: object) -> bool:
+    """Whether ``obj`` is a Keras 2 (tf-keras) layer or model, or a non-empty list of layers,
+    decided by the module of its class (or a base class): ``tf_keras`` is never imported here.
+    ``tf.keras`` objects under ``TF_USE_LEGACY_KERAS=1`` are tf-keras ones."""
+    if isinstance(obj, (list, tuple)):
+        return bool(obj) and all(is_keras2(o) for o in obj)
+    return any(cls.__module__.split(".")[0] == "tf_keras" for cls in type(obj).__mro__)
+
+
+def keras2_version() -> str:
+    """The tf-keras version imported (``"not installed"`` when none is)."""
+    return getattr(sys.modules.get("tf_keras"), "__version__", "not installed")
+
+
+def keras2_label() -> str:
+    """How messages name a Keras 2 object: ``Keras 2 (tf-keras 2.21.0)``."""
+    return f"Keras 2 (tf-keras {keras2_version()})"
+
+
+def not_keras3(obj, role: str, entry: str) -> TransferError:
+    """The refusal of a Keras 2 object by an entry point that takes Keras 3 ones only."""
+    return TransferError(role, type(obj).__name__, f"a {keras2_label()} object: {entry} takes "
+                         f"Keras {keras.__version__} objects; parity.models.keras2.twin(obj) is its "
+                         "Keras 3 twin holding the same weights (parity.to_torch, copy_weights, "
+                         "read, compare, assert_parity, compare_models and port take Keras 2 "
+                         "objects as they are)")
 
 
 def is_keras(obj: object) -> bool:
@@ -353,10 +382,12 @@ def _flat(result) -> list:
     return flat
 
 
-def call(obj, x, initial_state=None, mask=None) -> list:
+def call(obj, x, initial_state=None, mask=None, *, run_with: Sequence | None = None) -> list:
     """Call the layer (or each layer of a list stack); the returned tensors, flattened: the output
-    (two for merge_mode=None), then the states in spec order."""
+    (two for merge_mode=None), then the states in spec order. ``run_with``: layers of the same
+    structure to call instead (a Keras 2 object whose Keras 3 twin is ``obj``)."""
     layers = _layers(obj)
+    callables = layers if run_with is None else list(run_with)
     initial_state = flat_states(initial_state)
     kwargs = {} if mask is None else {"mask": mask}
     if len(layers) == 1:
@@ -367,9 +398,9 @@ def call(obj, x, initial_state=None, mask=None) -> list:
             per = len(states) // len(layer.cell.cells)  # stacked cells take one list per cell
             states = [states[i:i + per] for i in range(0, len(states), per)]
         state = {} if states is None else {"initial_state": states}
-        return _flat(layer(x, **state, **kwargs))
+        return _flat(callables[0](x, **state, **kwargs))
     result, states_each = x, len(initial_state) // len(layers) if initial_state else 0
-    for i, layer in enumerate(layers):
+    for i, layer in enumerate(callables):
         state = {} if initial_state is None else {
             "initial_state": list(initial_state[i * states_each:(i + 1) * states_each])}
         result = layer(result, **state, **kwargs)

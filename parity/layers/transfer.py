@@ -14,6 +14,8 @@ def side_of(obj):
         return keras_side
     if torch_side.is_torch(obj):
         return torch_side
+    if keras_side.is_keras2(obj):
+        raise keras_side.not_keras3(obj, "object", "this function")
     raise TransferError("object", type(obj).__name__,
                         "expected a Keras recurrent layer (or list/Sequential of them), "
                         "a torch.nn.RNN, LSTM or GRU, or a parity.KerasRNN")

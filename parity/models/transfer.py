@@ -8,11 +8,14 @@ from parity.core.errors import TransferError
 from parity.core.spec import RecurrentSpec, Weights
 from parity.layers import keras_side, torch_side
 from parity.layers import transfer as layer_transfer
-from parity.models import blocks
+from parity.models import blocks, keras2
 
 
 def is_model(obj) -> bool:
     """Whether ``obj`` is a whole model (Keras model, ``KerasSequential`` or ``nn.Sequential``)."""
+    if keras2.is_keras2(obj):
+        with keras2.named_errors(obj):
+            return blocks.is_keras_model(keras2.twin(obj))
     return blocks.is_keras_model(obj) or isinstance(obj, (blocks.KerasSequential,
                                                           torch_side.nn.Sequential))
 
@@ -22,7 +25,8 @@ def read(obj) -> tuple[RecurrentSpec, Weights]:
 
     Args:
         obj: a built Keras ``SimpleRNN``/``LSTM``/``GRU`` (or ``Bidirectional``, ``RNN`` of cells,
-            list of layers), a ``torch.nn.RNN``/``LSTM``/``GRU`` or a :class:`parity.KerasRNN`.
+            list of layers; Keras 3 or Keras 2 (tf-keras)), a ``torch.nn.RNN``/``LSTM``/``GRU`` or
+            a :class:`parity.KerasRNN`.
 
     Returns:
         ``(spec, weights)``: the framework-neutral description and the weights in Keras' layout.
@@ -36,14 +40,16 @@ def read(obj) -> tuple[RecurrentSpec, Weights]:
         >>> spec.kind, spec.units, spec.input_size
         ('gru', 4, 3)
     """
-    return layer_transfer.read(obj)
+    with keras2.named_errors(obj):
+        return layer_transfer.read(keras2.twin(obj) if keras2.is_keras2(obj) else obj)
 
 
 def copy_weights(src, dst) -> None:
     """Copy every weight of ``src`` into ``dst`` (Keras -> torch or torch -> Keras), exactly.
 
     Works for single recurrent layers and stacks, and for whole models (Keras Sequential or chain
-    functional models <-> ``KerasSequential`` / ``nn.Sequential``). Everything is validated before
+    functional models <-> ``KerasSequential`` / ``nn.Sequential``), Keras 3 or Keras 2 (tf-keras:
+    through a Keras 3 twin, :mod:`parity.models.keras2`). Everything is validated before
     anything is written. Keras' single bias goes to ``bias_ih`` with ``bias_hh`` = 0; torch's two
     biases are summed into Keras' one.
 
@@ -66,6 +72,15 @@ def copy_weights(src, dst) -> None:
         >>> bool((module.weight_ih_l0.detach().numpy() == layer.get_weights()[0].T).all())
         True
     """
+    if keras2.is_keras2(src) or keras2.is_keras2(dst):
+        with keras2.named_errors(src), keras2.named_errors(dst):
+            if keras2.is_keras2(src):
+                copy_weights(keras2.twin(src), dst)
+                return
+            dst_twin = keras2.twin(dst)
+            copy_weights(src, dst_twin)
+            keras2.write_back(dst, dst_twin)
+        return
     src_side, dst_side = layer_transfer.side_of(src), layer_transfer.side_of(dst)
     if src_side is dst_side:
         raise TransferError("dst", type(dst).__name__,
@@ -86,7 +101,8 @@ def to_torch(keras_obj):
     """A new torch module that computes what ``keras_obj`` computes and returns what it returns.
 
     Args:
-        keras_obj: a built Keras recurrent layer, a list of them, or a Keras model.
+        keras_obj: a built Keras recurrent layer, a list of them, or a Keras model (Keras 3, or
+            Keras 2 (tf-keras): rebuilt in Keras 3 first, :func:`parity.models.keras2.twin`).
 
     Returns:
         For a recurrent layer or stack a :class:`parity.KerasRNN`; for a model with other layers
@@ -105,6 +121,9 @@ def to_torch(keras_obj):
         >>> tuple(module(torch.zeros(1, 5, 4)).shape)
         (1, 5, 2)
     """
+    if keras2.is_keras2(keras_obj):
+        with keras2.named_errors(keras_obj):
+            return to_torch(keras2.twin(keras_obj))
     if not keras_side.is_keras(keras_obj):
         raise TransferError("keras_obj", type(keras_obj).__name__,
                             "to_torch takes a Keras recurrent layer, a list of them, or a model")
@@ -137,6 +156,8 @@ def to_keras(torch_obj):
         >>> type(layer).__name__, layer.units, layer.return_sequences, layer.return_state
         ('LSTM', 4, True, True)
     """
+    if keras_side.is_keras2(torch_obj):
+        raise keras_side.not_keras3(torch_obj, "torch_obj", "to_keras (torch -> Keras)")
     if not torch_side.is_torch(torch_obj):
         raise TransferError("torch_obj", type(torch_obj).__name__,
                             "to_keras takes a torch.nn.RNN, LSTM or GRU, a parity.KerasRNN, a "

@@ -9,11 +9,15 @@ with a mask where the model masks):
   framework and the float64 oracle (:func:`parity.compare`, :func:`parity.compare_gradients`), on
   drawn features of that layer's input size, with the mask where the model's mask reaches it;
 - the whole model's output against the other framework and a float64 reference
-  (:func:`parity.compare_models`).
+  (:func:`parity.compare_models`);
+- for a Keras 2 (tf-keras) model, converted through its Keras 3 twin
+  (:mod:`parity.models.keras2`), also the Keras 2 -> Keras 3 step: the twin's weights bit for bit,
+  and the Keras 2 model's own output against its twin's and against torch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -23,9 +27,10 @@ from parity.checks import gradients, model_parity
 from parity.core import weight_verdict
 from parity.core.errors import ParityError, TransferError
 from parity.core.frameworks import keras
-from parity.core.tolerances import TOLERANCES
+from parity.core.mismatch import diff
+from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.layers import keras_side, torch_side
-from parity.models import blocks
+from parity.models import blocks, keras2, training
 from parity.models import transfer as model_transfer
 from parity.porting.verdict import PortVerdict, Row
 
@@ -34,7 +39,9 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
     """Convert ``model`` to the other framework and check the conversion.
 
     Args:
-        model: a Keras model or recurrent layer (or the path of a ``.keras`` / ``.h5`` file), or
+        model: a Keras model or recurrent layer (Keras 3, or Keras 2 (tf-keras): converted
+            through its Keras 3 twin, and its own outputs judged too), or the path of a
+            ``.keras`` / ``.h5`` file (Keras 2 files loaded with tf-keras), or
             a torch module :func:`parity.to_keras` takes (``nn.RNN``/``LSTM``/``GRU``,
             ``parity.KerasRNN``, ``parity.KerasSequential``, an ``nn.Sequential`` of supported
             modules).
@@ -42,7 +49,8 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
             (batch, time, features)); drawn from ``seed`` when not given.
         seed: seeds the drawn inputs and the gradient checks' cotangents.
         batch: the drawn inputs' batch size.
-        steps: the drawn inputs' length (time steps).
+        steps: the drawn inputs' length (time steps); a model whose input fixes its length
+            is given inputs of that length.
 
     Returns:
         ``(converted, verdict)``: the new torch module (for a Keras model) or built Keras model
@@ -65,7 +73,12 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
         from parity.porting.files import load_keras
 
         model = load_keras(model)
-    if keras_side.is_keras(model):
+    if keras2.is_keras2(model):
+        with keras2.named_errors(model):
+            keras_obj = keras2.twin(model)
+            converted = model_transfer.to_torch(keras_obj)
+        torch_obj = converted
+    elif keras_side.is_keras(model):
         converted = model_transfer.to_torch(model)
         keras_obj, torch_obj = model, converted
     elif torch_side.is_torch(model):
@@ -77,12 +90,76 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
                             ".keras or .h5 file, or a torch module (nn.RNN/LSTM/GRU, "
                             "parity.KerasRNN, parity.KerasSequential or an nn.Sequential of "
                             "supported modules)")
+    steps = _fixed_steps(keras_obj) or steps
     verdict = check_port(keras_obj, torch_obj, x, seed=seed, batch=batch, steps=steps)
+    if keras2.is_keras2(model):
+        _add_keras2_rows(verdict, model, keras_obj, torch_obj, x, seed=seed, batch=batch,
+                         steps=steps)
     verdict.source, verdict.target = _name(model), _name(converted)
     return converted, verdict
 
 
+def _twin_row(diffs: list) -> Row:
+    """The Keras 2 object's outputs against its Keras 3 twin's, within the cross tolerance."""
+    largest = max(diffs, key=lambda d: d.max_abs.difference).max_abs
+    ok = all(d.ok for d in diffs)
+    return Row("keras 2 -> 3", "output", largest.difference, largest.allowed,
+               max(d.worst.ratio for d in diffs), ok,
+               "" if ok else "\n".join(d.headline() for d in diffs if not d.ok))
+
+
+def _fixed_steps(keras_obj) -> int | None:
+    """The time steps a Keras model's input fixes (e.g. a Keras 2 ``input_length``), if any."""
+    if not isinstance(keras_obj, keras.Model) or len(keras_obj.inputs) != 1:
+        return None
+    shape = tuple(keras_obj.inputs[0].shape)
+    return int(shape[1]) if len(shape) > 1 and shape[1] is not None else None
+
+
+def _add_keras2_rows(verdict: PortVerdict, original, twin, torch_obj, x, *, seed: int, batch: int,
+                     steps: int) -> None:
+    """The Keras 2 -> Keras 3 step, on the same inputs as the other rows: the twin's weights bit
+    for bit, the Keras 2 object's outputs against the twin's, and against torch and the float64
+    reference."""
+    ours, theirs = keras2.get_weights(original), keras2.get_weights(twin)
+    same = len(ours) == len(theirs) and all(
+        a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(ours, theirs))
+    largest = max((float(np.max(np.abs(a.astype(np.float64) - b), initial=0.0))
+                   for a, b in zip(ours, theirs)), default=0.0)
+    verdict.rows.append(Row("keras 2 -> 3", "weights", largest, 0.0, 0.0 if same else float("inf"),
+                            same, "" if same else "the Keras 3 twin's weights differ from the "
+                            "Keras 2 object's"))
+    chain = blocks.read(twin)[0]
+    x = np.asarray(x) if x is not None else draw_input(chain, seed=seed, batch=batch, steps=steps)
+    if model_transfer.is_model(twin):
+        ref, allowed = model_parity.output_tolerance(torch_obj, x)
+        axes = ("batch", "step", "unit") if ref.ndim == 3 else ("batch", "unit")
+        verdict.rows.append(_twin_row([diff(
+            "output", "keras 2", keras2.predict(original, x), "keras 3 twin",
+            training.predict(twin, x), POLICY.cross * allowed, axis_names=axes)]))
+        row = _model_row(original, torch_obj, x)
+        verdict.rows.append(dataclasses.replace(row, layer="keras 2 model"))
+    else:
+        x = x.astype(chain[0].spec.np_dtype)
+        bounds = layer_compare.oracle_bounds(twin, x)
+        # oracle_bounds allow one implementation's distance from float64; two may differ by more
+        scale = POLICY.cross / oracle_factor(bounds.spec.dtype)
+        theirs = keras_side.run(twin, x).named()
+        verdict.rows.append(_twin_row([
+            diff(name, "keras 2", value, "keras 3 twin", theirs[name], scale * bounds.allowed[name])
+            for name, value in keras2.run(original, x).named().items()]))
+        verdict.rows.append(_report_row("keras 2 layer", "forward", layer_compare.compare(
+            original, torch_obj, x)))
+    verdict.notes.append(f"the {keras2.label()} object was rebuilt in Keras {keras.__version__} "
+                         "(its twin, holding its weights bit for bit) to be converted; the "
+                         "'keras 2' rows judge the Keras 2 object's own outputs")
+
+
 def _name(obj) -> str:
+    if keras2.is_keras2(obj):
+        kind = f"stack of {len(obj)} layers" if isinstance(obj, (list, tuple)) else (
+            f"{type(obj).__name__} {obj.name!r}")
+        return f"{keras2.label()} {kind}"
     if isinstance(obj, keras.Model):
         return f"Keras {type(obj).__name__} {obj.name!r}"
     if isinstance(obj, keras.layers.Layer):

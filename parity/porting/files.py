@@ -1,6 +1,7 @@
 """Saved models in and out of :func:`parity.port`.
 
-In: a Keras ``.keras`` or legacy ``.h5`` file, or a torch module named ``package.module:factory``
+In: a Keras ``.keras`` or legacy ``.h5`` file (one written by Keras 2 is loaded with tf-keras,
+decided by the version the file records), or a torch module named ``package.module:factory``
 (a callable returning the module) with an optional state dict file.
 
 Out (Keras -> torch): ``state_dict.pt`` (``torch.save(module.state_dict())``),
@@ -13,13 +14,15 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import re
+import zipfile
 from pathlib import Path
 
 from parity.core.errors import InputFileError
 from parity.core.frameworks import keras, torch
 from parity.core.spec import RecurrentSpec
 from parity.layers import keras_side, torch_side
-from parity.models import blocks
+from parity.models import blocks, keras2
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 FORMAT = "rnn-parity port 1"
@@ -49,22 +52,81 @@ def load():
 
 
 def is_keras_file(text: str) -> bool:
-    return Path(text).suffix.lower() in KERAS_SUFFIXES
+    """Whether ``text`` names a saved Keras model (a file by its suffix, or a SavedModel folder)."""
+    return Path(text).suffix.lower() in KERAS_SUFFIXES or is_saved_model(text)
+
+
+def is_saved_model(text) -> bool:
+    return (Path(text) / "saved_model.pb").is_file()
+
+
+def saved_by(path) -> str | None:
+    """The Keras version a ``.h5`` or ``.keras`` file records having written it (None if none)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".keras":
+            with zipfile.ZipFile(path) as archive:
+                return str(json.loads(archive.read("metadata.json"))["keras_version"])
+        import h5py  # a Keras dependency
+
+        with h5py.File(path, "r") as f:
+            found = f.attrs.get("keras_version")
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+    return found.decode() if isinstance(found, bytes) else (None if found is None else str(found))
+
+
+def _saved_model_error(path: Path) -> InputFileError:
+    metadata = path / "keras_metadata.pb"
+    found = re.search(rb'"keras_version": "([^"]+)"', metadata.read_bytes()) \
+        if metadata.is_file() else None
+    if found:
+        seen = f"written by Keras {found.group(1).decode()}"
+        remedy = ("load it in tf-keras (tf_keras.models.load_model(path)) and save it as .h5 or "
+                  ".keras, or pass the loaded model to parity.port")
+    else:
+        seen = ("no Keras metadata (exported by Keras 3's model.export or tf.saved_model.save; "
+                f"Keras {keras.__version__} reads it only as an inference layer whose recurrent "
+                "layers it cannot see)")
+        remedy = "save the original Keras model as .keras, or pass the model object to parity.port"
+    return InputFileError(f"{path}: a TensorFlow SavedModel folder, {seen}; port takes a Keras "
+                          f"model file ({', '.join(KERAS_SUFFIXES)}) or object: {remedy}")
+
+
+def _load_keras2(path: Path, version: str):
+    try:
+        import tf_keras
+    except ImportError as e:
+        raise InputFileError(f"{path}: written by Keras {version} (Keras 2); Keras "
+                             f"{keras.__version__} cannot read it and tf-keras is not installed: "
+                             f"{keras2.INSTALL} (or load it in tf-keras and pass the model)") from e
+    try:
+        return tf_keras.models.load_model(path, compile=False)
+    except Exception as e:  # tf-keras raises many kinds for a file it cannot read
+        raise InputFileError(f"{path}: written by Keras {version}; tf-keras {tf_keras.__version__} "
+                             f"cannot load it as a model ({type(e).__name__}: {e})") from e
 
 
 def load_keras(path):
-    """The Keras model saved in ``path`` (``.keras`` or ``.h5``), without its training config."""
+    """The Keras model saved in ``path`` (``.keras`` or ``.h5``), without its training config; a
+    file written by Keras 2 is loaded with tf-keras (the ``keras2`` extra)."""
     path = Path(path)
+    if is_saved_model(path):
+        raise _saved_model_error(path)
     if path.suffix.lower() not in KERAS_SUFFIXES:
         raise InputFileError(f"{path}: expected a Keras model file ({', '.join(KERAS_SUFFIXES)}); "
                              "for a torch module give package.module:factory")
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
+    version = saved_by(path)
+    if version is not None and version.split(".")[0] == "2":
+        return _load_keras2(path, version)
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as e:  # Keras raises many kinds for a file it cannot read
-        raise InputFileError(f"{path}: Keras cannot load it as a model ({type(e).__name__}: "
-                             f"{e})") from e
+        raise InputFileError(f"{path}: Keras {keras.__version__} cannot load it as a model (written "
+                             f"by Keras {version or 'of unrecorded version'}; "
+                             f"{type(e).__name__}: {e})") from e
 
 
 def load_factory(target: str, state_dict=None):
