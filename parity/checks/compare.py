@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from parity.checks import onnx_runtime
+from parity.checks.onnx_runtime import OnnxRun
 from parity.checks.reference import reference
 from parity.core import weight_verdict
-from parity.core.errors import ParityError, TransferError
+from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.inputs import CaseInputs
 from parity.core.mismatch import (  # noqa: F401  (Point, TensorDiff, diff: importable from here)
     Point,
@@ -34,8 +36,11 @@ from parity.layers import keras_side, torch_side, transfer
 class ParityReport:
     """Result of :func:`compare`. ``cross`` is keras vs torch; ``*_vs_oracle`` each framework vs the
     float64 oracle run on that framework's own weights; ``weights`` the weights that differ beyond
-    what the transfer allows (:mod:`parity.core.weight_verdict`). ``ok`` needs all of them within
-    tolerance and no weight mismatch; ``summary()`` is one line, ``explain()`` the full message.
+    what the transfer allows (:mod:`parity.core.weight_verdict`). With ``compare(..., onnx=True)``,
+    ``onnx_vs_torch`` and ``onnx_vs_oracle`` judge onnxruntime running the exported torch side
+    (``onnx`` says what ran: :class:`parity.checks.onnx_runtime.OnnxRun`), by the same policy.
+    ``ok`` needs all of them within tolerance and no weight mismatch; ``summary()`` is one line,
+    ``explain()`` the full message.
 
     Examples:
         >>> import keras, numpy as np, parity
@@ -59,11 +64,23 @@ class ParityReport:
     # failure is explained
     outer_bound: Callable[[], dict[str, np.ndarray]] | None = field(default=None, repr=False)
     nodeid: str | None = field(default_factory=lambda: os.environ.get("PYTEST_CURRENT_TEST"))
+    # onnxruntime on the exported torch side (empty unless compare(..., onnx=True))
+    onnx_vs_torch: list[TensorDiff] = field(default_factory=list)
+    onnx_vs_oracle: list[TensorDiff] = field(default_factory=list)
+    onnx: OnnxRun | None = None
+
+    @property
+    def all_diffs(self) -> list[TensorDiff]:
+        return (self.cross + self.keras_vs_oracle + self.torch_vs_oracle + self.onnx_vs_torch
+                + self.onnx_vs_oracle)
+
+    @property
+    def implementations(self) -> tuple[str, ...]:
+        return ("keras", "torch") + (("onnxruntime",) if self.onnx is not None else ())
 
     @property
     def ok(self) -> bool:
-        return not self.weights and all(
-            t.ok for t in self.cross + self.keras_vs_oracle + self.torch_vs_oracle)
+        return not self.weights and all(t.ok for t in self.all_diffs)
 
     @property
     def weight_differences(self) -> list[str]:
@@ -74,22 +91,31 @@ class ParityReport:
         divided by the largest |oracle value| among them, so a tensor that is nearly zero, such as
         a gradient that vanishes exactly, does not read as a 100 % error)."""
         out = {}
-        for fw, diffs in (("keras", self.keras_vs_oracle), ("torch", self.torch_vs_oracle)):
+        for fw, diffs in (("keras", self.keras_vs_oracle), ("torch", self.torch_vs_oracle),
+                          ("onnxruntime", self.onnx_vs_oracle)):
+            if not diffs:
+                continue
             largest = max(t.max_abs.difference for t in diffs)
             scale = max(t.scale for t in diffs)
             out[fw] = largest / scale if relative and scale > 0 else largest
         return out
 
     def tolerance_used(self) -> dict[str, float]:
-        """Largest difference / allowed over all tensors: keras vs torch, and frameworks vs oracle."""
-        return {"cross": max(t.worst.ratio for t in self.cross),
-                "oracle": max(t.worst.ratio for t in self.keras_vs_oracle + self.torch_vs_oracle)}
+        """Largest difference / allowed over all tensors: keras vs torch ("cross"), every
+        implementation vs the oracle ("oracle"), and onnxruntime vs torch ("onnxruntime", with
+        ``onnx=True``)."""
+        used = {"cross": max(t.worst.ratio for t in self.cross),
+                "oracle": max(t.worst.ratio for t in self.keras_vs_oracle + self.torch_vs_oracle
+                              + self.onnx_vs_oracle)}
+        if self.onnx_vs_torch:
+            used["onnxruntime"] = max(t.worst.ratio for t in self.onnx_vs_torch)
+        return used
 
     def summary(self) -> str:
         """One line: verdict, largest difference, share of the tolerance used and where."""
         extra = f"; {len(self.weights)} weight tensor(s) differ" if self.weights else ""
-        return summary_line(f"{self.what} {self.spec.kind}", self.ok,
-                            self.cross + self.keras_vs_oracle + self.torch_vs_oracle, extra)
+        sides = f" ({', '.join(self.implementations)})" if self.onnx is not None else ""
+        return summary_line(f"{self.what} {self.spec.kind}{sides}", self.ok, self.all_diffs, extra)
 
     def explain(self) -> str:
         return _explain(self)
@@ -97,17 +123,23 @@ class ParityReport:
 
 def _explain(r: ParityReport) -> str:
     failing = [t for t in r.cross if not t.ok]
+    onnx_failing = [t for t in r.onnx_vs_torch if not t.ok]
     lines = [f"{r.what} parity check failed for {r.spec}"]
     if failing:
         lines[0] += f": keras and torch disagree on {len(failing)} of {len(r.cross)} returned tensors."
     elif r.weights:
         lines[0] += (f": the two hold different weights ({len(r.weights)} weight tensor(s) beyond "
                      "what the transfer allows), although the outputs are within tolerance.")
+    elif onnx_failing:
+        lines[0] += (f": onnxruntime (the exported torch side) and torch disagree on "
+                     f"{len(onnx_failing)} of {len(r.onnx_vs_torch)} returned tensors.")
     by_name = {t.name: (k, o) for t, k, o in zip(r.cross, r.keras_vs_oracle, r.torch_vs_oracle)}
+    onnx_by_name = {t.name: (t, d) for t, d in zip(r.onnx_vs_torch, r.onnx_vs_oracle)}
     dtype, own = r.spec.dtype, oracle_factor(r.spec.dtype)
     for t in r.cross:
         k, o = by_name[t.name]
-        if t.ok and k.ok and o.ok:
+        onnx_pair = onnx_by_name.get(t.name, ())
+        if t.ok and k.ok and o.ok and all(d.ok for d in onnx_pair):
             continue
         axes = t.axes
         order = " (steps in processing order: go_backwards)" if r.spec.go_backwards and len(
@@ -130,16 +162,27 @@ def _explain(r: ParityReport) -> str:
                 lines.append(f"  worst-case rounding bound there {outer:.3g}: the difference is "
                              + ("beyond even the worst case" if t.worst.difference > outer else
                                 "within the worst case, far beyond what rounding does in practice"))
-        lines += [f"  {d.nonfinite_note()}" for d in (t, k, o) if d.nonfinite]
-        for fw, d in (("keras", k), ("torch", o)):
+        lines += [f"  {d.nonfinite_note()}" for d in (t, k, o, *onnx_pair) if d.nonfinite]
+        if onnx_pair:
+            ot = onnx_pair[0]
+            verdict = "within tolerance" if ot.ok else (
+                f"{ot.mismatched} elements beyond tolerance; worst "
+                f"{format_point(ot, ot.worst, dtype=dtype, pair_scale=POLICY.cross)}")
+            lines.append(f"  onnxruntime vs torch: max difference {ot.max_abs.difference:.3g} at "
+                         f"{ot.where(ot.max_abs)} ({verdict})")
+        sides = (("keras", k), ("torch", o)) + ((("onnxruntime", onnx_pair[1]),) if onnx_pair else ())
+        for fw, d in sides:
             verdict = "within tolerance" if d.ok else (
                 f"{d.mismatched} elements beyond tolerance; worst "
                 f"{format_point(d, d.worst, fw, 'oracle', dtype=dtype, pair_scale=own)}")
             lines.append(f"  {fw} vs float64 oracle: max error {d.max_abs.difference:.3g} at "
                          f"{d.where(d.max_abs)} ({verdict})")
-        drifting = [fw for fw, d in (("keras", k), ("torch", o)) if not d.ok]
+        drifting = [fw for fw, d in sides if not d.ok]
         if drifting:
             lines.append(f"  -> {' and '.join(drifting)} drift(s) from the exact result")
+        elif onnx_pair and not onnx_pair[0].ok:
+            lines.append("  -> torch and onnxruntime each stay near the oracle but apart from each "
+                         "other")
         elif not t.ok:
             lines.append("  -> each framework matches the oracle on its own weights: "
                          "the two hold different weights (see below)")
@@ -154,6 +197,8 @@ def _explain(r: ParityReport) -> str:
         f"{POLICY.runs} runs of the float64 oracle with randomised {dtype} rounding; see "
         "parity.core.tolerances",
     ]
+    if r.onnx is not None:
+        lines.append(f"onnxruntime: {r.onnx.describe()}")
     if r.context:
         lines.append(f"case: {r.context}")
     if r.nodeid:
@@ -195,11 +240,14 @@ def same_weights(a: Weights, b: Weights) -> bool:
 
 def compare(keras_obj, torch_obj, x: np.ndarray,
             initial_state: Sequence[np.ndarray] | np.ndarray | None = None,
-            mask: np.ndarray | None = None, *, context: str | None = None) -> ParityReport:
+            mask: np.ndarray | None = None, *, context: str | None = None, onnx: bool = False,
+            onnx_exporter: str = "dynamo") -> ParityReport:
     """Run both on ``x`` and the float64 oracle on each one's weights; report every returned tensor.
 
     A plain torch module is run with the Keras layer's call semantics (return flags,
-    go_backwards, merge mode).
+    go_backwards, merge mode). With ``onnx=True`` the torch side is also exported with
+    ``torch.onnx.export`` and run in onnxruntime (:mod:`parity.checks.onnx_runtime`), a third
+    column judged like the others: against torch (as keras is) and against the oracle.
 
     Args:
         keras_obj: a built Keras recurrent layer (or stack).
@@ -209,6 +257,9 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         initial_state: in any form Keras takes (one array for a one-state layer, or a list).
         mask: optional boolean (batch, time), True = keep.
         context: how to reproduce, quoted in a failure message.
+        onnx: also run the exported torch side in onnxruntime (needs the ``onnx`` extra).
+        onnx_exporter: ``"dynamo"`` (``torch.onnx.export``'s default) or ``"torchscript"`` (the
+            tracing exporter, which also exports masks).
 
     Returns:
         A :class:`ParityReport` (``ok``, ``summary()``, ``explain()``); nothing is raised on a
@@ -216,7 +267,9 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
 
     Raises:
         TransferError: the two are not the same layer (options or weights' shapes differ).
-        UnsupportedConfig: bad inputs (shape, dtype, NaN/Inf, initial state count or shape).
+        UnsupportedConfig: bad inputs (shape, dtype, NaN/Inf, initial state count or shape); with
+            ``onnx``, a case the exporter or onnxruntime cannot run (naming the option).
+        MissingDependency: ``onnx=True`` without the ``onnx`` extra installed.
 
     Examples:
         >>> import keras, numpy as np, parity
@@ -227,9 +280,13 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         >>> report.ok, report.summary().startswith("Forward simple_rnn parity holds")
         (True, True)
     """
+    if not isinstance(onnx, bool):
+        raise UnsupportedConfig("onnx", onnx, "True or False (the exporter: onnx_exporter=...)")
     spec, k_weights, module, t_weights = validated_pair(keras_obj, torch_obj)
     inputs = CaseInputs.of(spec, x, initial_state, mask,
                            devices=(device_of(keras_obj), device_of(module)))
+    ort_run = onnx_runtime.run_exported(module, inputs.x, inputs.initial_state, inputs.mask,
+                                        exporter=onnx_exporter) if onnx else None
     k_out = keras_side.run(keras_obj, inputs.x, inputs.initial_state, inputs.mask)
     t_out = torch_side.run(module, inputs.x, inputs.initial_state, inputs.mask)
     ref = reference(spec, k_weights, inputs)
@@ -244,15 +301,22 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         return [diff(n, a_name, v, b_name, b.named()[n], scale * ref.allowed[n])
                 for n, v in a.named().items()]
 
-    return ParityReport(spec, diffs("keras", k_out, "torch", t_out, POLICY.cross),
-                        diffs("keras", k_out, "oracle", k_ref, own),
-                        diffs("torch", t_out, "oracle", t_ref, own),
-                        weights, inputs.describe(), context, outer_bound=ref.outer_bound)
+    report = ParityReport(spec, diffs("keras", k_out, "torch", t_out, POLICY.cross),
+                          diffs("keras", k_out, "oracle", k_ref, own),
+                          diffs("torch", t_out, "oracle", t_ref, own),
+                          weights, inputs.describe(), context, outer_bound=ref.outer_bound)
+    if ort_run is not None:
+        # the exported graph holds torch's weights: judged against torch and torch's oracle
+        report.onnx = ort_run
+        report.onnx_vs_torch = diffs("onnxruntime", ort_run.outputs, "torch", t_out, POLICY.cross)
+        report.onnx_vs_oracle = diffs("onnxruntime", ort_run.outputs, "oracle", t_ref, own)
+    return report
 
 
 def assert_parity(keras_obj, torch_obj, x: np.ndarray,
                   initial_state: Sequence[np.ndarray] | None = None,
-                  mask: np.ndarray | None = None, *, context: str | None = None) -> ParityReport:
+                  mask: np.ndarray | None = None, *, context: str | None = None,
+                  onnx: bool = False, onnx_exporter: str = "dynamo") -> ParityReport:
     """:func:`compare`, raising :class:`parity.ParityError` with an explanation on any mismatch.
 
     Args:
@@ -262,6 +326,8 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         initial_state: as for :func:`compare`.
         mask: as for :func:`compare`.
         context: as for :func:`compare`.
+        onnx: as for :func:`compare`.
+        onnx_exporter: as for :func:`compare`.
 
     Returns:
         The :class:`ParityReport` when parity holds.
@@ -270,7 +336,7 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         ParityError: where (batch, step, unit), by how much, which framework drifted from the
             float64 oracle, which weight differs, and how to reproduce; ``.report`` holds the
             report.
-        TransferError, UnsupportedConfig: as for :func:`compare`.
+        TransferError, UnsupportedConfig, MissingDependency: as for :func:`compare`.
 
     Examples:
         >>> import keras, numpy as np, parity
@@ -281,7 +347,8 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         True
     """
     __tracebackhide__ = True
-    report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context)
+    report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context, onnx=onnx,
+                     onnx_exporter=onnx_exporter)
     if not report.ok:
         raise ParityError(report.explain(), report)
     return report
