@@ -141,8 +141,8 @@ def build_pair(case: ParityCase, direction: str):
     raise UnsupportedConfig("direction", direction, f"expected one of {DIRECTIONS}")
 
 
-def check_case(case: ParityCase, direction: str = "keras_to_torch", *, onnx: bool = False,
-               onnx_exporter: str = "dynamo") -> ParityReport:
+def check_case(case: ParityCase, direction: str = "keras_to_torch", *,
+               onnx: bool | str | tuple[str, ...] = False) -> ParityReport:
     """Build the pair for ``case`` and assert parity.
 
     Args:
@@ -150,8 +150,8 @@ def check_case(case: ParityCase, direction: str = "keras_to_torch", *, onnx: boo
         direction: how the pair is made: ``"keras_to_torch"`` (``parity.to_torch``),
             ``"torch_to_keras"`` (``parity.to_keras``) or ``"copy_into_torch"``
             (``parity.copy_weights`` into a plain torch module).
-        onnx: also run the exported torch side in onnxruntime (see :func:`parity.compare`).
-        onnx_exporter: ``"dynamo"`` or ``"torchscript"`` (see :func:`parity.compare`).
+        onnx: exporters whose graphs onnxruntime runs as further columns (see
+            :func:`parity.compare`).
 
     Returns:
         The :class:`parity.ParityReport`.
@@ -168,10 +168,9 @@ def check_case(case: ParityCase, direction: str = "keras_to_torch", *, onnx: boo
     """
     __tracebackhide__ = True
     keras_obj, torch_obj = build_pair(case, direction)
-    call = f"check_case({case!r}, {direction!r}" + (
-        f", onnx=True, onnx_exporter={onnx_exporter!r})" if onnx else ")")
+    call = f"check_case({case!r}, {direction!r}" + (f", onnx={onnx!r})" if onnx else ")")
     return assert_parity(keras_obj, torch_obj, case.inputs(), case.initial_state(),
-                         case.step_mask(), context=call, onnx=onnx, onnx_exporter=onnx_exporter)
+                         case.step_mask(), context=call, onnx=onnx)
 
 
 def check_gradients(case: ParityCase, direction: str = "keras_to_torch") -> ParityReport:

@@ -15,7 +15,7 @@ from parity.checks import onnx_runtime
 from parity.checks.onnx_runtime import OnnxRun
 from parity.checks.reference import reference
 from parity.core import weight_verdict
-from parity.core.errors import ParityError, TransferError, UnsupportedConfig
+from parity.core.errors import ParityError, TransferError
 from parity.core.inputs import CaseInputs
 from parity.core.mismatch import (  # noqa: F401  (Point, TensorDiff, diff: importable from here)
     Point,
@@ -33,14 +33,34 @@ from parity.layers import keras_side, torch_side, transfer
 
 
 @dataclass
+class OnnxColumn:
+    """onnxruntime running one exported side of a case (:mod:`parity.checks.onnx_runtime`):
+    ``vs_source`` against that side (keras or torch), ``vs_oracle`` against the float64 oracle on
+    that side's weights; ``run`` says what ran.
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> layer = keras.layers.GRU(2, return_sequences=True); layer.build((None, 5, 4))
+        >>> x = np.eye(4, dtype="float32")[[0, 1, 2, 2, 3]][None]
+        >>> report = parity.compare(layer, parity.to_torch(layer), x, onnx="torchscript")
+        >>> column = report.onnx[0]
+        >>> column.run.label, [d.b_name for d in column.vs_source + column.vs_oracle]
+        ('onnxruntime[torchscript]', ['torch', 'oracle'])
+    """
+
+    run: OnnxRun
+    vs_source: list[TensorDiff]
+    vs_oracle: list[TensorDiff]
+
+
+@dataclass
 class ParityReport:
     """Result of :func:`compare`. ``cross`` is keras vs torch; ``*_vs_oracle`` each framework vs the
     float64 oracle run on that framework's own weights; ``weights`` the weights that differ beyond
-    what the transfer allows (:mod:`parity.core.weight_verdict`). With ``compare(..., onnx=True)``,
-    ``onnx_vs_torch`` and ``onnx_vs_oracle`` judge onnxruntime running the exported torch side
-    (``onnx`` says what ran: :class:`parity.checks.onnx_runtime.OnnxRun`), by the same policy.
-    ``ok`` needs all of them within tolerance and no weight mismatch; ``summary()`` is one line,
-    ``explain()`` the full message.
+    what the transfer allows (:mod:`parity.core.weight_verdict`). With ``compare(..., onnx=...)``,
+    ``onnx`` holds one :class:`OnnxColumn` per exporter: onnxruntime running the exported side,
+    judged against that side and the oracle by the same policy. ``ok`` needs all of them within
+    tolerance and no weight mismatch; ``summary()`` is one line, ``explain()`` the full message.
 
     Examples:
         >>> import keras, numpy as np, parity
@@ -64,19 +84,17 @@ class ParityReport:
     # failure is explained
     outer_bound: Callable[[], dict[str, np.ndarray]] | None = field(default=None, repr=False)
     nodeid: str | None = field(default_factory=lambda: os.environ.get("PYTEST_CURRENT_TEST"))
-    # onnxruntime on the exported torch side (empty unless compare(..., onnx=True))
-    onnx_vs_torch: list[TensorDiff] = field(default_factory=list)
-    onnx_vs_oracle: list[TensorDiff] = field(default_factory=list)
-    onnx: OnnxRun | None = None
+    onnx: list[OnnxColumn] = field(default_factory=list)  # one per exporter compare(onnx=) named
 
     @property
     def all_diffs(self) -> list[TensorDiff]:
-        return (self.cross + self.keras_vs_oracle + self.torch_vs_oracle + self.onnx_vs_torch
-                + self.onnx_vs_oracle)
+        return (self.cross + self.keras_vs_oracle + self.torch_vs_oracle
+                + [d for c in self.onnx for d in c.vs_source + c.vs_oracle])
 
     @property
     def implementations(self) -> tuple[str, ...]:
-        return ("keras", "torch") + (("onnxruntime",) if self.onnx is not None else ())
+        """The implementations compared: keras, torch, then each onnxruntime column."""
+        return ("keras", "torch") + tuple(c.run.label for c in self.onnx)
 
     @property
     def ok(self) -> bool:
@@ -92,9 +110,7 @@ class ParityReport:
         a gradient that vanishes exactly, does not read as a 100 % error)."""
         out = {}
         for fw, diffs in (("keras", self.keras_vs_oracle), ("torch", self.torch_vs_oracle),
-                          ("onnxruntime", self.onnx_vs_oracle)):
-            if not diffs:
-                continue
+                          *((c.run.label, c.vs_oracle) for c in self.onnx)):
             largest = max(t.max_abs.difference for t in diffs)
             scale = max(t.scale for t in diffs)
             out[fw] = largest / scale if relative and scale > 0 else largest
@@ -102,19 +118,18 @@ class ParityReport:
 
     def tolerance_used(self) -> dict[str, float]:
         """Largest difference / allowed over all tensors: keras vs torch ("cross"), every
-        implementation vs the oracle ("oracle"), and onnxruntime vs torch ("onnxruntime", with
-        ``onnx=True``)."""
+        implementation vs the oracle ("oracle"), and each onnxruntime column vs the side it
+        exported (under its label, e.g. "onnxruntime[dynamo]")."""
         used = {"cross": max(t.worst.ratio for t in self.cross),
                 "oracle": max(t.worst.ratio for t in self.keras_vs_oracle + self.torch_vs_oracle
-                              + self.onnx_vs_oracle)}
-        if self.onnx_vs_torch:
-            used["onnxruntime"] = max(t.worst.ratio for t in self.onnx_vs_torch)
+                              + [d for c in self.onnx for d in c.vs_oracle])}
+        used.update({c.run.label: max(t.worst.ratio for t in c.vs_source) for c in self.onnx})
         return used
 
     def summary(self) -> str:
         """One line: verdict, largest difference, share of the tolerance used and where."""
         extra = f"; {len(self.weights)} weight tensor(s) differ" if self.weights else ""
-        sides = f" ({', '.join(self.implementations)})" if self.onnx is not None else ""
+        sides = f" ({', '.join(self.implementations)})" if self.onnx else ""
         return summary_line(f"{self.what} {self.spec.kind}{sides}", self.ok, self.all_diffs, extra)
 
     def explain(self) -> str:
@@ -123,7 +138,7 @@ class ParityReport:
 
 def _explain(r: ParityReport) -> str:
     failing = [t for t in r.cross if not t.ok]
-    onnx_failing = [t for t in r.onnx_vs_torch if not t.ok]
+    onnx_failing = [c for c in r.onnx if not all(t.ok for t in c.vs_source)]
     lines = [f"{r.what} parity check failed for {r.spec}"]
     if failing:
         lines[0] += f": keras and torch disagree on {len(failing)} of {len(r.cross)} returned tensors."
@@ -131,15 +146,17 @@ def _explain(r: ParityReport) -> str:
         lines[0] += (f": the two hold different weights ({len(r.weights)} weight tensor(s) beyond "
                      "what the transfer allows), although the outputs are within tolerance.")
     elif onnx_failing:
-        lines[0] += (f": onnxruntime (the exported torch side) and torch disagree on "
-                     f"{len(onnx_failing)} of {len(r.onnx_vs_torch)} returned tensors.")
+        lines[0] += "; " + "; ".join(
+            f"{c.run.label} (the exported {c.run.source} side) and {c.run.source} disagree on "
+            f"{sum(not t.ok for t in c.vs_source)} of {len(c.vs_source)} returned tensors"
+            for c in onnx_failing) + "."
     by_name = {t.name: (k, o) for t, k, o in zip(r.cross, r.keras_vs_oracle, r.torch_vs_oracle)}
-    onnx_by_name = {t.name: (t, d) for t, d in zip(r.onnx_vs_torch, r.onnx_vs_oracle)}
     dtype, own = r.spec.dtype, oracle_factor(r.spec.dtype)
     for t in r.cross:
         k, o = by_name[t.name]
-        onnx_pair = onnx_by_name.get(t.name, ())
-        if t.ok and k.ok and o.ok and all(d.ok for d in onnx_pair):
+        columns = [(c.run, next(d for d in c.vs_source if d.name == t.name),
+                    next(d for d in c.vs_oracle if d.name == t.name)) for c in r.onnx]
+        if t.ok and k.ok and o.ok and all(s.ok and d.ok for _, s, d in columns):
             continue
         axes = t.axes
         order = " (steps in processing order: go_backwards)" if r.spec.go_backwards and len(
@@ -162,15 +179,15 @@ def _explain(r: ParityReport) -> str:
                 lines.append(f"  worst-case rounding bound there {outer:.3g}: the difference is "
                              + ("beyond even the worst case" if t.worst.difference > outer else
                                 "within the worst case, far beyond what rounding does in practice"))
-        lines += [f"  {d.nonfinite_note()}" for d in (t, k, o, *onnx_pair) if d.nonfinite]
-        if onnx_pair:
-            ot = onnx_pair[0]
-            verdict = "within tolerance" if ot.ok else (
-                f"{ot.mismatched} elements beyond tolerance; worst "
-                f"{format_point(ot, ot.worst, dtype=dtype, pair_scale=POLICY.cross)}")
-            lines.append(f"  onnxruntime vs torch: max difference {ot.max_abs.difference:.3g} at "
-                         f"{ot.where(ot.max_abs)} ({verdict})")
-        sides = (("keras", k), ("torch", o)) + ((("onnxruntime", onnx_pair[1]),) if onnx_pair else ())
+        lines += [f"  {d.nonfinite_note()}" for d in (t, k, o, *(x for _, s, d in columns
+                                                                   for x in (s, d))) if d.nonfinite]
+        for run, s, _ in columns:
+            verdict = "within tolerance" if s.ok else (
+                f"{s.mismatched} elements beyond tolerance; worst "
+                f"{format_point(s, s.worst, dtype=dtype, pair_scale=POLICY.cross)}")
+            lines.append(f"  {run.label} vs {run.source}: max difference "
+                         f"{s.max_abs.difference:.3g} at {s.where(s.max_abs)} ({verdict})")
+        sides = [("keras", k), ("torch", o)] + [(run.label, d) for run, _, d in columns]
         for fw, d in sides:
             verdict = "within tolerance" if d.ok else (
                 f"{d.mismatched} elements beyond tolerance; worst "
@@ -180,9 +197,9 @@ def _explain(r: ParityReport) -> str:
         drifting = [fw for fw, d in sides if not d.ok]
         if drifting:
             lines.append(f"  -> {' and '.join(drifting)} drift(s) from the exact result")
-        elif onnx_pair and not onnx_pair[0].ok:
-            lines.append("  -> torch and onnxruntime each stay near the oracle but apart from each "
-                         "other")
+        elif any(not s.ok for _, s, _ in columns):
+            lines.append("  -> each onnxruntime column and the side it exported stay near the "
+                         "oracle but apart from each other")
         elif not t.ok:
             lines.append("  -> each framework matches the oracle on its own weights: "
                          "the two hold different weights (see below)")
@@ -197,8 +214,7 @@ def _explain(r: ParityReport) -> str:
         f"{POLICY.runs} runs of the float64 oracle with randomised {dtype} rounding; see "
         "parity.core.tolerances",
     ]
-    if r.onnx is not None:
-        lines.append(f"onnxruntime: {r.onnx.describe()}")
+    lines += [f"{c.run.label}: {c.run.describe()}" for c in r.onnx]
     if r.context:
         lines.append(f"case: {r.context}")
     if r.nodeid:
@@ -240,14 +256,14 @@ def same_weights(a: Weights, b: Weights) -> bool:
 
 def compare(keras_obj, torch_obj, x: np.ndarray,
             initial_state: Sequence[np.ndarray] | np.ndarray | None = None,
-            mask: np.ndarray | None = None, *, context: str | None = None, onnx: bool = False,
-            onnx_exporter: str = "dynamo") -> ParityReport:
+            mask: np.ndarray | None = None, *, context: str | None = None,
+            onnx: bool | str | Sequence[str] = False) -> ParityReport:
     """Run both on ``x`` and the float64 oracle on each one's weights; report every returned tensor.
 
     A plain torch module is run with the Keras layer's call semantics (return flags,
-    go_backwards, merge mode). With ``onnx=True`` the torch side is also exported with
-    ``torch.onnx.export`` and run in onnxruntime (:mod:`parity.checks.onnx_runtime`), a third
-    column judged like the others: against torch (as keras is) and against the oracle.
+    go_backwards, merge mode). With ``onnx`` a side is also exported to ONNX and run in
+    onnxruntime (:mod:`parity.checks.onnx_runtime`): one more column per exporter, judged like
+    the others, against the side it exported (as keras is against torch) and against the oracle.
 
     Args:
         keras_obj: a built Keras recurrent layer (or stack).
@@ -257,9 +273,10 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         initial_state: in any form Keras takes (one array for a one-state layer, or a list).
         mask: optional boolean (batch, time), True = keep.
         context: how to reproduce, quoted in a failure message.
-        onnx: also run the exported torch side in onnxruntime (needs the ``onnx`` extra).
-        onnx_exporter: ``"dynamo"`` (``torch.onnx.export``'s default) or ``"torchscript"`` (the
-            tracing exporter, which also exports masks).
+        onnx: False; True for the torch side exported by ``torch.onnx.export``'s default
+            exporter ("dynamo"); or one or several of "dynamo", "torchscript" (torch's tracing
+            exporter, which also exports masks) and "tf2onnx" (the Keras side). Needs the
+            ``onnx`` extra.
 
     Returns:
         A :class:`ParityReport` (``ok``, ``summary()``, ``explain()``); nothing is raised on a
@@ -280,13 +297,13 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         >>> report.ok, report.summary().startswith("Forward simple_rnn parity holds")
         (True, True)
     """
-    if not isinstance(onnx, bool):
-        raise UnsupportedConfig("onnx", onnx, "True or False (the exporter: onnx_exporter=...)")
+    exporters = onnx_runtime.exporters(onnx)
     spec, k_weights, module, t_weights = validated_pair(keras_obj, torch_obj)
     inputs = CaseInputs.of(spec, x, initial_state, mask,
                            devices=(device_of(keras_obj), device_of(module)))
-    ort_run = onnx_runtime.run_exported(module, inputs.x, inputs.initial_state, inputs.mask,
-                                        exporter=onnx_exporter) if onnx else None
+    runs = [onnx_runtime.run_exported(keras_obj if onnx_runtime.SOURCES[e] == "keras" else module,
+                                      inputs.x, inputs.initial_state, inputs.mask, exporter=e)
+            for e in exporters]
     k_out = keras_side.run(keras_obj, inputs.x, inputs.initial_state, inputs.mask)
     t_out = torch_side.run(module, inputs.x, inputs.initial_state, inputs.mask)
     ref = reference(spec, k_weights, inputs)
@@ -305,18 +322,20 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
                           diffs("keras", k_out, "oracle", k_ref, own),
                           diffs("torch", t_out, "oracle", t_ref, own),
                           weights, inputs.describe(), context, outer_bound=ref.outer_bound)
-    if ort_run is not None:
-        # the exported graph holds torch's weights: judged against torch and torch's oracle
-        report.onnx = ort_run
-        report.onnx_vs_torch = diffs("onnxruntime", ort_run.outputs, "torch", t_out, POLICY.cross)
-        report.onnx_vs_oracle = diffs("onnxruntime", ort_run.outputs, "oracle", t_ref, own)
+    sides = {"keras": (k_out, k_ref), "torch": (t_out, t_ref)}
+    for run in runs:
+        # the graph holds the exported side's weights: judged against it and its oracle
+        out, oracle_out = sides[run.source]
+        report.onnx.append(OnnxColumn(run, diffs(run.label, run.outputs, run.source, out,
+                                                 POLICY.cross),
+                                      diffs(run.label, run.outputs, "oracle", oracle_out, own)))
     return report
 
 
 def assert_parity(keras_obj, torch_obj, x: np.ndarray,
                   initial_state: Sequence[np.ndarray] | None = None,
                   mask: np.ndarray | None = None, *, context: str | None = None,
-                  onnx: bool = False, onnx_exporter: str = "dynamo") -> ParityReport:
+                  onnx: bool | str | Sequence[str] = False) -> ParityReport:
     """:func:`compare`, raising :class:`parity.ParityError` with an explanation on any mismatch.
 
     Args:
@@ -327,7 +346,6 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         mask: as for :func:`compare`.
         context: as for :func:`compare`.
         onnx: as for :func:`compare`.
-        onnx_exporter: as for :func:`compare`.
 
     Returns:
         The :class:`ParityReport` when parity holds.
@@ -347,8 +365,7 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         True
     """
     __tracebackhide__ = True
-    report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context, onnx=onnx,
-                     onnx_exporter=onnx_exporter)
+    report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context, onnx=onnx)
     if not report.ok:
         raise ParityError(report.explain(), report)
     return report

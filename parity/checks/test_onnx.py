@@ -1,11 +1,12 @@
-"""ONNX Runtime as a third implementation: the torch side of hypothesis-drawn layers (every cell,
-directions, stacks, return flags, go_backwards, initial states, masks), exported with
-``torch.onnx.export`` and run by onnxruntime on the CPU, against torch and the float64 oracle with
-the suite's one tolerance policy.
+"""ONNX Runtime as further implementations: hypothesis-drawn layers (every cell, directions,
+stacks, return flags, go_backwards, initial states, masks) and whole models, each side exported
+to ONNX and run by onnxruntime on the CPU, against the side it came from and the float64 oracle
+with the suite's one tolerance policy.
 
-Unmasked cases go through ``torch.onnx.export``'s default exporter (dynamo); masked ones through
-the tracing exporter, the one that can export them (see :mod:`parity.checks.onnx_runtime`).
-Skipped, with the reason, where the ``onnx`` extra is not installed.
+The torch side goes through ``torch.onnx.export``'s default exporter (dynamo) when unmasked, and
+through its tracing exporter, the one that can export them, when masked; the Keras side through
+tf2onnx (see :mod:`parity.checks.onnx_runtime`). Skipped, with the reason, where the ``onnx``
+extra is not installed.
 """
 
 from __future__ import annotations
@@ -13,15 +14,17 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 
+import parity
 from parity.checks import strategies
 from parity.checks.cases import ParityCase, check_case
+from parity.checks.model_parity import assert_model_parity
 from parity.checks.onnx_runtime import missing_reason
 from parity.core.spec import CELL_KINDS
 
-MISSING = missing_reason("dynamo")
+MISSING = missing_reason("dynamo") or missing_reason("tf2onnx")
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
-EXAMPLES = 4  # per cell: each dynamo export takes about a second
+EXAMPLES = 4  # per cell: each dynamo or tf2onnx export takes about a second
 
 
 def cases(kind: str):
@@ -33,12 +36,27 @@ def cases(kind: str):
 
 
 def exported_matches(case: ParityCase) -> None:
-    exporter = "dynamo" if case.mask == "none" else "torchscript"
-    report = check_case(case, "keras_to_torch", onnx=True, onnx_exporter=exporter)
-    assert report.onnx is not None and report.onnx.exporter == exporter
-    assert report.onnx_vs_torch and report.onnx_vs_oracle  # the third column was judged
+    exporters = ("dynamo" if case.mask == "none" else "torchscript", "tf2onnx")
+    report = check_case(case, "keras_to_torch", onnx=exporters)
+    assert [c.run.exporter for c in report.onnx] == list(exporters)  # both columns were judged
 
 
 @pytest.mark.parametrize("kind", CELL_KINDS)
 def test_onnxruntime_matches_torch_and_the_oracle(kind):
     settings(max_examples=EXAMPLES)(given(case=cases(kind))(exported_matches))()
+
+
+MODEL_CASES = strategies.model_cases(dtypes=("float32",), max_units=5, max_steps=6)
+
+
+@settings(max_examples=EXAMPLES)
+@given(case=MODEL_CASES)
+def test_exported_whole_models_match_torch_and_the_reference(case):
+    """``parity.to_torch`` of drawn Keras models (Embedding, one or two recurrent layers, Dropout,
+    Dense head), exported whole; a model that masks its ids goes through the tracing exporter."""
+    masks = any(getattr(block, "mask_zero", False) for block in case.blocks)
+    exporters = ("torchscript" if masks else "dynamo", "tf2onnx")
+    keras_model = case.keras_model()
+    report = assert_model_parity(keras_model, parity.to_torch(keras_model), case.ids,
+                                 context=repr(case), onnx=exporters)
+    assert [d.a_name for d in report][3:] == [f"onnxruntime[{e}]" for e in exporters for _ in "ab"]
