@@ -73,6 +73,20 @@ def pytest_configure(config):
     pin_threads(threads, threads)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The ONNX Runtime examples (module onnx_runtime, compare.OnnxColumn) need the ``onnx``
+    extra: without it they are skipped, with the reason (the shipped check, test_onnx.py, skips
+    itself the same way)."""
+    from parity.checks.onnx_runtime import missing_reason
+
+    reason = missing_reason("dynamo") or missing_reason("tf2onnx")
+    if reason:
+        for item in items:
+            if isinstance(item, pytest.DoctestItem) and item.name.startswith(
+                    ("parity.checks.onnx_runtime", "parity.checks.compare.OnnxColumn")):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
 def pytest_report_header(config):
     lines = [f"rnn-parity {parity.__version__}: keras {keras.__version__} "
              f"(backend {keras.backend.backend()}), torch {torch.__version__} "

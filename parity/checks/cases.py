@@ -157,7 +157,8 @@ def build_pair(case: ParityCase, direction: str):
     raise UnsupportedConfig("direction", direction, f"expected one of {DIRECTIONS}")
 
 
-def check_case(case: ParityCase, direction: str = "keras_to_torch") -> ParityReport:
+def check_case(case: ParityCase, direction: str = "keras_to_torch", *,
+               onnx: bool | str | tuple[str, ...] = False) -> ParityReport:
     """Build the pair for ``case`` and assert parity.
 
     Args:
@@ -165,12 +166,15 @@ def check_case(case: ParityCase, direction: str = "keras_to_torch") -> ParityRep
         direction: how the pair is made: ``"keras_to_torch"`` (``parity.to_torch``),
             ``"torch_to_keras"`` (``parity.to_keras``) or ``"copy_into_torch"``
             (``parity.copy_weights`` into a plain torch module).
+        onnx: exporters whose graphs onnxruntime runs as further columns (see
+            :func:`parity.compare`).
 
     Returns:
         The :class:`parity.ParityReport`.
 
     Raises:
         ParityError: parity is broken; the message ends with this call, to reproduce.
+        UnsupportedConfig, MissingDependency: with ``onnx``, as for :func:`parity.compare`.
 
     Examples:
         >>> import parity
@@ -180,8 +184,9 @@ def check_case(case: ParityCase, direction: str = "keras_to_torch") -> ParityRep
     """
     __tracebackhide__ = True
     keras_obj, torch_obj = build_pair(case, direction)
+    call = f"check_case({case!r}, {direction!r}" + (f", onnx={onnx!r})" if onnx else ")")
     return assert_parity(keras_obj, torch_obj, case.inputs(), case.initial_state(),
-                         case.step_mask(), context=f"check_case({case!r}, {direction!r})")
+                         case.step_mask(), context=call, onnx=onnx)
 
 
 def check_gradients(case: ParityCase, direction: str = "keras_to_torch") -> ParityReport:

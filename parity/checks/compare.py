@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from parity.checks import onnx_runtime
+from parity.checks.onnx_runtime import OnnxRun
 from parity.checks.reference import reference
 from parity.core import weight_verdict
 from parity.core.errors import ParityError, TransferError
@@ -32,10 +34,33 @@ from parity.models import keras2
 
 
 @dataclass
+class OnnxColumn:
+    """onnxruntime running one exported side of a case (:mod:`parity.checks.onnx_runtime`):
+    ``vs_source`` against that side (keras or torch), ``vs_oracle`` against the float64 oracle on
+    that side's weights; ``run`` says what ran.
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> layer = keras.layers.GRU(2, return_sequences=True); layer.build((None, 5, 4))
+        >>> x = np.eye(4, dtype="float32")[[0, 1, 2, 2, 3]][None]
+        >>> report = parity.compare(layer, parity.to_torch(layer), x, onnx="torchscript")
+        >>> column = report.onnx[0]
+        >>> column.run.label, [d.b_name for d in column.vs_source + column.vs_oracle]
+        ('onnxruntime[torchscript]', ['torch', 'oracle'])
+    """
+
+    run: OnnxRun
+    vs_source: list[TensorDiff]
+    vs_oracle: list[TensorDiff]
+
+
+@dataclass
 class ParityReport:
     """Result of :func:`compare`. ``cross`` is keras vs torch; ``*_vs_oracle`` each framework vs the
     float64 oracle run on that framework's own weights; ``weights`` the weights that differ beyond
-    what the transfer allows (:mod:`parity.core.weight_verdict`). ``ok`` needs all of them within
+    what the transfer allows (:mod:`parity.core.weight_verdict`). With ``compare(..., onnx=...)``,
+    ``onnx`` holds one :class:`OnnxColumn` per exporter: onnxruntime running the exported side,
+    judged against that side and the oracle by the same policy. ``ok`` needs all of them within
     tolerance and no weight mismatch; ``summary()`` is one line, ``explain()`` the full message.
 
     Examples:
@@ -60,11 +85,21 @@ class ParityReport:
     # failure is explained
     outer_bound: Callable[[], dict[str, np.ndarray]] | None = field(default=None, repr=False)
     nodeid: str | None = field(default_factory=lambda: os.environ.get("PYTEST_CURRENT_TEST"))
+    onnx: list[OnnxColumn] = field(default_factory=list)  # one per exporter compare(onnx=) named
+
+    @property
+    def all_diffs(self) -> list[TensorDiff]:
+        return (self.cross + self.keras_vs_oracle + self.torch_vs_oracle
+                + [d for c in self.onnx for d in c.vs_source + c.vs_oracle])
+
+    @property
+    def implementations(self) -> tuple[str, ...]:
+        """The implementations compared: keras, torch, then each onnxruntime column."""
+        return ("keras", "torch") + tuple(c.run.label for c in self.onnx)
 
     @property
     def ok(self) -> bool:
-        return not self.weights and all(
-            t.ok for t in self.cross + self.keras_vs_oracle + self.torch_vs_oracle)
+        return not self.weights and all(t.ok for t in self.all_diffs)
 
     @property
     def weight_differences(self) -> list[str]:
@@ -75,22 +110,28 @@ class ParityReport:
         divided by the largest |oracle value| among them, so a tensor that is nearly zero, such as
         a gradient that vanishes exactly, does not read as a 100 % error)."""
         out = {}
-        for fw, diffs in (("keras", self.keras_vs_oracle), ("torch", self.torch_vs_oracle)):
+        for fw, diffs in (("keras", self.keras_vs_oracle), ("torch", self.torch_vs_oracle),
+                          *((c.run.label, c.vs_oracle) for c in self.onnx)):
             largest = max(t.max_abs.difference for t in diffs)
             scale = max(t.scale for t in diffs)
             out[fw] = largest / scale if relative and scale > 0 else largest
         return out
 
     def tolerance_used(self) -> dict[str, float]:
-        """Largest difference / allowed over all tensors: keras vs torch, and frameworks vs oracle."""
-        return {"cross": max(t.worst.ratio for t in self.cross),
-                "oracle": max(t.worst.ratio for t in self.keras_vs_oracle + self.torch_vs_oracle)}
+        """Largest difference / allowed over all tensors: keras vs torch ("cross"), every
+        implementation vs the oracle ("oracle"), and each onnxruntime column vs the side it
+        exported (under its label, e.g. "onnxruntime[dynamo]")."""
+        used = {"cross": max(t.worst.ratio for t in self.cross),
+                "oracle": max(t.worst.ratio for t in self.keras_vs_oracle + self.torch_vs_oracle
+                              + [d for c in self.onnx for d in c.vs_oracle])}
+        used.update({c.run.label: max(t.worst.ratio for t in c.vs_source) for c in self.onnx})
+        return used
 
     def summary(self) -> str:
         """One line: verdict, largest difference, share of the tolerance used and where."""
         extra = f"; {len(self.weights)} weight tensor(s) differ" if self.weights else ""
-        return summary_line(f"{self.what} {self.spec.kind}", self.ok,
-                            self.cross + self.keras_vs_oracle + self.torch_vs_oracle, extra)
+        sides = f" ({', '.join(self.implementations)})" if self.onnx else ""
+        return summary_line(f"{self.what} {self.spec.kind}{sides}", self.ok, self.all_diffs, extra)
 
     def explain(self) -> str:
         return _explain(self)
@@ -98,17 +139,25 @@ class ParityReport:
 
 def _explain(r: ParityReport) -> str:
     failing = [t for t in r.cross if not t.ok]
+    onnx_failing = [c for c in r.onnx if not all(t.ok for t in c.vs_source)]
     lines = [f"{r.what} parity check failed for {r.spec}"]
     if failing:
         lines[0] += f": keras and torch disagree on {len(failing)} of {len(r.cross)} returned tensors."
     elif r.weights:
         lines[0] += (f": the two hold different weights ({len(r.weights)} weight tensor(s) beyond "
                      "what the transfer allows), although the outputs are within tolerance.")
+    elif onnx_failing:
+        lines[0] += "; " + "; ".join(
+            f"{c.run.label} (the exported {c.run.source} side) and {c.run.source} disagree on "
+            f"{sum(not t.ok for t in c.vs_source)} of {len(c.vs_source)} returned tensors"
+            for c in onnx_failing) + "."
     by_name = {t.name: (k, o) for t, k, o in zip(r.cross, r.keras_vs_oracle, r.torch_vs_oracle)}
     dtype, own = r.spec.dtype, oracle_factor(r.spec.dtype)
     for t in r.cross:
         k, o = by_name[t.name]
-        if t.ok and k.ok and o.ok:
+        columns = [(c.run, next(d for d in c.vs_source if d.name == t.name),
+                    next(d for d in c.vs_oracle if d.name == t.name)) for c in r.onnx]
+        if t.ok and k.ok and o.ok and all(s.ok and d.ok for _, s, d in columns):
             continue
         axes = t.axes
         order = " (steps in processing order: go_backwards)" if r.spec.go_backwards and len(
@@ -131,16 +180,27 @@ def _explain(r: ParityReport) -> str:
                 lines.append(f"  worst-case rounding bound there {outer:.3g}: the difference is "
                              + ("beyond even the worst case" if t.worst.difference > outer else
                                 "within the worst case, far beyond what rounding does in practice"))
-        lines += [f"  {d.nonfinite_note()}" for d in (t, k, o) if d.nonfinite]
-        for fw, d in (("keras", k), ("torch", o)):
+        lines += [f"  {d.nonfinite_note()}" for d in (t, k, o, *(x for _, s, d in columns
+                                                                   for x in (s, d))) if d.nonfinite]
+        for run, s, _ in columns:
+            verdict = "within tolerance" if s.ok else (
+                f"{s.mismatched} elements beyond tolerance; worst "
+                f"{format_point(s, s.worst, dtype=dtype, pair_scale=POLICY.cross)}")
+            lines.append(f"  {run.label} vs {run.source}: max difference "
+                         f"{s.max_abs.difference:.3g} at {s.where(s.max_abs)} ({verdict})")
+        sides = [("keras", k), ("torch", o)] + [(run.label, d) for run, _, d in columns]
+        for fw, d in sides:
             verdict = "within tolerance" if d.ok else (
                 f"{d.mismatched} elements beyond tolerance; worst "
                 f"{format_point(d, d.worst, fw, 'oracle', dtype=dtype, pair_scale=own)}")
             lines.append(f"  {fw} vs float64 oracle: max error {d.max_abs.difference:.3g} at "
                          f"{d.where(d.max_abs)} ({verdict})")
-        drifting = [fw for fw, d in (("keras", k), ("torch", o)) if not d.ok]
+        drifting = [fw for fw, d in sides if not d.ok]
         if drifting:
             lines.append(f"  -> {' and '.join(drifting)} drift(s) from the exact result")
+        elif any(not s.ok for _, s, _ in columns):
+            lines.append("  -> each onnxruntime column and the side it exported stay near the "
+                         "oracle but apart from each other")
         elif not t.ok:
             lines.append("  -> each framework matches the oracle on its own weights: "
                          "the two hold different weights (see below)")
@@ -155,6 +215,7 @@ def _explain(r: ParityReport) -> str:
         f"{POLICY.runs} runs of the float64 oracle with randomised {dtype} rounding; see "
         "parity.core.tolerances",
     ]
+    lines += [f"{c.run.label}: {c.run.describe()}" for c in r.onnx]
     if r.context:
         lines.append(f"case: {r.context}")
     if r.nodeid:
@@ -198,11 +259,14 @@ def same_weights(a: Weights, b: Weights) -> bool:
 
 def compare(keras_obj, torch_obj, x: np.ndarray,
             initial_state: Sequence[np.ndarray] | np.ndarray | None = None,
-            mask: np.ndarray | None = None, *, context: str | None = None) -> ParityReport:
+            mask: np.ndarray | None = None, *, context: str | None = None,
+            onnx: bool | str | Sequence[str] = False) -> ParityReport:
     """Run both on ``x`` and the float64 oracle on each one's weights; report every returned tensor.
 
     A plain torch module is run with the Keras layer's call semantics (return flags,
-    go_backwards, merge mode).
+    go_backwards, merge mode). With ``onnx`` a side is also exported to ONNX and run in
+    onnxruntime (:mod:`parity.checks.onnx_runtime`): one more column per exporter, judged like
+    the others, against the side it exported (as keras is against torch) and against the oracle.
 
     Args:
         keras_obj: a built Keras recurrent layer (or stack); a Keras 2 (tf-keras) one is described
@@ -213,6 +277,10 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         initial_state: in any form Keras takes (one array for a one-state layer, or a list).
         mask: optional boolean (batch, time), True = keep.
         context: how to reproduce, quoted in a failure message.
+        onnx: False; True for the torch side exported by ``torch.onnx.export``'s default
+            exporter ("dynamo"); or one or several of "dynamo", "torchscript" (torch's tracing
+            exporter, which also exports masks) and "tf2onnx" (the Keras side). Needs the
+            ``onnx`` extra.
 
     Returns:
         A :class:`ParityReport` (``ok``, ``summary()``, ``explain()``); nothing is raised on a
@@ -220,7 +288,9 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
 
     Raises:
         TransferError: the two are not the same layer (options or weights' shapes differ).
-        UnsupportedConfig: bad inputs (shape, dtype, NaN/Inf, initial state count or shape).
+        UnsupportedConfig: bad inputs (shape, dtype, NaN/Inf, initial state count or shape); with
+            ``onnx``, a case the exporter or onnxruntime cannot run (naming the option).
+        MissingDependency: ``onnx=True`` without the ``onnx`` extra installed.
 
     Examples:
         >>> import keras, numpy as np, parity
@@ -231,6 +301,7 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         >>> report.ok, report.summary().startswith("Forward simple_rnn parity holds")
         (True, True)
     """
+    exporters = onnx_runtime.exporters(onnx)
     original = keras_obj if keras2.is_keras2(keras_obj) else None
     with keras2.named_errors(original):
         if original is not None:  # described by its Keras 3 twin, run as itself
@@ -239,6 +310,9 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         spec, k_weights, module, t_weights = validated_pair(keras_obj, torch_obj)
         inputs = CaseInputs.of(spec, x, initial_state, mask,
                                devices=(device_of(keras_obj), device_of(module)))
+    runs = [onnx_runtime.run_exported(keras_obj if onnx_runtime.SOURCES[e] == "keras" else module,
+                                      inputs.x, inputs.initial_state, inputs.mask, exporter=e)
+            for e in exporters]
     k_out = (keras2.run(original, inputs.x, inputs.initial_state, inputs.mask)
              if original is not None else
              keras_side.run(keras_obj, inputs.x, inputs.initial_state, inputs.mask))
@@ -255,15 +329,24 @@ def compare(keras_obj, torch_obj, x: np.ndarray,
         return [diff(n, a_name, v, b_name, b.named()[n], scale * ref.allowed[n])
                 for n, v in a.named().items()]
 
-    return ParityReport(spec, diffs("keras", k_out, "torch", t_out, POLICY.cross),
-                        diffs("keras", k_out, "oracle", k_ref, own),
-                        diffs("torch", t_out, "oracle", t_ref, own),
-                        weights, inputs.describe(), context, outer_bound=ref.outer_bound)
+    report = ParityReport(spec, diffs("keras", k_out, "torch", t_out, POLICY.cross),
+                          diffs("keras", k_out, "oracle", k_ref, own),
+                          diffs("torch", t_out, "oracle", t_ref, own),
+                          weights, inputs.describe(), context, outer_bound=ref.outer_bound)
+    sides = {"keras": (k_out, k_ref), "torch": (t_out, t_ref)}
+    for run in runs:
+        # the graph holds the exported side's weights: judged against it and its oracle
+        out, oracle_out = sides[run.source]
+        report.onnx.append(OnnxColumn(run, diffs(run.label, run.outputs, run.source, out,
+                                                 POLICY.cross),
+                                      diffs(run.label, run.outputs, "oracle", oracle_out, own)))
+    return report
 
 
 def assert_parity(keras_obj, torch_obj, x: np.ndarray,
                   initial_state: Sequence[np.ndarray] | None = None,
-                  mask: np.ndarray | None = None, *, context: str | None = None) -> ParityReport:
+                  mask: np.ndarray | None = None, *, context: str | None = None,
+                  onnx: bool | str | Sequence[str] = False) -> ParityReport:
     """:func:`compare`, raising :class:`parity.ParityError` with an explanation on any mismatch.
 
     Args:
@@ -273,6 +356,7 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         initial_state: as for :func:`compare`.
         mask: as for :func:`compare`.
         context: as for :func:`compare`.
+        onnx: as for :func:`compare`.
 
     Returns:
         The :class:`ParityReport` when parity holds.
@@ -281,7 +365,7 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         ParityError: where (batch, step, unit), by how much, which framework drifted from the
             float64 oracle, which weight differs, and how to reproduce; ``.report`` holds the
             report.
-        TransferError, UnsupportedConfig: as for :func:`compare`.
+        TransferError, UnsupportedConfig, MissingDependency: as for :func:`compare`.
 
     Examples:
         >>> import keras, numpy as np, parity
@@ -292,7 +376,7 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         True
     """
     __tracebackhide__ = True
-    report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context)
+    report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context, onnx=onnx)
     if not report.ok:
         raise ParityError(report.explain(), report)
     return report

@@ -15,10 +15,12 @@ transfer of every layer and the mask flowing between them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from parity.checks import onnx_runtime
 from parity.checks.compare import TensorDiff, diff
 from parity.core import inputs
 from parity.core.errors import ParityError
@@ -50,22 +52,31 @@ def _reference_outputs(torch_model, x: np.ndarray, u: float) -> tuple[np.ndarray
     return predict(reference, x), outputs
 
 
-def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
-    """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``.
+def compare_models(keras_model, torch_model, x: np.ndarray, *,
+                   onnx: bool | str | Sequence[str] = False) -> list[TensorDiff]:
+    """keras vs torch, keras vs reference, torch vs reference, on the models' outputs for ``x``;
+    with ``onnx``, also each onnxruntime column (the exported model) vs the side it exported and
+    vs the reference.
 
     Args:
         keras_model: a built Keras model of supported layers (a Keras 2 (tf-keras) one is
             described by its Keras 3 twin and run as itself).
         torch_model: its port (``parity.KerasSequential`` or an ``nn.Sequential``).
         x: token ids (batch, time) or features (batch, time, features).
+        onnx: exporters, as for :func:`parity.compare` (True: the torch model by
+            ``torch.onnx.export``'s default exporter; "torchscript" also exports a model that
+            masks its ids; "tf2onnx" the Keras model), run by
+            :func:`parity.checks.onnx_runtime.run_exported_model`. Needs the ``onnx`` extra.
 
     Returns:
-        The three comparisons (:class:`parity.core.mismatch.TensorDiff`), each with its worst
-        element and the allowed difference.
+        The three comparisons (two more per exporter; :class:`parity.core.mismatch.TensorDiff`),
+        each with its worst element and the allowed difference.
 
     Raises:
         TransferError: the two models differ in structure.
-        UnsupportedConfig: bad inputs (NaN/Inf features, shapes).
+        UnsupportedConfig: bad inputs (NaN/Inf features, shapes); with ``onnx``, a model the
+            exporter or onnxruntime cannot run.
+        MissingDependency: ``onnx=True`` without the ``onnx`` extra.
 
     Examples:
         >>> import keras, numpy as np, parity
@@ -79,17 +90,28 @@ def compare_models(keras_model, torch_model, x: np.ndarray) -> list[TensorDiff]:
     """
     if np.issubdtype(np.asarray(x).dtype, np.floating):  # features; token ids are integers
         inputs.check_finite("x", x, ("batch", "step", "feature"))
+    exporters = onnx_runtime.exporters(onnx)
     torch_model = as_torch_model(torch_model)
     with keras2.named_errors(keras_model):
         described = keras2.twin(keras_model) if keras2.is_keras2(keras_model) else keras_model
         models.check_same_blocks(models.read(described)[0], models.read(torch_model)[0])
+    sources = {"keras": described, "torch": torch_model}
+    runs = [onnx_runtime.run_exported_model(sources[onnx_runtime.SOURCES[e]], x, exporter=e)
+            for e in exporters]
     ref, allowed = output_tolerance(torch_model, x)
     k = keras2.predict(keras_model, x) if keras2.is_keras2(keras_model) else predict(keras_model, x)
     t = predict(torch_model, x)
     axes = ("batch", "step", "unit") if ref.ndim == 3 else ("batch", "unit")
-    return [diff("output", "keras", k, "torch", t, POLICY.cross * allowed, axis_names=axes),
-            diff("output", "keras", k, "float64 reference", ref, allowed, axis_names=axes),
-            diff("output", "torch", t, "float64 reference", ref, allowed, axis_names=axes)]
+    diffs = [diff("output", "keras", k, "torch", t, POLICY.cross * allowed, axis_names=axes),
+             diff("output", "keras", k, "float64 reference", ref, allowed, axis_names=axes),
+             diff("output", "torch", t, "float64 reference", ref, allowed, axis_names=axes)]
+    for run in runs:
+        o = run.outputs.output
+        diffs += [diff("output", run.label, o, run.source, {"keras": k, "torch": t}[run.source],
+                       POLICY.cross * allowed, axis_names=axes),
+                  diff("output", run.label, o, "float64 reference", ref, allowed,
+                       axis_names=axes)]
+    return diffs
 
 
 def output_tolerance(torch_model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,7 +141,9 @@ class ModelReport(list):
 
     def summary(self) -> str:
         extra = f"; {len(self.weights)} weight(s) differ" if self.weights else ""
-        return summary_line("model", self.ok, list(self), extra)
+        columns = [d.a_name for d in self if d.a_name.startswith("onnxruntime")][::2]
+        sides = f" ({', '.join(['keras', 'torch', *columns])})" if columns else ""
+        return summary_line(f"model{sides}", self.ok, list(self), extra)
 
     def explain(self) -> str:
         lines = [f"model parity check {'failed' if not self.ok else 'passed'}: {self.summary()}"]
@@ -130,7 +154,8 @@ class ModelReport(list):
         return "\n".join(lines)
 
 
-def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str = "") -> ModelReport:
+def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str = "",
+                        onnx: bool | str | Sequence[str] = False) -> ModelReport:
     """:func:`compare_models`, raising :class:`parity.ParityError` naming (batch, step, unit) of
     the worst element, both values and the allowed difference, or the first weight element that
     differs beyond what the transfer allows (:func:`weight_mismatches`).
@@ -140,12 +165,14 @@ def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str
         torch_model: as for :func:`compare_models`.
         x: as for :func:`compare_models`.
         context: how to reproduce, quoted in a failure message.
+        onnx: as for :func:`compare_models`.
 
     Returns:
         A :class:`ModelReport` (``ok``, ``summary()``, ``explain()``) when parity holds.
 
     Raises:
         ParityError: outputs or weights differ beyond what is allowed.
+        UnsupportedConfig, MissingDependency: with ``onnx``, as for :func:`compare_models`.
 
     Examples:
         >>> import keras, numpy as np, parity
@@ -159,7 +186,7 @@ def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str
     """
     # a Keras 2 model's twin holds its weights bit for bit (checked as it is filled)
     described = keras2.twin(keras_model) if keras2.is_keras2(keras_model) else keras_model
-    report = ModelReport(compare_models(keras_model, torch_model, x),
+    report = ModelReport(compare_models(keras_model, torch_model, x, onnx=onnx),
                          weight_mismatches(described, torch_model), context)
     if not report.ok:
         raise ParityError(report.explain(), report)

@@ -94,3 +94,16 @@ class OutputError(ValueError):
 class NonFiniteInput(UnsupportedConfig):
     """An input holds NaN or Inf: tolerances are derived from the inputs, so such a check could
     only report noise. Names the argument and the first non-finite element."""
+
+
+class MissingDependency(ParityConfigError, ImportError):
+    """An optional implementation was asked for whose packages are not installed; names the
+    packages and the extra that installs them. An ``ImportError`` too, so ``except ImportError``
+    code keeps working.
+
+    Examples:
+        >>> from parity.core.errors import MissingDependency
+        >>> error = MissingDependency("onnxruntime", "not installed", "pip install 'rnn-parity[onnx]'")
+        >>> isinstance(error, ImportError), str(error)
+        (True, "onnxruntime='not installed': pip install 'rnn-parity[onnx]'")
+    """
