@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from parity.checks.compare import TensorDiff, diff
-from parity.core import inputs
+from parity.core import exercised, inputs
 from parity.core.errors import ParityError
 from parity.core.frameworks import keras
 from parity.core.mismatch import summary_line
@@ -144,10 +144,12 @@ def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str
         >>> parity.assert_model_parity(model, torch_model, ids).ok
         True
     """
-    report = ModelReport(compare_models(keras_model, torch_model, x),
-                         weight_mismatches(keras_model, torch_model), context)
-    if not report.ok:
-        raise ParityError(report.explain(), report)
+    specs, masked = models.checked_layers(keras_model)
+    with exercised.checking(specs, "forward", masked=masked):
+        report = ModelReport(compare_models(keras_model, torch_model, x),
+                             weight_mismatches(keras_model, torch_model), context)
+        if not report.ok:
+            raise ParityError(report.explain(), report)
     return report
 
 
