@@ -128,6 +128,21 @@ def test_a_backend_not_installed_is_skipped_and_named(monkeypatch):
         matrix_run.run_matrix(["jax"], None)
 
 
+def test_a_worker_process_that_fails_fails_the_matrix(monkeypatch, tmp_path):
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    matrix = matrix_run.run_matrix(["tensorflow"], tmp_path)
+    assert not matrix.ok and "worker process failed (exit 1)" in matrix.errors["keras-tensorflow"]
+    assert "keras-tensorflow: the worker process failed" in matrix.markdown()
+
+
+def test_the_command_itself_loads_no_framework():
+    code = ("import sys; import parity.cli, parity.matrix.run, parity.matrix.table; "
+            "parity.cli.build_parser(); "
+            "print(sorted({'torch', 'tensorflow', 'keras', 'jax'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 def test_unknown_backend_names_are_a_usage_error(tmp_path, capsys):
     assert main(["backends", "--backends", "tensorflow,theano", "--out", str(tmp_path / "m")]) == 2
     assert "theano" in capsys.readouterr().err and not (tmp_path / "m").exists()
@@ -165,3 +180,13 @@ def test_the_reproducer_shows_the_difference(backend):
     assert done.returncode == 0, done.stderr
     expected = "[0.5 0.5]" if backend == "jax" else "[0. 0.]"
     assert done.stdout.strip().splitlines()[-1] == expected
+
+
+def test_a_case_a_backend_raised_on_fails_the_matrix():
+    named = _outputs()
+    broken = _worker("keras-jax", {})
+    broken.meta["errors"] = {"c|float32": "ValueError: scan failed"}
+    matrix = build([_worker("keras-tensorflow", named, reference=True), broken])
+    assert not matrix.ok and not matrix.unexplained
+    assert "- c|float32 (keras-jax): raised ValueError: scan failed" in matrix.markdown()
+    assert not any("keras-jax" in (r.a, r.b) for r in matrix.rows)

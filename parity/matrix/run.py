@@ -76,7 +76,7 @@ def run_matrix(backends: list[str], folder: Path) -> Matrix:
 
     Returns:
         The :class:`~parity.matrix.table.Matrix`; ``absent`` says which backends were skipped and
-        why.
+        why, ``errors`` which worker processes failed (the matrix then fails).
 
     Raises:
         UnsupportedConfig: none of ``backends`` is installed.
@@ -88,17 +88,15 @@ def run_matrix(backends: list[str], folder: Path) -> Matrix:
         raise UnsupportedConfig("--backends", ",".join(backends),
                                 f"at least one installed backend; installed: "
                                 f"{[b for b in BACKENDS if installed(b)]}")
-    results = []
+    results, failed = [], {}
     for backend in todo:
         start = time.perf_counter()
         result, why = _worker(backend, folder / f"{backend}.npz", reference=not results)
         if result is None:
-            absent[f"keras-{backend}"] = why
+            failed[f"keras-{backend}"] = why  # installed but broken: a finding, not a skip
             continue
         result.meta["wall_seconds"] = round(time.perf_counter() - start, 2)
         results.append(result)
-    if not results:
-        matrix = Matrix([], absent=absent)
-        matrix.errors["every backend"] = "no worker process finished"
-        return matrix
-    return build(results, absent)
+    matrix = build(results, absent) if results else Matrix([], absent=absent)
+    matrix.errors.update(failed)
+    return matrix

@@ -150,7 +150,7 @@ class Matrix:
                 lines += ["", f"## Known difference: {known.name}", "", known.explanation, "",
                           "```python", known.reproducer.rstrip(), "```"]
         notes = [f"- {HEADERS.get(k, k)}: {why}" for k, why in self.absent.items()]
-        notes += [f"- {key}: raised {why}" for key, why in self.errors.items()]
+        notes += [f"- {key}: {why}" for key, why in self.errors.items()]
         if notes:
             lines += ["", "## Not computed", "", *notes]
         lines += ["", f"Verdict: {'PASS' if self.ok else 'FAIL'} ({len(self.unexplained)} "
@@ -213,7 +213,7 @@ def build(results: list[WorkerResult], absent: dict[str, str] | None = None) -> 
         matrix.versions[r.meta["label"]] = r.meta.get("versions", {})
         for dtype, why in r.meta.get("skipped_dtypes", {}).items():
             matrix.absent[f"{r.meta['label']} ({dtype})"] = why
-        matrix.errors.update({f"{key} ({r.meta['label']})": why
+        matrix.errors.update({f"{key} ({r.meta['label']})": f"raised {why}"
                               for key, why in r.meta.get("errors", {}).items()})
     cases = reference.meta["cases"]
     dtypes = sorted({k.split("|")[1] for k in reference.arrays})
