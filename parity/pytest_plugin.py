@@ -148,6 +148,13 @@ class ResultsWriter:
                                    outcome=outcome, reason=reason))
 
     def pytest_sessionfinish(self, session):
+        from parity.checks.capabilities import keras_precision_reason
+        from parity.core.spec import DTYPES
+
+        # dtypes the drawn cases leave out on this backend (by probe): skipped, with the reason
+        self.lines += [{"test": "probe", "backend": keras.backend.backend(), "cell": None,
+                        "feature": None, "dtype": d, "outcome": "skipped", "reason": reason}
+                       for d in DTYPES if (reason := keras_precision_reason(d))]
         outputs.write_new_file(self.path, "".join(json.dumps(line) + "\n" for line in self.lines))
 
 

@@ -4,7 +4,8 @@ run; ``python -m parity support FILE ...``). Generated, never written by hand.
 
 A table cell is the worst outcome any check had there: ``failing`` over ``known difference``
 (an expected failure, with its reason) over ``supported`` (passed) over ``skipped`` (with its
-reason); a combination no check reached is ``not checked``.
+reason); a combination no check reached is ``not checked``, or ``skipped`` where the backend's
+dtype probe (a record with a dtype but no cell) left that dtype out of the drawn cases.
 """
 
 from __future__ import annotations
@@ -115,11 +116,13 @@ def markdown(records: list[dict]) -> str:
         | GRU | forward | yes |
     """
     table = aggregate(records)
+    probed = {(r["backend"], r["dtype"]): r["reason"] for r in records
+              if r["cell"] is None and r["dtype"] is not None and r["outcome"] == "skipped"}
     if not table:
         raise InputFileError("the results files hold no check outcome for any cell; run pytest "
                              "with --parity-results FILE over the shipped checks")
     backends = sorted({k[0] for k in table})
-    dtypes = sorted({k[3] for k in table},
+    dtypes = sorted({k[3] for k in table} | {d for _, d in probed},
                     key=lambda d: DTYPE_ORDER.index(d) if d in DTYPE_ORDER else len(DTYPE_ORDER))
     columns = [(b, d) for b in backends for d in dtypes]
     features = [f for f in FEATURES if any(k[2] == f for k in table)]
@@ -139,7 +142,9 @@ def markdown(records: list[dict]) -> str:
                 continue
             marks = []
             for b, d in columns:
-                status, reason = table.get((b, cell, feature, d), (None, ""))
+                status, reason = table.get((b, cell, feature, d),
+                                           ("skipped", probed[b, d]) if (b, d) in probed
+                                           else (None, ""))
                 mark = MARK[status]
                 if status in ("failing", "known difference", "skipped") and reason:
                     mark += f" [{notes.setdefault(reason, len(notes) + 1)}]"
@@ -149,7 +154,8 @@ def markdown(records: list[dict]) -> str:
     if notes:
         lines += ["", *[f"{n}. {reason}" for reason, n in notes.items()]]
     unattributed = sorted({(r["backend"], r["outcome"], r["reason"]) for r in records
-                           if r["cell"] is None and r["outcome"] != "passed"})
+                           if r["cell"] is None and r["dtype"] is None
+                           and r["outcome"] != "passed"})
     if unattributed:
         lines += ["", "Tests that ended before any check ran:",
                   *[f"- {b}: {o}: {why}" for b, o, why in unattributed]]
