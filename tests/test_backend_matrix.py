@@ -116,6 +116,24 @@ def test_the_known_difference_recognises_only_its_own_pattern(change):
     assert explain(Observation(spec, h0, MASK, tensor, pair, (jax, tf), tol)) is None
 
 
+@pytest.mark.parametrize("merge_mode", ["concat", "ave", None])
+def test_a_fully_masked_rows_last_output_is_the_same_known_difference(merge_mode):
+    spec = RecurrentSpec("lstm", 2, 1, bidirectional=True, merge_mode=merge_mode)
+    h0 = [np.full((2, 2), v) for v in (0.5, 0.1, -0.25, 0.2)]  # forward h, c; backward h, c
+    mask = np.array([[False, False], [True, False]])  # row 0 fully masked
+    tf = {"concat": np.array([[0, 0, 0, 0], [0.3, 0.3, -0.2, -0.2]]),
+          "ave": np.array([[0.0, 0.0], [0.3, 0.3]])}.get(merge_mode, np.array([[0, 0], [.3, .3]]))
+    jax = tf.copy()
+    jax[0] = {"concat": [0.5, 0.5, -0.25, -0.25], "ave": [0.125, 0.125]}.get(merge_mode,
+                                                                             [0.5, 0.5])
+    tensor = "output" if merge_mode else "output[forward]"
+    obs = Observation(spec, tuple(h0), mask, tensor, ("torch", "keras-jax"), (tf, jax),
+                      np.full(tf.shape, 1e-6))
+    assert explain(obs) is JAX_MASKED_LEADING_STEPS
+    jax[1, 0] += 0.1  # row 1 kept a step: a difference there is something else
+    assert explain(obs) is None
+
+
 def test_compare_pair_counts_a_nan_as_beyond_tolerance():
     largest, share, _, beyond = compare_pair(np.array([1.0, np.nan]), np.array([1.0, 1.0]),
                                              np.array([1e-6, 1e-6]))

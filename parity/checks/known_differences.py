@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from parity.core.spec import RecurrentSpec
+from parity.core.spec import RecurrentSpec, merge_directions
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,7 +28,7 @@ class Observation:
 
     Examples:
         >>> import numpy as np
-        >>> from parity.core.spec import RecurrentSpec
+        >>> from parity.core.spec import RecurrentSpec, merge_directions
         >>> obs = Observation(RecurrentSpec("gru", 2, 1), None, None, "state[0]",
         ...                   ("keras-jax", "torch"), (np.zeros((1, 2)), np.ones((1, 2))),
         ...                   np.full((1, 2), 1e-6))
@@ -75,30 +75,49 @@ class KnownDifference:
         return bool(involved) and bool(self.predicate(observation))
 
 
+def _carried_output(spec: RecurrentSpec, initial_state, tensor: str) -> np.ndarray:
+    """What Keras on JAX outputs at a masked step before any kept one: the top layer's initial
+    h (per direction, merged as the layer merges its outputs)."""
+    top = (spec.num_layers - 1) * spec.directions
+    h = [np.asarray(initial_state[(top + d) * spec.states_per_layer], dtype=np.float64)
+         for d in range(spec.directions)]
+    if len(h) == 1 or tensor == "output[forward]":
+        return h[0]
+    if tensor == "output[backward]":
+        return h[1]
+    return merge_directions(spec.merge_mode, h[0], h[1],
+                            lambda pair: np.concatenate(pair, axis=-1))
+
+
 def _leading_masked_steps_output_carried_state(obs: Observation) -> bool:
-    """Keras on JAX outputs the carried state at masked steps before a row's first kept step;
-    the others output zeros (the 'previous output' starts at zero)."""
+    """Keras on JAX outputs the carried state at masked steps before a row's first kept step (a
+    fully masked row's last output included); the others output zeros (the 'previous output'
+    starts at zero)."""
     spec = obs.spec
-    if (obs.tensor != "output" or spec.bidirectional or not spec.return_sequences
-            or spec.zero_output_for_mask or obs.initial_state is None or obs.mask is None):
+    zero_output = spec.return_sequences if spec.bidirectional else spec.zero_output_for_mask
+    if (not obs.tensor.startswith("output") or zero_output or obs.initial_state is None
+            or obs.mask is None):
         return False
     mask = np.asarray(obs.mask, dtype=bool)
     if spec.go_backwards:
         mask = mask[:, ::-1]  # the returned sequence is in processing order
     leading = np.cumsum(mask, axis=1) == 0  # (batch, time): before the first kept step
+    if not spec.return_sequences:
+        leading = leading[:, -1]  # the last output: rows with no kept step at all
     beyond = obs.beyond
-    if not beyond.any() or (beyond & ~leading[:, :, None]).any():
+    where = np.broadcast_to(leading[..., None], beyond.shape)
+    if not beyond.any() or (beyond & ~where).any():
         return False
     jax_side = obs.pair.index("keras-jax")
     carried, other = (np.asarray(v, dtype=np.float64) for v in
                       (obs.values[jax_side], obs.values[1 - jax_side]))
-    # the top layer's h: per layer, h (and c for an LSTM)
-    h0 = np.asarray(obs.initial_state[(spec.num_layers - 1) * spec.states_per_layer],
-                    dtype=np.float64)
-    b, t = np.nonzero(leading)
-    tol = np.broadcast_to(obs.tolerance, beyond.shape)[b, t]
-    return bool(np.all(np.abs(carried[b, t] - h0[b]) <= tol)
-                and np.all(np.abs(other[b, t]) <= tol))
+    expected = _carried_output(spec, obs.initial_state, obs.tensor)
+    if spec.return_sequences:
+        expected = expected[:, None, :]
+    expected = np.broadcast_to(expected, carried.shape)
+    tol = np.broadcast_to(obs.tolerance, beyond.shape)
+    return bool(np.all(np.abs(carried - expected)[where] <= tol[where])
+                and np.all(np.abs(other)[where] <= tol[where]))
 
 
 JAX_MASKED_LEADING_STEPS = KnownDifference(
@@ -110,7 +129,9 @@ JAX_MASKED_LEADING_STEPS = KnownDifference(
         "zero_output_for_mask=False, Keras on JAX outputs the carried state at those leading "
         "masked steps (its scan takes jnp.where(is_masked, states[0], output_t)), where Keras "
         "on TensorFlow and torch, and the torch module, output zeros (the previous output "
-        "starts at zero). Final states agree; later steps agree."),
+        "starts at zero). So a fully masked row's last output (return_sequences=False, "
+        "Bidirectional included) is its initial h on JAX and zeros elsewhere. Final states "
+        "agree; steps after the first kept one agree."),
     reproducer="""\
 import numpy as np, keras  # run with KERAS_BACKEND=jax, then tensorflow
 layer = keras.layers.SimpleRNN(2, return_sequences=True, kernel_initializer="ones",
@@ -137,7 +158,7 @@ def explain(observation: Observation) -> KnownDifference | None:
 
     Examples:
         >>> import numpy as np
-        >>> from parity.core.spec import RecurrentSpec
+        >>> from parity.core.spec import RecurrentSpec, merge_directions
         >>> spec = RecurrentSpec("simple_rnn", 2, 1, return_sequences=True)
         >>> h0 = np.full((1, 2), 0.5)
         >>> jax_out = np.array([[[0.5, 0.5], [0.9, 0.9]]])

@@ -1,6 +1,7 @@
 """The matrix's cases: the golden canonical cases (:func:`parity.upgrade.golden.canonical_cases`)
 plus, per cell, the masked-leading-step case (an initial state, rows whose first steps are masked,
-``zero_output_for_mask=False``), each in float32 and float64."""
+``zero_output_for_mask=False``) and a Bidirectional layer's last output for a fully masked row
+with an initial state, each in float32 and float64."""
 
 from __future__ import annotations
 
@@ -28,6 +29,19 @@ def leading_masked_case(kind: str) -> ParityCase:
                       mask="left_padded")
 
 
+def empty_row_case(kind: str) -> ParityCase:
+    """A Bidirectional layer returning its last output, with an initial state and one fully
+    masked row: what that row's last output is.
+
+    Examples:
+        >>> bool((~empty_row_case("gru").step_mask()).all(axis=1).any())
+        True
+    """
+    spec = RecurrentSpec(kind, units=4, input_size=3, return_state=True, bidirectional=True)
+    return ParityCase(spec, batch=3, steps=7, seed=SEED, with_initial_state=True,
+                      mask="with_empty_row")
+
+
 def matrix_cases() -> dict[str, ParityCase]:
     """Case id -> float32 case, in a stable order.
 
@@ -37,8 +51,9 @@ def matrix_cases() -> dict[str, ParityCase]:
         (True, True)
     """
     cases = {case_id: case for case_id, (case, _) in canonical_cases().items()}
-    cases.update({f"{kind}/uni/leading_masked_with_state": leading_masked_case(kind)
-                  for kind in CELL_KINDS})
+    for kind in CELL_KINDS:
+        cases[f"{kind}/uni/leading_masked_with_state"] = leading_masked_case(kind)
+        cases[f"{kind}/bi/empty_row_last_output_with_state"] = empty_row_case(kind)
     return cases
 
 

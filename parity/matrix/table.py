@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from parity.checks.known_differences import KNOWN_DIFFERENCES, Observation, explain
 from parity.core.errors import InputFileError
-from parity.core.spec import RecurrentSpec
+from parity.core.spec import DTYPES, RecurrentSpec
 from parity.core.tolerances import POLICY
 
 IMPLEMENTATIONS = ("keras-tensorflow", "keras-jax", "keras-torch", "torch")
@@ -43,7 +44,7 @@ class WorkerResult:
             meta = json.loads(npz.with_suffix(".json").read_text())
             with np.load(npz) as data:
                 arrays = {k: data[k] for k in data.files}
-        except (OSError, ValueError, EOFError) as e:
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise InputFileError(f"{npz}: unreadable matrix results ({type(e).__name__}: {e}); "
                                  "rerun python -m parity backends") from None
         return cls(meta, arrays)
@@ -95,8 +96,7 @@ class Matrix:
         return not self.unexplained and not self.errors
 
     def dtypes(self) -> list[str]:
-        return sorted({r.dtype for r in self.rows}, key=lambda d: ("float32", "float64").index(d)
-                      if d in ("float32", "float64") else 9)
+        return sorted({r.dtype for r in self.rows}, key=DTYPES.index)
 
     def cell(self, a: str, b: str, dtype: str) -> str:
         """One matrix cell: the largest difference over every case and tensor, the worst share
