@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -104,8 +105,11 @@ def _outcome(check: exercised.Check) -> tuple[str, str]:
         return "skipped", str(error.msg)
     if isinstance(error, pytest.xfail.Exception):
         return "xfailed", str(error.msg)
-    first = (str(error).strip().splitlines() or [""])[0]
-    return "failed", f"{type(error).__name__}: {first}"[:300]
+    lines = str(error).strip().splitlines() or [""]
+    # a parity failure's first line repeats the whole spec; its verdict line says who drifted
+    first = re.sub(r"RecurrentSpec\(kind='(\w+)'[^)]*\)", r"\1", lines[0])
+    verdict = next((line.strip() for line in lines if line.strip().startswith("-> ")), "")
+    return "failed", f"{type(error).__name__}: {first} {verdict}".strip()[:300]
 
 
 @pytest.hookimpl(wrapper=True)
