@@ -9,6 +9,8 @@
                                 benchmark runs, their reports, and comparisons of two runs
     golden record|compare DIR   each framework's outputs on the canonical cases, and their drift
     gate                        one verdict on a framework upgrade
+    backends                    the canonical cases under each installed Keras backend, compared
+    support FILE ...            the support table from the checks' recorded outcomes
 
 ``report``, ``compare``, ``merge`` and ``table`` are the older spellings of ``bench report``,
 ``bench compare``, ``bench merge`` and ``sweep --table``, and keep working. Each command imports
@@ -266,6 +268,32 @@ def _gate(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
+def _backends(args: argparse.Namespace) -> int:
+    from parity.matrix.run import parse_backends, run_matrix
+
+    backends = parse_backends(args.backends)  # refused before a folder is claimed
+    with _claim(args, "backends-") as claimed:
+        matrix = run_matrix(backends, claimed.work)
+        (claimed.work / "matrix.md").write_text(matrix.markdown())
+        (claimed.work / "matrix.json").write_text(matrix.to_json())
+    print(matrix.markdown())
+    print(f"matrix.md, matrix.json and each backend's raw results in {claimed.path}")
+    return PASS if matrix.ok else FINDING
+
+
+def _support(args: argparse.Namespace) -> int:
+    from parity.core import outputs
+    from parity.matrix.support import load, markdown
+
+    if args.out:
+        outputs.check_new_file(args.out)
+    text = markdown(load(args.results))
+    if args.out:
+        outputs.write_new_file(args.out, text)
+    print(text)
+    return PASS
+
+
 def _merge(args: argparse.Namespace) -> int:
     from parity.bench.results import merge
 
@@ -489,6 +517,29 @@ def _add_gate(commands) -> None:
     gate.set_defaults(handler=_gate)
 
 
+def _add_backends(commands) -> None:
+    from parity.matrix.run import BACKENDS
+
+    matrix = commands.add_parser("backends", help="the canonical cases under each installed Keras "
+                                 "backend (one process each) and the torch module: every pair's "
+                                 "largest difference and tolerance; exit 1 on a difference no "
+                                 "known difference explains")
+    matrix.add_argument("--backends", default=",".join(BACKENDS),
+                        help=f"Keras backends, comma-separated (default {','.join(BACKENDS)}; "
+                        "one not installed is skipped and named)")
+    _outputs(matrix, "backends-", "matrix.md, matrix.json and the raw results")
+    matrix.set_defaults(handler=_backends)
+
+
+def _add_support(commands) -> None:
+    support = commands.add_parser("support", help="the support table (backend x cell x feature x "
+                                  "dtype) from results files written by pytest --parity-results "
+                                  "FILE, one per backend run")
+    support.add_argument("results", nargs="+", help="results files (JSON lines)")
+    support.add_argument("--out", help="also write the table to this new markdown file")
+    support.set_defaults(handler=_support)
+
+
 def _add_port(commands) -> None:
     from parity.porting.cli import add_parser  # framework-free until the command runs
 
@@ -497,7 +548,8 @@ def _add_port(commands) -> None:
 
 # the order of `python -m parity --help`; each adds one command (or group) to the parser
 REGISTER = (_add_run, _add_check, _add_scenarios, _add_port, _add_sweep, _add_bench, _add_golden,
-            _add_gate, _add_bench_aliases, _add_table_alias)
+            _add_gate, _add_backends, _add_support,
+            _add_bench_aliases, _add_table_alias)
 
 
 def build_parser() -> argparse.ArgumentParser:

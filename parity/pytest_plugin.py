@@ -12,6 +12,11 @@ This repository loads it from its root conftest.py; in your own project add
 - ``parity-dev``: 8 random examples, for a quick edit-run loop.
 - ``parity-thorough``: 500 random examples, for nightly runs.
 
+``--parity-results=FILE`` writes each check's outcome to the new file ``FILE`` (JSON lines: test,
+Keras backend, cell, feature, dtype, outcome, reason), noted by the checks themselves
+(:mod:`parity.core.exercised`): one drawn test covers many cells and dtypes.
+``python -m parity support FILE ...`` makes the support table from such files.
+
 Both frameworks run single-threaded during the checks (``--parity-threads=N`` to change it): the
 checks' tensors are tiny, so a thread pool only adds synchronisation, and on a busy or shared
 machine its waiting threads cost more CPU time than the work itself (measured: the gradient
@@ -20,12 +25,15 @@ property used 2.4x less CPU time on one thread). Benchmarks pin their own thread
 
 from __future__ import annotations
 
+import json
 import os
+import re
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 import parity  # noqa: F401  (imports torch before tensorflow)
+from parity.core import exercised, outputs
 from parity.core.frameworks import keras, pin_threads, torch
 
 _COMMON = dict(deadline=None, print_blob=True,
@@ -49,6 +57,11 @@ def pytest_addoption(parser):
              "shipped scenario check; 0 = the course's full length, accuracy target included "
              f"(default: {SCENARIO_STEPS}; 0 under the parity-thorough profile)")
 
+    group.addoption(
+        "--parity-results", default=None, metavar="FILE",
+        help="write each check's outcome per cell, feature, dtype and Keras backend to the new "
+             "file FILE (JSON lines; never overwritten), for python -m parity support")
+
 
 SCENARIO_STEPS = 12  # per scenario in the default check; the main job trains the full length
 
@@ -71,6 +84,82 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--parity-threads={threads}: must be at least 1")
     # False when an earlier plugin already started TensorFlow: its pools are left as they are
     pin_threads(threads, threads)
+    results = config.getoption("parity_results")
+    if results and not hasattr(config, "workerinput"):  # xdist workers report to the controller
+        try:
+            outputs.check_new_file(results)
+        except (OSError, ValueError) as e:
+            raise pytest.UsageError(f"--parity-results={results}: {e}") from None
+        config.pluginmanager.register(ResultsWriter(results), "parity-results")
+
+
+RESULTS_PROPERTY = "parity_exercised"  # the report's user property that carries the outcomes
+
+
+def _outcome(check: exercised.Check) -> tuple[str, str]:
+    """(outcome, reason) of one noted check."""
+    error = check.error
+    if error is None:
+        return ("failed", check.failure) if check.failure else ("passed", "")
+    if isinstance(error, pytest.skip.Exception):
+        return "skipped", str(error.msg)
+    if isinstance(error, pytest.xfail.Exception):
+        return "xfailed", str(error.msg)
+    lines = str(error).strip().splitlines() or [""]
+    # a parity failure's first line repeats the whole spec; its verdict line says who drifted
+    first = re.sub(r"RecurrentSpec\(kind='(\w+)'[^)]*\)", r"\1", lines[0])
+    verdict = next((line.strip() for line in lines if line.strip().startswith("-> ")), "")
+    return "failed", f"{type(error).__name__}: {first} {verdict}".strip()[:300]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    if not item.config.getoption("parity_results"):
+        return (yield)
+    with exercised.recording() as seen:
+        try:
+            return (yield)
+        finally:
+            noted = {(cell, feature, dtype, *_outcome(check))
+                     for check in seen.checks for cell, feature, dtype in check.exercised}
+            item.user_properties.append((RESULTS_PROPERTY, sorted(noted)))
+
+
+class ResultsWriter:
+    """Collects the outcomes the tests' reports carry (from xdist workers too) and writes them
+    at the end of the session."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.lines = path, []
+
+    def pytest_runtest_logreport(self, report):
+        noted = dict(report.user_properties).get(RESULTS_PROPERTY)
+        if report.when == "teardown" or (report.when == "setup" and report.passed):
+            return
+        known = getattr(report, "wasxfail", None)  # an xfail marker: failures are expected
+        base = {"test": report.nodeid, "backend": keras.backend.backend()}
+        if not noted and not report.passed:  # skipped or failed before any check ran
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else \
+                (str(report.longrepr or "").strip().splitlines() or [""])[-1]
+            outcome = "xfailed" if known is not None else report.outcome
+            self.lines.append(dict(base, cell=None, feature=None, dtype=None, outcome=outcome,
+                                   reason=known or str(reason)))
+            return
+        for cell, feature, dtype, outcome, reason in noted or ():
+            if known is not None and outcome in ("failed", "xfailed"):
+                outcome, reason = "xfailed", known or reason
+            self.lines.append(dict(base, cell=cell, feature=feature, dtype=dtype,
+                                   outcome=outcome, reason=reason))
+
+    def pytest_sessionfinish(self, session):
+        from parity.checks.capabilities import keras_precision_reason
+        from parity.core.spec import DTYPES
+
+        # dtypes the drawn cases leave out on this backend (by probe): skipped, with the reason
+        self.lines += [{"test": "probe", "backend": keras.backend.backend(), "cell": None,
+                        "feature": None, "dtype": d, "outcome": "skipped", "reason": reason}
+                       for d in DTYPES if (reason := keras_precision_reason(d))]
+        outputs.write_new_file(self.path, "".join(json.dumps(line) + "\n" for line in self.lines))
 
 
 def pytest_collection_modifyitems(config, items):

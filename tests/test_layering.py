@@ -11,7 +11,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "parity"
 # Lower layers never import higher ones; a layer may import itself and anything below.
 LAYERS = {"data": 0, "core": 0, "layers": 1, "models": 2, "checks": 3, "scenarios": 4,
-          "porting": 4, "bench": 5, "calibration": 5, "upgrade": 6}
+          "porting": 4, "bench": 5, "calibration": 5, "upgrade": 6,
+          "matrix": 6}
 TOP = 7  # parity/__init__, cli, pytest_plugin, and the shipped pytest modules (nothing imports them)
 
 

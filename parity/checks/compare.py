@@ -14,7 +14,7 @@ import numpy as np
 from parity.checks import onnx_runtime
 from parity.checks.onnx_runtime import OnnxRun
 from parity.checks.reference import reference
-from parity.core import weight_verdict
+from parity.core import exercised, weight_verdict
 from parity.core.errors import ParityError, TransferError
 from parity.core.inputs import CaseInputs
 from parity.core.mismatch import (  # noqa: F401  (Point, TensorDiff, diff: importable from here)
@@ -31,6 +31,7 @@ from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.core.weight_verdict import WeightMismatch
 from parity.layers import keras_side, torch_side, transfer
 from parity.models import keras2
+from parity.models.blocks import checked_layers
 
 
 @dataclass
@@ -376,9 +377,11 @@ def assert_parity(keras_obj, torch_obj, x: np.ndarray,
         True
     """
     __tracebackhide__ = True
-    report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context, onnx=onnx)
-    if not report.ok:
-        raise ParityError(report.explain(), report)
+    with exercised.checking(checked_layers(keras_obj)[0], "forward", masked=mask is not None,
+                            initial_state=initial_state is not None):
+        report = compare(keras_obj, torch_obj, x, initial_state, mask, context=context, onnx=onnx)
+        if not report.ok:
+            raise ParityError(report.explain(), report)
     return report
 
 
@@ -458,4 +461,7 @@ def assert_matches_oracle(obj, outputs: Outputs, x: np.ndarray,
     """Assert that ``outputs`` (computed some other way, e.g. one step at a time) equal what the
     float64 oracle gives for ``obj``'s spec and weights, within that dtype's tolerance."""
     __tracebackhide__ = True
-    assert_within(oracle_bounds(obj, x, initial_state, mask), outputs, label=label)
+    bounds = oracle_bounds(obj, x, initial_state, mask)
+    with exercised.checking(bounds.spec, "forward", masked=mask is not None,
+                            initial_state=initial_state is not None):
+        assert_within(bounds, outputs, label=label)

@@ -37,13 +37,14 @@ from parity.checks.reference import (  # noqa: F401  (importable from here, as b
     oracle_gradients,
     reference,
 )
-from parity.core import weight_verdict
+from parity.core import exercised, weight_verdict
 from parity.core.errors import ParityError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.inputs import CaseInputs
 from parity.core.spec import RecurrentSpec
 from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.layers import keras_side, torch_side, transfer
+from parity.models.blocks import checked_layers
 
 _WEIGHT_AXES = {"kernel": ("input", "gate*unit"), "recurrent_kernel": ("unit", "gate*unit"),
                 "bias": ("gate*unit",), "recurrent_bias": ("gate*unit",)}
@@ -217,8 +218,10 @@ def assert_gradient_parity(keras_obj, torch_obj, x: np.ndarray,
         True
     """
     __tracebackhide__ = True
-    report = compare_gradients(keras_obj, torch_obj, x, initial_state, mask, seed=seed,
-                               context=context)
-    if not report.ok:
-        raise ParityError(report.explain(), report)
+    with exercised.checking(checked_layers(keras_obj)[0], "gradients", masked=mask is not None,
+                            initial_state=initial_state is not None):
+        report = compare_gradients(keras_obj, torch_obj, x, initial_state, mask, seed=seed,
+                                   context=context)
+        if not report.ok:
+            raise ParityError(report.explain(), report)
     return report

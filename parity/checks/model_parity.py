@@ -22,7 +22,7 @@ import numpy as np
 
 from parity.checks import onnx_runtime
 from parity.checks.compare import TensorDiff, diff
-from parity.core import inputs
+from parity.core import exercised, inputs
 from parity.core.errors import ParityError
 from parity.core.frameworks import keras
 from parity.core.mismatch import summary_line
@@ -186,10 +186,12 @@ def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str
     """
     # a Keras 2 model's twin holds its weights bit for bit (checked as it is filled)
     described = keras2.twin(keras_model) if keras2.is_keras2(keras_model) else keras_model
-    report = ModelReport(compare_models(keras_model, torch_model, x, onnx=onnx),
-                         weight_mismatches(described, torch_model), context)
-    if not report.ok:
-        raise ParityError(report.explain(), report)
+    specs, masked = models.checked_layers(keras_model)
+    with exercised.checking(specs, "forward", masked=masked):
+        report = ModelReport(compare_models(keras_model, torch_model, x, onnx=onnx),
+                             weight_mismatches(described, torch_model), context)
+        if not report.ok:
+            raise ParityError(report.explain(), report)
     return report
 
 

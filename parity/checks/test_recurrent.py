@@ -18,6 +18,7 @@ from parity.checks import strategies
 from parity.checks.capabilities import unsupported_reason
 from parity.checks.cases import ParityCase, check_case, check_gradients
 from parity.checks.compare import assert_matches_oracle
+from parity.core import exercised
 from parity.core.spec import Outputs
 from parity.layers import keras_side, torch_side
 
@@ -62,11 +63,12 @@ def test_state_carried_across_a_split_equals_the_whole_sequence(case, data):
     layer = keras_side.build(spec)
     keras_side.write_weights(layer, case.weights())
     module = case.torch_module()
-    for name, side, obj in (("keras", keras_side, layer), ("torch", torch_side, module)):
-        first = side.run(obj, x[:, :split], h0)
-        second = side.run(obj, x[:, split:], first.states)
-        joined = Outputs(np.concatenate([first.output, second.output], axis=1), second.states)
-        assert_matches_oracle(obj, joined, x, h0, label=f"{name} run in two parts")
+    with exercised.checking(spec, "stateful", initial_state=h0 is not None):
+        for name, side, obj in (("keras", keras_side, layer), ("torch", torch_side, module)):
+            first = side.run(obj, x[:, :split], h0)
+            second = side.run(obj, x[:, split:], first.states)
+            joined = Outputs(np.concatenate([first.output, second.output], axis=1), second.states)
+            assert_matches_oracle(obj, joined, x, h0, label=f"{name} run in two parts")
 
 
 HALF_CASES = strategies.parity_cases(specs=strategies.recurrent_specs(
@@ -80,6 +82,9 @@ def test_half_precision_forward_and_gradients(case):
     (a limitation of the format, not a porting bug) stays out of the comparison."""
     reason = unsupported_reason(case.spec.dtype, case.spec.kind)
     if reason:
-        pytest.skip(reason)
+        options = dict(masked=case.mask != "none", initial_state=case.with_initial_state)
+        with exercised.checking(case.spec, "forward", **options), \
+                exercised.checking(case.spec, "gradients", **options):
+            pytest.skip(reason)
     check_case(case, "keras_to_torch")
     check_gradients(case, "keras_to_torch")

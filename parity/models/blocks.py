@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from parity.core.errors import TransferError, UnsupportedConfig
+from parity.core import exercised
+from parity.core.errors import ParityConfigError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.spec import RecurrentSpec, Weights
 from parity.layers import keras_side, torch_side
@@ -477,6 +478,34 @@ def write_torch(module, weights: list[BlockWeights]) -> None:
 
 
 # --------------------------------------------------------------------------------- both
+
+def checked_layers(obj) -> tuple[list[RecurrentSpec], bool]:
+    """The recurrent layers of a Keras model or layer (or a torch module) as specs, and whether a
+    mask (``Embedding(mask_zero=True)``, ``Masking``) reaches them: what a check of ``obj``
+    exercises. ``([], False)`` for an object :func:`read` refuses (the check itself says why),
+    and, without reading anything, while no recording (:mod:`parity.core.exercised`) is on.
+
+    Examples:
+        >>> import keras
+        >>> from parity.core import exercised
+        >>> model = keras.Sequential([keras.Input((None,), dtype="int32"),
+        ...                           keras.layers.Embedding(5, 3, mask_zero=True),
+        ...                           keras.layers.GRU(2)])
+        >>> with exercised.recording():
+        ...     specs, masked = checked_layers(model)
+        >>> [s.kind for s in specs], masked
+        (['gru'], True)
+    """
+    if not exercised.recording_on():
+        return [], False
+    try:
+        blocks = read(obj)[0]
+    except ParityConfigError:
+        return [], False
+    masked = any(isinstance(b, Masking) or (isinstance(b, Embedding) and b.mask_zero)
+                 for b in blocks)
+    return [b.spec for b in blocks if isinstance(b, Recurrent)], masked
+
 
 def read(obj) -> tuple[tuple[Block, ...], list[BlockWeights]]:
     """Blocks and canonical weights of a Keras model or layer, or of a torch module."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity.core import inputs, progress, weight_verdict
+from parity.core import exercised, inputs, progress, weight_verdict
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.mismatch import diff, format_point
@@ -624,10 +624,13 @@ def assert_training_parity(keras_model, torch_model, batches, *, loss, optimizer
         >>> record.ok, len(record.steps)
         (True, 2)
     """
-    record = train_lockstep(keras_model, torch_model, batches, loss=loss, optimizer=optimizer,
-                            epochs=epochs, context=context, shuffle_seed=shuffle_seed)
-    if not record.ok:
-        raise ParityError(record.explain(), record)
+    specs, masked = models.checked_layers(keras_model)
+    with exercised.checking(specs, "training", masked=masked):
+        record = train_lockstep(keras_model, torch_model, batches, loss=loss,
+                                optimizer=optimizer, epochs=epochs, context=context,
+                                shuffle_seed=shuffle_seed)
+        if not record.ok:
+            raise ParityError(record.explain(), record)
     return record
 
 
