@@ -183,7 +183,7 @@ def test_backends_command_writes_the_matrix_and_never_overwrites(tmp_path):
     assert {"lstm/uni/leading_masked_with_state", "gru_reset_before/uni/gaps"} <= cases
     assert all(r["verdict"] == "within" for r in rows)
     if missing:
-        assert f"keras-{missing}: not installed" in table
+        assert f"keras-{missing}: not installed" in table.lower()
     again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 2 and "exists" in again.stderr
 
