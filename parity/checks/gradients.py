@@ -28,6 +28,7 @@ from parity.checks.compare import (
     same_weights,
     validated_pair,
 )
+from parity.checks.known_differences import known_differences
 from parity.checks.reference import (  # noqa: F401  (importable from here, as before)
     cotangents,
     emulated_gradients,
@@ -43,7 +44,7 @@ from parity.core.frameworks import keras, torch
 from parity.core.inputs import CaseInputs
 from parity.core.spec import RecurrentSpec
 from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
-from parity.layers import keras_side, torch_side, transfer
+from parity.layers import jax_side, keras_side, torch_side, transfer
 from parity.models.blocks import checked_layers
 
 _WEIGHT_AXES = {"kernel": ("input", "gate*unit"), "recurrent_kernel": ("unit", "gate*unit"),
@@ -69,9 +70,12 @@ def keras_gradients(obj, spec, x, initial_state, mask, cots) -> dict[str, np.nda
         loss = sum((t.double() * torch.as_tensor(c)).sum() for t, c in zip(flat, cots))
         grads = torch.autograd.grad(loss, [xt, *st, *[v.value for v in variables]],
                                     allow_unused=True)
+    elif backend == "jax":
+        st = states
+        grads = _jax_gradients(obj, x, states, mask, cots)
     else:
         raise UnsupportedConfig("keras backend", backend,
-                                "gradient parity supports the tensorflow and torch backends")
+                                "gradient parity supports the tensorflow, jax and torch backends")
 
     def as_numpy(g, like):
         if g is None:
@@ -82,6 +86,31 @@ def keras_gradients(obj, spec, x, initial_state, mask, cots) -> dict[str, np.nda
     dweights = keras_side.read_weights(obj, values=lambda v: by_variable[id(v)], gradients=True)
     dstates = [as_numpy(g, s) for g, s in zip(grads[1:1 + len(st)], states)]
     return named_gradients(spec, as_numpy(grads[0], x), dstates, dweights)
+
+
+def _jax_gradients(obj, x, states, mask, cots) -> list:
+    """Gradients w.r.t. the input, the initial states and every variable (in
+    ``keras_side.variables`` order), from one ``jax.jit``-compiled stateless call per Keras
+    configuration (:mod:`parity.layers.jax_side`)."""
+    template, gradient = jax_side.compiled(obj, "gradients", _jax_gradient_function)
+    values = [v.value for v in keras_side.variables(obj)]
+    dx, dstates, dvalues = gradient(values, x, list(states), mask, list(cots))
+    return [dx, *dstates, *dvalues]
+
+
+def _jax_gradient_function(template):
+    import jax
+    import jax.numpy as jnp
+
+    variables = keras_side.variables(template)
+
+    def loss(values, x, states, mask, cots):
+        with jax_side.stateless(variables, values):
+            flat = keras_side.call(template, x, states or None, mask)
+        # the cotangent enters each tensor in its own dtype, as the float64 cast does on TensorFlow
+        return sum(jnp.sum(t * c.astype(t.dtype)) for t, c in zip(flat, cots))
+
+    return jax.jit(jax.grad(loss, argnums=(1, 2, 0)))
 
 
 def torch_gradients(module, spec, x, initial_state, mask, cots) -> dict[str, np.ndarray]:
@@ -156,7 +185,8 @@ def compare_gradients(keras_obj, torch_obj, x: np.ndarray,
                         weight_verdict.layer_mismatches(spec, k_weights, t_weights,
                                                         TOLERANCES[spec.dtype].unit_roundoff),
                         summary, context,
-                        what="Gradient")
+                        what="Gradient",
+                        known=known_differences(spec, inputs.mask, inputs.initial_state))
 
 
 def _diffs(spec: RecurrentSpec, allowed, a_name, a, b_name, b, scale) -> list[TensorDiff]:

@@ -44,7 +44,7 @@ from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.mismatch import diff, format_point
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, perturbation_size
-from parity.layers import keras_side, module_state, torch_side
+from parity.layers import jax_side, keras_side, module_state, torch_side
 from parity.models import blocks as models
 from parity.models import native
 from parity.models.optim import Adam, Loss, Optimizer
@@ -237,9 +237,9 @@ TRACE_FROM_STEPS = 16
 class _KerasRun:
     def __init__(self, model, loss: Loss, optimizer: Optimizer, *, steps: int) -> None:
         backend = keras.backend.backend()
-        if backend not in ("tensorflow", "torch"):
-            raise UnsupportedConfig("keras backend", backend,
-                                    "training parity supports the tensorflow and torch backends")
+        if backend not in ("tensorflow", "torch", "jax"):
+            raise UnsupportedConfig("keras backend", backend, "training parity supports the "
+                                    "tensorflow, jax and torch backends")
         self.model, self.loss, self.backend = model, loss, backend
         self.variables = list(model.trainable_variables)
         self.optimizer = optimizer.keras()
@@ -255,11 +255,23 @@ class _KerasRun:
             # optimizer stays eager so that its per-step epsilon is read at every step
             self._loss_and_gradients = tf.function(loss_and_gradients, reduce_retracing=True) \
                 if steps >= TRACE_FROM_STEPS else loss_and_gradients
+        if backend == "jax":
+            # always compiled: eager Keras on JAX compiles each recurrent layer's scan at every
+            # call anyway; one compilation serves every model of this configuration and loss
+            template, self._jax_step = jax_side.compiled(
+                model, ("training", loss), lambda t: _jax_loss_and_gradients(t, loss))
+            if len(template.trainable_variables) != len(self.variables):
+                raise UnsupportedConfig("model", type(model).__name__, "a model that Keras can "
+                                        "rebuild from its config (keras.saving)")
 
     def step(self, batch: Batch) -> float:
         x = batch.x.astype(np.int32) if np.issubdtype(batch.x.dtype, np.integer) else batch.x
         if self.backend == "tensorflow":
             loss, grads = self._loss_and_gradients(x, batch.y, batch.mask)
+        elif self.backend == "jax":
+            loss, grads = self._jax_step([v.value for v in self.variables],
+                                         [v.value for v in self.model.non_trainable_variables],
+                                         x, batch.y, batch.mask)
         else:
             for v in self.variables:
                 v.value.grad = None
@@ -268,6 +280,21 @@ class _KerasRun:
             grads = [v.value.grad for v in self.variables]
         self.optimizer.apply_gradients(zip(grads, self.variables))
         return float(keras.ops.convert_to_numpy(loss))
+
+
+def _jax_loss_and_gradients(template, loss: Loss):
+    """``jax.jit(jax.value_and_grad(...))`` of the loss of ``template`` (a clone standing for the
+    trained model: :mod:`parity.layers.jax_side`) w.r.t. its trainable variables' values; the
+    optimizer is applied eagerly, as on TensorFlow, so that its per-step epsilon is read."""
+    import jax
+
+    trainable, frozen = template.trainable_variables, template.non_trainable_variables
+
+    def value(values, frozen_values, x, y, mask):
+        with jax_side.stateless([*trainable, *frozen], [*values, *frozen_values]):
+            return loss.keras(_first(template(x, training=False)), y, mask)
+
+    return jax.jit(jax.value_and_grad(value))
 
 
 # ------------------------------------------------------------------------------- perturbations
