@@ -187,6 +187,11 @@ def pytest_report_header(config):
         lines.append(_OTHER_BACKEND.get(keras.backend.backend(), _OTHER_BACKEND[None]))
         if keras_precision_reason("float64"):
             lines.append(f"probe: {keras_precision_reason('float64')}")
+    from parity.checks.known_differences import for_backend
+
+    lines += [f"known difference {d.name!r} of Keras on {keras.backend.backend()}: {d.summary}; "
+              "cases with it are not drawn (test_known_differences shows it as an expected failure)"
+              for d in for_backend()]
     return lines
 
 
@@ -195,6 +200,12 @@ _OTHER_BACKEND = {
              "Keras computes float64 layers' matmuls in float32 (keras.backend.result_type maps "
              "64-bit types to 32-bit): float64 cases are not drawn there (probe below); the "
              "golden and gate tests need TensorFlow; float32 and the benchmarks run.",
+    "jax": "note: the suite is validated on Keras' TensorFlow backend. On JAX, Keras computes "
+           "float64 layers in float32 (without JAX_ENABLE_X64; with it, its scan cannot run a "
+           "float64 SimpleRNN): float64 cases are not drawn there (probe below); Keras cannot "
+           "build float16 layers (no float16 QR for the Orthogonal initialiser); gradients and "
+           "training run jax.jit-compiled through Keras' stateless API; the golden and gate tests "
+           "need TensorFlow.",
     None: "note: the suite is validated on Keras' TensorFlow backend only; the golden and gate "
           "tests need TensorFlow.",
 }

@@ -6,12 +6,18 @@ is reported by name; any other is unexplained.
 Implementations are labelled ``keras-tensorflow``, ``keras-jax``, ``keras-torch`` (Keras 3 on that
 backend) and ``torch`` (the torch module holding the same weights). Nothing here imports a
 framework: the predicates read numpy arrays.
+
+Before anything runs, ``affects(spec, mask, initial_state)`` says whether a case runs into a
+difference (:func:`known_differences`): a report of such a case names it (``ParityReport.known``
+and its ``explain()``); on the backend concerned the drawn checks leave such cases out, and the
+shipped check ``test_known_differences`` runs each entry's ``case`` and shows it as an expected
+failure, so that it is seen, never silently passed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,7 +61,9 @@ class Observation:
 @dataclass(frozen=True)
 class KnownDifference:
     """A documented behavioural difference: ``backends`` are the Keras backends whose
-    implementation behaves differently, ``predicate`` recognises it in an :class:`Observation`.
+    implementation behaves differently, ``predicate`` recognises it in an :class:`Observation`;
+    ``summary`` is one line, ``affects(spec, mask, initial_state)`` says whether a case runs into
+    it before it runs, and ``case`` holds a :class:`parity.ParityCase`'s arguments showing it.
 
     Examples:
         >>> [d.name for d in KNOWN_DIFFERENCES]
@@ -67,6 +75,16 @@ class KnownDifference:
     predicate: Callable[[Observation], bool]
     explanation: str
     reproducer: str
+    summary: str = ""
+    affects: Callable[[RecurrentSpec, np.ndarray | None, Sequence[np.ndarray] | None], bool] | None = \
+        None
+    case: dict | None = field(default=None, hash=False, compare=False)
+
+    def describe(self) -> str:
+        """The summary, explanation and reproducer, as a report prints them."""
+        code = "\n".join(f"    {line}" for line in self.reproducer.strip().splitlines())
+        return (f"known difference {self.name!r} (Keras on {', '.join(self.backends)}): "
+                f"{self.summary}\n  {self.explanation}\n  minimal reproducer:\n{code}")
 
     def explains(self, observation: Observation) -> bool:
         """Whether this difference accounts for every element of ``observation`` beyond the
@@ -120,6 +138,23 @@ def _leading_masked_steps_output_carried_state(obs: Observation) -> bool:
                 and np.all(np.abs(other)[where] <= tol[where]))
 
 
+def _leading_masked_steps_read(spec: RecurrentSpec, mask, initial_state) -> bool:
+    """The case-level form of the predicate above: a masked step before the first kept one (in
+    processing order) whose output is returned, with a nonzero initial state: outputs of a layer
+    returning sequences with zero outputs off, or the last output of a fully masked row."""
+    zero_output = spec.return_sequences if spec.bidirectional else spec.zero_output_for_mask
+    if mask is None or initial_state is None or zero_output:
+        return False
+    if not any(np.any(np.asarray(s) != 0) for s in initial_state):
+        return False
+    mask = np.asarray(mask, dtype=bool)
+    if spec.go_backwards:
+        mask = mask[:, ::-1]
+    if spec.return_sequences:
+        return bool((~mask[:, 0]).any())
+    return bool((~mask).all(axis=1).any())
+
+
 JAX_MASKED_LEADING_STEPS = KnownDifference(
     name="jax-masked-leading-steps",
     backends=("jax",),
@@ -139,7 +174,11 @@ layer = keras.layers.SimpleRNN(2, return_sequences=True, kernel_initializer="one
 x, h0 = np.ones((1, 3, 1), "float32"), np.full((1, 2), 0.5, "float32")
 out = layer(x, initial_state=[h0], mask=np.array([[False, True, True]]))
 print(keras.ops.convert_to_numpy(out)[0, 0])  # jax: [0.5 0.5]; tensorflow, torch: [0. 0.]
-""")
+""",
+    summary="masked steps before the first kept step output the initial state, not zeros",
+    affects=_leading_masked_steps_read,
+    case=dict(spec=RecurrentSpec("simple_rnn", 2, 1, return_sequences=True), batch=2, steps=3,
+              seed=0, with_initial_state=True, mask="left_padded"))
 
 KNOWN_DIFFERENCES: tuple[KnownDifference, ...] = (JAX_MASKED_LEADING_STEPS,)
 
@@ -173,3 +212,49 @@ def explain(observation: Observation) -> KnownDifference | None:
         True
     """
     return next((d for d in KNOWN_DIFFERENCES if d.explains(observation)), None)
+
+
+def known_differences(spec: RecurrentSpec, mask: np.ndarray | None,
+                      initial_state: Sequence[np.ndarray] | None,
+                      backend: str | None = None) -> tuple[KnownDifference, ...]:
+    """The known differences of Keras on ``backend`` (default: its current one) that a case with
+    this spec, mask and initial state runs into, decided before it runs.
+
+    Args:
+        spec: the layer's description.
+        mask: (batch, time) boolean, True = kept, or None.
+        initial_state: the initial states in Keras order, or None.
+        backend: a Keras backend name; None for the current one.
+
+    Returns:
+        The matching entries of :data:`KNOWN_DIFFERENCES` (empty when none applies).
+
+    Raises:
+        Nothing of its own.
+
+    Examples:
+        >>> import numpy as np
+        >>> spec = RecurrentSpec("gru", 2, 1, return_sequences=True)
+        >>> mask, h0 = np.array([[False, True]]), [np.ones((1, 2))]
+        >>> [d.name for d in known_differences(spec, mask, h0, backend="jax")]
+        ['jax-masked-leading-steps']
+        >>> known_differences(spec, mask, h0, backend="tensorflow"), known_differences(
+        ...     spec, mask, None, backend="jax")
+        ((), ())
+    """
+    return tuple(d for d in for_backend(backend)
+                 if d.affects is not None and d.affects(spec, mask, initial_state))
+
+
+def for_backend(backend: str | None = None) -> tuple[KnownDifference, ...]:
+    """The known differences of Keras on ``backend`` (default: its current one).
+
+    Examples:
+        >>> [d.name for d in for_backend("jax")], for_backend("tensorflow")
+        (['jax-masked-leading-steps'], ())
+    """
+    if backend is None:
+        from parity.core.frameworks import keras  # only here: the rest reads numpy arrays
+
+        backend = keras.backend.backend()
+    return tuple(d for d in KNOWN_DIFFERENCES if backend in d.backends)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from parity.checks.cases import MASK_PATTERNS, ParityCase
+from parity.checks.known_differences import for_backend, known_differences
 from parity.core.spec import ACTIVATIONS, CELL_KINDS, DTYPES, MERGE_MODES, RecurrentSpec
 
 __all__ = ["recurrent_specs", "parity_cases", "sequences", "initial_states", "model_cases"]
@@ -113,7 +114,9 @@ def parity_cases(*, specs: st.SearchStrategy[RecurrentSpec] | None = None, min_b
     """Whole cases: a spec, batch and sequence sizes (length 1 included), a seed for dense random
     weights, inputs, (sometimes) initial states and a mask pattern (``masks``: a subset of
     ``MASK_PATTERNS``; ("none",) for unmasked only). ``wide`` adds inputs up to 10x larger,
-    recurrent gains up to 3 (expanding, chaotic regimes) and sequences up to 64 steps."""
+    recurrent gains up to 3 (expanding, chaotic regimes) and sequences up to 64 steps. Cases running
+    into a known difference of Keras' current backend (:mod:`parity.checks.known_differences`)
+    are left out."""
     masks = _check_choices("masks", masks, MASK_PATTERNS)
     if max_steps is None:
         max_steps = 64 if wide else 24
@@ -127,11 +130,16 @@ def parity_cases(*, specs: st.SearchStrategy[RecurrentSpec] | None = None, min_b
         raise InvalidArgument(f"specs={specs!r}: must be a strategy, e.g. recurrent_specs()")
     gains = (0.25, 1.0, 1.5) + ((2.0, 3.0) if wide else ())
     scales = (1.0,) + ((3.0, 10.0) if wide else ())
-    return st.builds(
+    cases = st.builds(
         ParityCase, spec=specs, batch=st.integers(min_batch, max_batch),
         steps=st.integers(min_steps, max_steps), seed=st.integers(0, 2**32 - 1),
         recurrent_gain=st.sampled_from(gains), input_scale=st.sampled_from(scales),
         with_initial_state=st.booleans(), mask=st.sampled_from(masks))
+    if not for_backend():
+        return cases
+    # Keras on this backend computes these cases differently by design: they are not drawn, and
+    # the shipped test_known_differences shows each difference as an expected failure
+    return cases.filter(lambda c: not known_differences(c.spec, c.step_mask(), c.initial_state()))
 
 
 def sequences(spec: RecurrentSpec, *, min_batch: int = 1, max_batch: int = 4, min_steps: int = 1,
