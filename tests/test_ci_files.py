@@ -37,7 +37,7 @@ def test_workflow_matrix_mirrors_tox():
     for env in ("tests", "gate", "onnx"):
         assert f"tox -e {env}" in text and f"testenv:{env}" in tox
     backends = re.findall(r"toxenv: \[([^\]]*)\]", text)[1].replace(" ", "").split(",")
-    assert backends == ["keras-torch"] and all(f"testenv:{env}" in tox for env in backends)
+    assert backends == ["keras-torch", "keras-jax"] and all(f"testenv:{env}" in tox for env in backends)
 
 
 def test_version_constraints_differ_only_in_tensorflow_keras_and_tf_keras():
