@@ -28,8 +28,8 @@ the storage rounding of the value, is what one framework may miss the reference 
 frameworks may differ by sqrt(2) times that. The loss also carries its own rounding,
 ``u (|loss| + max|logit|)``: log-softmax subtracts logits, so a confident prediction's tiny loss
 has an absolute error of order ``u max|logit|``; and the error of each framework's exp and log
-approximations (``CPU_ACTIVATION_ULPS u |loss|``, as for activations). Chaotic stretches of training widen it exactly as
-much as this trajectory amplifies rounding.
+approximations (``CPU_ACTIVATION_ULPS u |loss|``, as for activations). Chaotic stretches of
+training widen it exactly as much as this trajectory amplifies rounding.
 """
 
 from __future__ import annotations
