@@ -669,10 +669,27 @@ def predict(model, x: np.ndarray) -> np.ndarray:
     """Logits of a Keras or torch model on numpy input, as float64 numpy (inference mode)."""
     if keras_side.is_keras(model):
         xs = x.astype(np.int32) if np.issubdtype(x.dtype, np.integer) else x
-        return np.asarray(keras.ops.convert_to_numpy(_first(model(xs, training=False))),
-                          dtype=np.float64)
+        if keras.backend.backend() == "jax":  # compiled once per configuration, as the forward
+            _, logits = jax_side.compiled(model, "predict", _jax_logits)  # of a layer (keras_side)
+            out = logits([v.value for v in model.trainable_variables],
+                         [v.value for v in model.non_trainable_variables], xs)
+        else:
+            out = _first(model(xs, training=False))
+        return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float64)
     module = as_torch_model(model)
     with module_state.left_as_found(module), torch.no_grad():
         module.eval()
         out = _first(module(_to_torch_input(x, _model_dtype(module))))
     return out.to(torch.float64).numpy()
+
+
+def _jax_logits(template):
+    import jax
+
+    trainable, frozen = template.trainable_variables, template.non_trainable_variables
+
+    def logits(values, frozen_values, x):
+        with jax_side.stateless([*trainable, *frozen], [*values, *frozen_values]):
+            return _first(template(x, training=False))
+
+    return jax.jit(logits)
