@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent("""
     import keras, numpy as np, parity
     from parity.checks import capabilities
     from parity.checks.cases import ParityCase, build_pair
-    from parity.checks.known_differences import MASKED_LEADING_STEPS
+    from parity.checks.known_differences import JAX_MASKED_LEADING_STEPS
     from parity.core.spec import RecurrentSpec
 
     out = {"backend": keras.backend.backend(),
@@ -37,10 +37,10 @@ SCRIPT = textwrap.dedent("""
                                    epochs=3)
     out["training"] = [record.ok, len(record.steps), bool((model.get_weights()[0] != before).any())]
 
-    known = ParityCase(**MASKED_LEADING_STEPS.case)
+    known = ParityCase(**JAX_MASKED_LEADING_STEPS.case)
     layer, module = build_pair(known, "keras_to_torch")
     report = parity.compare(layer, module, known.inputs(), known.initial_state(), known.step_mask())
-    out["known"] = [report.ok, [d.name for d in report.known], MASKED_LEADING_STEPS.name in
+    out["known"] = [report.ok, [d.name for d in report.known], JAX_MASKED_LEADING_STEPS.name in
                     report.explain()]
     print("RESULT " + json.dumps(out))
 """)
@@ -62,4 +62,4 @@ def test_gradients_training_probe_and_known_difference_on_keras_jax():
     assert out["known"] == [False, [MASKED_LEADING], True]
 
 
-MASKED_LEADING = "masked-leading-steps-output-initial-state"
+MASKED_LEADING = "jax-masked-leading-steps"
