@@ -34,7 +34,7 @@ def test_workflow_matrix_mirrors_tox():
     text = WORKFLOW.read_text()
     matrix = re.search(r"toxenv: \[([^\]]*)\]", text).group(1).replace(" ", "").split(",")
     assert matrix == [f"tf{f}" for f in factors]
-    for env in ("tests", "gate", "onnx"):
+    for env in ("tests", "gate", "onnx", "backends"):
         assert f"tox -e {env}" in text and f"testenv:{env}" in tox
     backends = re.findall(r"toxenv: \[([^\]]*)\]", text)[1].replace(" ", "").split(",")
     assert backends == ["keras-torch", "keras-jax"] and all(f"testenv:{env}" in tox for env in backends)

@@ -80,3 +80,13 @@ def test_every_measurement_row_carries_date_machine_versions_and_command():
             assert cells["command"] and cells["value"], row
             rows += 1
     assert rows >= 10
+
+
+def test_the_support_table_is_what_the_committed_results_generate():
+    """docs/support.md is generated, never edited: `python -m parity support` over the results
+    files the shipped checks wrote on each backend (docs/support/BACKEND.jsonl)."""
+    from parity.matrix.support import load, markdown
+
+    results = sorted((DOCS / "support").glob("*.jsonl"))
+    assert [r.stem for r in results] == ["jax", "tensorflow", "torch"]
+    assert (DOCS / "support.md").read_text() == markdown(load(results))

@@ -193,7 +193,7 @@ def explain(observation: Observation) -> KnownDifference | None:
         The first of :data:`KNOWN_DIFFERENCES` that explains it, else None.
 
     Raises:
-        Nothing of its own.
+        ValueError: none of its own; numpy's, for arrays whose shapes do not match the spec.
 
     Examples:
         >>> import numpy as np
@@ -230,7 +230,7 @@ def known_differences(spec: RecurrentSpec, mask: np.ndarray | None,
         The matching entries of :data:`KNOWN_DIFFERENCES` (empty when none applies).
 
     Raises:
-        Nothing of its own.
+        ValueError: none of its own; numpy's, for arrays whose shapes do not match the spec.
 
     Examples:
         >>> import numpy as np
