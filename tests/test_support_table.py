@@ -5,11 +5,10 @@ support turns one or more such files into the table."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
+from hypothesis import settings
 
 from parity.cli import main
 from parity.core.errors import InputFileError
@@ -106,26 +105,70 @@ CHECKS = textwrap.dedent('''
 ''')
 
 
-def test_the_plugin_records_each_checks_outcome_through_xdist_workers(tmp_path):
+def _nested_run(*args: str, plugins=()) -> int:
+    """pytest in this process (a subprocess, or xdist workers, would import both frameworks
+    again, seconds each); the hypothesis profile the nested session loads is put back."""
+    profile = settings.get_current_profile_name()
+    try:
+        return pytest.main(["-p", "parity.pytest_plugin", "-q", "-p", "no:cacheprovider",
+                            "--import-mode=importlib", *args], plugins=list(plugins))
+    finally:
+        settings.load_profile(profile)
+
+
+EXPECTED = {
+    ("test_passes", "gru", "forward", "float32"): ("passed", ""),
+    ("test_passes", "gru", "masks", "float32"): ("passed", ""),
+    ("test_skips", "lstm", "gradients", "float16"): ("skipped", "no float16 here"),
+    ("test_known", "simple_rnn", "forward", "float32"): ("xfailed", "a known difference"),
+    ("test_known", "simple_rnn", "go_backwards", "float32"): ("xfailed", "a known difference"),
+    ("test_fails", "lstm", "training", "float64"): ("failed", "AssertionError: loss differs")}
+
+
+def _rows(results) -> dict:
+    return {(r["test"].split("::")[-1], r["cell"], r["feature"], r["dtype"]):
+            (r["outcome"], r["reason"]) for r in load([results]) if r["cell"] is not None}
+
+
+def test_the_plugin_records_each_checks_outcome_and_never_overwrites(tmp_path, capsys):
     (tmp_path / "test_some_checks.py").write_text(CHECKS)
     results = tmp_path / "results.jsonl"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "parity.pytest_plugin", "-q",
-                           "-n", "2", "-p", "no:cacheprovider", f"--parity-results={results}",
-                           "--rootdir", str(tmp_path), str(tmp_path / "test_some_checks.py")],
-                          capture_output=True, text=True, cwd=tmp_path)
-    assert "1 failed, 1 passed, 1 skipped, 1 xfailed" in done.stdout, done.stdout + done.stderr
-    rows = {(r["test"].split("::")[-1], r["cell"], r["feature"], r["dtype"]):
-            (r["outcome"], r["reason"]) for r in load([results]) if r["cell"] is not None}
-    assert rows == {
-        ("test_passes", "gru", "forward", "float32"): ("passed", ""),
-        ("test_passes", "gru", "masks", "float32"): ("passed", ""),
-        ("test_skips", "lstm", "gradients", "float16"): ("skipped", "no float16 here"),
-        ("test_known", "simple_rnn", "forward", "float32"): ("xfailed", "a known difference"),
-        ("test_known", "simple_rnn", "go_backwards", "float32"): ("xfailed",
-                                                                  "a known difference"),
-        ("test_fails", "lstm", "training", "float64"): ("failed",
-                                                        "AssertionError: loss differs")}
-    again = subprocess.run([sys.executable, "-m", "pytest", "-p", "parity.pytest_plugin", "-q",
-                            f"--parity-results={results}", str(tmp_path / "test_some_checks.py")],
-                           capture_output=True, text=True, cwd=tmp_path)
-    assert again.returncode == 4 and "exists" in again.stderr  # never overwritten
+    code = _nested_run(f"--parity-results={results}", "--rootdir", str(tmp_path),
+                       str(tmp_path / "test_some_checks.py"))
+    assert code == 1 and "1 failed, 1 passed, 1 skipped, 1 xfailed" in capsys.readouterr().out
+    assert _rows(results) == EXPECTED
+    assert _nested_run(f"--parity-results={results}", str(tmp_path / "test_some_checks.py")) == 4
+    assert "exists" in capsys.readouterr().err  # never overwritten
+
+
+def test_the_outcomes_travel_in_the_report_as_xdist_sends_it(tmp_path, capsys):
+    """xdist workers send each report to the controller through pytest's report serialisation:
+    the outcomes ride in the report's user properties and survive it."""
+    from parity import pytest_plugin
+
+    class Relay:  # stands where xdist's controller is: reports arrive serialised and rebuilt
+        def __init__(self, config):
+            self.config, self.writer = config, pytest_plugin.ResultsWriter(str(results))
+
+        def pytest_runtest_logreport(self, report):
+            hook = self.config.hook
+            data = hook.pytest_report_to_serializable(config=self.config, report=report)
+            rebuilt = hook.pytest_report_from_serializable(config=self.config,
+                                                           data=json.loads(json.dumps(data)))
+            self.writer.pytest_runtest_logreport(rebuilt)
+
+        def pytest_sessionfinish(self, session):
+            self.writer.pytest_sessionfinish(session)
+
+    class Installer:
+        def pytest_configure(self, config):
+            config.pluginmanager.register(Relay(config), "relay")
+
+    (tmp_path / "test_some_checks.py").write_text(CHECKS)
+    results = tmp_path / "relayed.jsonl"
+    # --parity-results turns the recording on; its own writer writes direct.jsonl
+    code = _nested_run(f"--parity-results={tmp_path / 'direct.jsonl'}", "--rootdir", str(tmp_path),
+                       str(tmp_path / "test_some_checks.py"), plugins=[Installer()])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert _rows(results) == EXPECTED == _rows(tmp_path / "direct.jsonl")
