@@ -58,11 +58,19 @@ def pytest_addoption(parser):
              f"(default: {SCENARIO_STEPS}; 0 under the parity-thorough profile)")
 
     group.addoption(
+        "--parity-jax-cache", default=os.environ.get("PARITY_JAX_CACHE", _JAX_CACHE),
+        metavar="DIR",
+        help="on Keras' JAX backend, keep compiled functions in DIR across runs (JAX's persistent "
+             "compilation cache; default $PARITY_JAX_CACHE or ~/.cache/rnn-parity/jax; 'off': "
+             "none)")
+    group.addoption(
         "--parity-results", default=None, metavar="FILE",
         help="write each check's outcome per cell, feature, dtype and Keras backend to the new "
              "file FILE (JSON lines; never overwritten), for python -m parity support")
 
 
+_JAX_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
+                          "rnn-parity", "jax")
 SCENARIO_STEPS = 12  # per scenario in the default check; the main job trains the full length
 
 
@@ -84,6 +92,15 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--parity-threads={threads}: must be at least 1")
     # False when an earlier plugin already started TensorFlow: its pools are left as they are
     pin_threads(threads, threads)
+    cache = config.getoption("parity_jax_cache")
+    if keras.backend.backend() == "jax" and cache != "off":
+        from parity.layers.jax_side import use_compilation_cache
+
+        try:
+            use_compilation_cache(cache)
+        except OSError as e:
+            raise pytest.UsageError(f"--parity-jax-cache={cache}: {e}; give a folder that can "
+                                    "be made, or 'off'") from None
     results = config.getoption("parity_results")
     if results and not hasattr(config, "workerinput"):  # xdist workers report to the controller
         try:

@@ -1,6 +1,7 @@
 """Keras on its JAX backend, in a subprocess (this process runs Keras on TensorFlow): the float64
-probe, compiled gradients that follow the weights they are given, lock-step training, and the
-known masked-leading-step difference named in the report. Runs only where jax is installed."""
+probe, compiled gradients that follow the weights they are given, lock-step training, the known
+masked-leading-step difference named in the report, and the persistent compilation cache. Runs
+only where jax is installed."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import textwrap
 import pytest
 
 SCRIPT = textwrap.dedent("""
-    import json
+    import json, os
     import keras, numpy as np, parity
+    from parity.layers.jax_side import use_compilation_cache
     from parity.checks import capabilities
     from parity.checks.cases import ParityCase, build_pair
     from parity.checks.known_differences import JAX_MASKED_LEADING_STEPS
     from parity.core.spec import RecurrentSpec
 
+    use_compilation_cache(os.environ["PARITY_TEST_CACHE"])
     out = {"backend": keras.backend.backend(),
            "float64": capabilities.keras_precision_reason("float64")}
     spec = RecurrentSpec("lstm", 3, 2, return_sequences=True, return_state=True)
@@ -42,13 +45,15 @@ SCRIPT = textwrap.dedent("""
     report = parity.compare(layer, module, known.inputs(), known.initial_state(), known.step_mask())
     out["known"] = [report.ok, [d.name for d in report.known], JAX_MASKED_LEADING_STEPS.name in
                     report.explain()]
+    out["compiled functions kept"] = len(os.listdir(os.environ["PARITY_TEST_CACHE"]))
     print("RESULT " + json.dumps(out))
 """)
 
 
-def test_gradients_training_probe_and_known_difference_on_keras_jax():
+def test_gradients_training_probe_and_known_difference_on_keras_jax(tmp_path):
     pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="2",
+               PARITY_TEST_CACHE=str(tmp_path / "jax-cache"))
     env.pop("JAX_ENABLE_X64", None)
     done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True,
                           timeout=600)
@@ -60,6 +65,7 @@ def test_gradients_training_probe_and_known_difference_on_keras_jax():
     assert out["gradients ok"] and out["same config, other weights ok"]
     assert out["training"] == [True, 3, True]
     assert out["known"] == [False, [MASKED_LEADING], True]
+    assert out["compiled functions kept"] > 0  # the persistent compilation cache is written
 
 
 MASKED_LEADING = "jax-masked-leading-steps"

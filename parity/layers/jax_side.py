@@ -67,3 +67,33 @@ def stateless(variables, values):
     """A scope in which Keras reads each of ``variables`` as the matching one of ``values``
     (traced arrays inside ``jax.jit``)."""
     return keras.StatelessScope(state_mapping=list(zip(variables, values)))
+
+
+def use_compilation_cache(folder: str) -> None:
+    """Keep JAX's compiled functions in ``folder`` across processes (JAX's persistent compilation
+    cache; its keys include the jax version, the computation and the compiler options). The
+    default profile draws the same examples on every run, hence the same configurations: a
+    second run on the same machine loads what the first compiled instead of compiling again.
+
+    Args:
+        folder: where to keep them (made if missing).
+
+    Returns:
+        None.
+
+    Raises:
+        OSError: ``folder`` cannot be made.
+
+    Examples:
+        >>> import tempfile
+        >>> use_compilation_cache(tempfile.mkdtemp())  # doctest: +SKIP
+    """
+    import os
+
+    import jax
+
+    os.makedirs(folder, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", folder)
+    # every compilation, however quick: the checks' many small scans add up
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
