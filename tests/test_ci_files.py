@@ -62,5 +62,6 @@ def test_ci_runs_the_gate_of_tox_ini_in_the_tests_environment():
     used = line.split("tox exec -e tests --", 1)[1].split("--out")[0].split()
     assert used == gate
     # nothing but its command sets the gate env apart from the tests env it runs in here
-    assert set(tox["testenv:gate"]) <= {"description", "commands"}
-    assert set(tox["testenv:tests"]) <= {"description", "commands"}
+    assert set(tox["testenv:gate"]) <= {"description", "commands", "extras"}
+    assert set(tox["testenv:tests"]) <= {"description", "commands", "extras"}
+    assert tox["testenv:gate"].get("extras") == tox["testenv:tests"].get("extras")
