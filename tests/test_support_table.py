@@ -8,7 +8,6 @@ import json
 import textwrap
 
 import pytest
-from hypothesis import settings
 
 from parity.cli import main
 from parity.core.errors import InputFileError
@@ -105,17 +104,6 @@ CHECKS = textwrap.dedent('''
 ''')
 
 
-def _nested_run(*args: str, plugins=()) -> int:
-    """pytest in this process (a subprocess, or xdist workers, would import both frameworks
-    again, seconds each); the hypothesis profile the nested session loads is put back."""
-    profile = settings.get_current_profile_name()
-    try:
-        return pytest.main(["-p", "parity.pytest_plugin", "-q", "-p", "no:cacheprovider",
-                            "--import-mode=importlib", *args], plugins=list(plugins))
-    finally:
-        settings.load_profile(profile)
-
-
 EXPECTED = {
     ("test_passes", "gru", "forward", "float32"): ("passed", ""),
     ("test_passes", "gru", "masks", "float32"): ("passed", ""),
@@ -130,18 +118,19 @@ def _rows(results) -> dict:
             (r["outcome"], r["reason"]) for r in load([results]) if r["cell"] is not None}
 
 
-def test_the_plugin_records_each_checks_outcome_and_never_overwrites(tmp_path, capsys):
+def test_the_plugin_records_each_checks_outcome_and_never_overwrites(tmp_path, capsys,
+                                                                     nested_pytest):
     (tmp_path / "test_some_checks.py").write_text(CHECKS)
     results = tmp_path / "results.jsonl"
-    code = _nested_run(f"--parity-results={results}", "--rootdir", str(tmp_path),
-                       str(tmp_path / "test_some_checks.py"))
+    code = nested_pytest(f"--parity-results={results}", "--rootdir", str(tmp_path),
+                         str(tmp_path / "test_some_checks.py"))
     assert code == 1 and "1 failed, 1 passed, 1 skipped, 1 xfailed" in capsys.readouterr().out
     assert _rows(results) == EXPECTED
-    assert _nested_run(f"--parity-results={results}", str(tmp_path / "test_some_checks.py")) == 4
+    assert nested_pytest(f"--parity-results={results}", str(tmp_path / "test_some_checks.py")) == 4
     assert "exists" in capsys.readouterr().err  # never overwritten
 
 
-def test_the_outcomes_travel_in_the_report_as_xdist_sends_it(tmp_path, capsys):
+def test_the_outcomes_travel_in_the_report_as_xdist_sends_it(tmp_path, capsys, nested_pytest):
     """xdist workers send each report to the controller through pytest's report serialisation:
     the outcomes ride in the report's user properties and survive it."""
     from parity import pytest_plugin
@@ -167,8 +156,9 @@ def test_the_outcomes_travel_in_the_report_as_xdist_sends_it(tmp_path, capsys):
     (tmp_path / "test_some_checks.py").write_text(CHECKS)
     results = tmp_path / "relayed.jsonl"
     # --parity-results turns the recording on; its own writer writes direct.jsonl
-    code = _nested_run(f"--parity-results={tmp_path / 'direct.jsonl'}", "--rootdir", str(tmp_path),
-                       str(tmp_path / "test_some_checks.py"), plugins=[Installer()])
+    code = nested_pytest(f"--parity-results={tmp_path / 'direct.jsonl'}", "--rootdir",
+                         str(tmp_path), str(tmp_path / "test_some_checks.py"),
+                         plugins=[Installer()])
     out = capsys.readouterr().out
     assert code == 1, out
     assert _rows(results) == EXPECTED == _rows(tmp_path / "direct.jsonl")

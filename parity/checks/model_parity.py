@@ -93,7 +93,7 @@ def compare_models(keras_model, torch_model, x: np.ndarray, *,
     exporters = onnx_runtime.exporters(onnx)
     torch_model = as_torch_model(torch_model)
     with keras2.named_errors(keras_model):
-        described = keras2.twin(keras_model) if keras2.is_keras2(keras_model) else keras_model
+        described = keras2.as_keras3(keras_model)
         models.check_same_blocks(models.read(described)[0], models.read(torch_model)[0])
     sources = {"keras": described, "torch": torch_model}
     runs = [onnx_runtime.run_exported_model(sources[onnx_runtime.SOURCES[e]], x, exporter=e)
@@ -185,7 +185,7 @@ def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str
         True
     """
     # a Keras 2 model's twin holds its weights bit for bit (checked as it is filled)
-    described = keras2.twin(keras_model) if keras2.is_keras2(keras_model) else keras_model
+    described = keras2.as_keras3(keras_model)
     specs, masked = models.checked_layers(keras_model)
     with exercised.checking(specs, "forward", masked=masked):
         report = ModelReport(compare_models(keras_model, torch_model, x, onnx=onnx),

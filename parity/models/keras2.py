@@ -221,6 +221,29 @@ def twin(obj):
     return _filled(obj, cached)
 
 
+def as_keras3(obj):
+    """``obj`` itself, or for a Keras 2 (tf-keras) object its Keras 3 :func:`twin`: what the
+    Keras 3 machinery reads and describes.
+
+    Args:
+        obj: a Keras 3 or tf-keras layer, list of layers or model (or anything else: returned as
+            it is, for the caller's own check to refuse).
+
+    Returns:
+        ``obj``, or its twin.
+
+    Raises:
+        UnsupportedConfig, TransferError: as for :func:`twin`.
+
+    Examples:
+        >>> import keras
+        >>> layer = keras.layers.GRU(2)
+        >>> as_keras3(layer) is layer
+        True
+    """
+    return twin(obj) if is_keras2(obj) else obj
+
+
 def get_weights(obj) -> list[np.ndarray]:
     """Every weight of a Keras 2 or Keras 3 layer, list of layers or model, in Keras' order."""
     if isinstance(obj, (list, tuple)):

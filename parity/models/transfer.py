@@ -41,7 +41,7 @@ def read(obj) -> tuple[RecurrentSpec, Weights]:
         ('gru', 4, 3)
     """
     with keras2.named_errors(obj):
-        return layer_transfer.read(keras2.twin(obj) if keras2.is_keras2(obj) else obj)
+        return layer_transfer.read(keras2.as_keras3(obj))
 
 
 def copy_weights(src, dst) -> None:
