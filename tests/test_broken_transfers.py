@@ -6,7 +6,7 @@ only to save time: it does not change which examples are tried) and must fail.
 
 The control, the same properties over the same examples passing on the unbroken transfer, is the
 shipped checks themselves: `parity/checks/test_recurrent.py` runs them under the same profile in
-the same `pytest` session (rerunning them here would repeat that work).
+the same `pytest parity tests` session, as CI runs it (rerunning them here would repeat that work).
 """
 
 from __future__ import annotations
