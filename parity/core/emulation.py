@@ -22,6 +22,7 @@ Runs are seeded: the estimated noise, and so every tolerance, is deterministic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -202,7 +203,7 @@ def sequential_matmul(a: np.ndarray, w: np.ndarray, unit_roundoff: float,
     w = np.asarray(w, dtype=np.float64)
     exact = a @ w
     n = w.shape[0]
-    rows = int(np.prod(a.shape[:-1]))
+    rows = math.prod(a.shape[:-1])
     block = -(-n // min(n, blocks))
     blocks = -(-n // block)
     pad = blocks * block - n
