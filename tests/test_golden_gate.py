@@ -49,7 +49,7 @@ def baseline(tmp_path_factory, computed_once):
 def recalled(monkeypatch, computed_once):
     """Today's side of a comparison is the recording's own computation, recalled: the tests of
     how rounding, drift and exit codes are told need today's values, not their recomputation
-    (each case's costs ~0.1 s). test_same_versions_are_identical recomputes them for real and
+    (each case costs ~0.1 s). test_same_versions_are_identical recomputes them for real and
     finds them identical to the recording."""
     _recall(monkeypatch, computed_once)
 

@@ -217,8 +217,8 @@ def sequential_matmul(a: np.ndarray, w: np.ndarray, unit_roundoff: float,
     sums = np.matmul(a2.reshape(rows, blocks, block).transpose(1, 0, 2),
                      w2.reshape(blocks, block, w.shape[1]))
     # running sums over the blocks, in place, added one block at a time: the same additions in
-    # the same order as np.cumsum(partial, axis=0), whose accumulation along a leading axis is
-    # ~20x slower
+    # the same order as np.cumsum(sums, axis=0), whose accumulation along a leading axis is ~20x
+    # slower
     for k in range(1, blocks):
         np.add(sums[k - 1], sums[k], out=sums[k])
     squares = block * np.einsum("brm,brm->rm", sums, sums) + (a2 * a2) @ w_squared
