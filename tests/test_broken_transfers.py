@@ -7,10 +7,15 @@ only to save time: it does not change which examples are tried) and must fail.
 The control, the same properties over the same examples passing on the unbroken transfer, is the
 shipped checks themselves: `parity/checks/test_recurrent.py` runs them under the same profile in
 the same `pytest parity tests` session, as CI runs it (rerunning them here would repeat that work).
+
+Keras' outputs are recalled across the tests of this module when the layer, its weights and the
+inputs are identical (see ``keras_outputs_recalled``): every test reruns the same examples, and
+most bugs leave the Keras side as it was.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -88,6 +93,58 @@ WEIGHT_BUGS = {
 # keras_to_torch breaks the torch writer; torch_to_keras breaks the Keras writer.
 DIRECTIONS = {"keras_to_torch": (torch_side, checks.keras_to_torch),
               "torch_to_keras": (keras_side, checks.torch_to_keras)}
+
+
+def _fingerprint(value):
+    """Hashable, exact: every array's dtype, shape and bytes (nested lists and tuples kept)."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return tuple(_fingerprint(v) for v in value)
+    a = np.asarray(value)
+    return a.dtype.str, a.shape, a.tobytes()
+
+
+def _unnamed(config):
+    """A Keras config without its layers' and cells' names (Keras numbers each new object's name;
+    a name computes nothing). Everything else, dtype policies included, is kept."""
+    if isinstance(config, dict):
+        return {k: _unnamed(v) for k, v in config.items()
+                if not (k == "name" and "trainable" in config)}
+    if isinstance(config, (list, tuple)):
+        return [_unnamed(v) for v in config]
+    return config
+
+
+@pytest.fixture(autouse=True, scope="module")
+def keras_outputs_recalled():
+    """Keras' outputs for a layer configuration, variable values and inputs this module ran
+    before are recalled, not recomputed. Every test here reruns the same derandomised examples,
+    and the bugs break the torch side or a writer, so most examples build a Keras layer some
+    earlier test already ran (an eager Keras call of a drawn layer costs ~40 ms). The key is
+    exact (each Keras layer's config but its name, every variable's bytes in order, the
+    inputs' bytes), so a recalled output is the one Keras computes; a layer a broken writer
+    filled differently runs anew."""
+    real_run, seen, checked = keras_side.run, {}, []
+
+    def run(obj, x, initial_state=None, mask=None):
+        layers = obj if isinstance(obj, (list, tuple)) else [obj]
+        key = (repr([(type(layer).__name__, _unnamed(layer.get_config())) for layer in layers]),
+               tuple(_fingerprint(v.numpy()) for v in keras_side.variables(obj)),
+               _fingerprint(x), _fingerprint(initial_state), _fingerprint(mask))
+        if key not in seen:
+            seen[key] = real_run(obj, x, initial_state, mask)
+        elif not checked:  # the first recall is also recomputed: the key must decide the output
+            again = real_run(obj, x, initial_state, mask).named()
+            kept = seen[key].named()
+            assert kept.keys() == again.keys()
+            assert all(np.array_equal(kept[k], again[k]) for k in kept), "recall differs"
+            checked.append(key)
+        return copy.deepcopy(seen[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keras_side, "run", run)
+        yield seen
 
 
 def run_default_profile(body) -> None:

@@ -8,6 +8,7 @@ from hypothesis import given
 
 import parity
 from parity.checks import strategies
+from parity.checks.cases import build_pair
 from parity.core.frameworks import keras, torch
 from parity.core.spec import RecurrentSpec
 from parity.layers import keras_side, torch_side
@@ -19,9 +20,9 @@ def _same_bits(a, b) -> bool:
 
 @given(case=strategies.parity_cases())
 def test_keras_to_torch_to_keras_is_bit_exact(case):
-    layer = keras_side.build(case.spec)
-    keras_side.write_weights(layer, case.weights())
-    back = parity.to_keras(parity.to_torch(layer))
+    # the checks' pair: a Keras layer of the spec (built once per spec, refilled) and its to_torch
+    layer, module = build_pair(case, "keras_to_torch")
+    back = parity.to_keras(module)
     assert _same_bits(layer.get_weights(), back.get_weights())
     assert keras_side.describe(back) == case.spec
 

@@ -22,6 +22,7 @@ Runs are seeded: the estimated noise, and so every tolerance, is deterministic.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,7 @@ class EmulatedNumpy:
     def __init__(self, rounding: Rounding, seed: int):
         self.r = rounding
         self.rng = np.random.default_rng(seed)
+        self._squares: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     asarray = staticmethod(lambda a: np.asarray(a, dtype=np.float64))
     zeros = staticmethod(lambda shape, like: np.zeros(shape))
@@ -86,7 +88,20 @@ class EmulatedNumpy:
     def matmul(self, a, w):
         # the accumulation's rounding, then one random rounding of the result: MCA perturbs
         # every operation, which also makes the last rounding of a one-term product random
-        return self.round(sequential_matmul(a, w, self.r.accumulation_roundoff, self.rng))
+        return self.round(sequential_matmul(a, w, self.r.accumulation_roundoff, self.rng,
+                                            w_squared=self._squared(w)))
+
+    def _squared(self, w) -> np.ndarray | None:
+        """``w * w``, once per weight: a run multiplies by the same weights at every step. Keyed
+        by the memory ``w`` views (a weight sliced anew each step is the same weight); ``w`` is
+        kept alive with it, so that memory is not reused for another array while the namespace
+        lives (one oracle run, whose weights do not change)."""
+        if not (isinstance(w, np.ndarray) and w.dtype == np.float64):
+            return None
+        key = (w.__array_interface__["data"][0], w.shape, w.strides)
+        if key not in self._squares:
+            self._squares[key] = (w, w * w)
+        return self._squares[key][1]
 
     def add(self, a, b):
         return self.round(a + b)
@@ -171,7 +186,8 @@ class EmulatedTorch(oracle.TorchOps):
 
 
 def sequential_matmul(a: np.ndarray, w: np.ndarray, unit_roundoff: float,
-                      rng: np.random.Generator, *, blocks: int = 32) -> np.ndarray:
+                      rng: np.random.Generator, *, blocks: int = 32,
+                      w_squared: np.ndarray | None = None) -> np.ndarray:
     """``a @ w`` as a correct implementation that sums its n terms one after the other in a format
     of ``unit_roundoff`` computes it, to first order: the exact result plus a random error whose
     variance is what rounding each product and each partial sum s_k gives,
@@ -181,29 +197,31 @@ def sequential_matmul(a: np.ndarray, w: np.ndarray, unit_roundoff: float,
     Recursive summation is the least accurate order in common use (TensorFlow's CPU matrix-vector
     kernel rounds as it does: measured within 1.4x of this variance), so every blocked or pairwise
     order of another implementation lies within it. The partial sums are taken at the ends of at
-    most ``blocks`` blocks, each standing for the partial sums of its block."""
+    most ``blocks`` blocks, each standing for the partial sums of its block. ``w_squared`` is
+    ``w * w`` where the caller keeps it across products with the same ``w``."""
     a = np.asarray(a, dtype=np.float64)
     w = np.asarray(w, dtype=np.float64)
     exact = a @ w
     n = w.shape[0]
-    rows = int(np.prod(a.shape[:-1]))
+    rows = math.prod(a.shape[:-1])
     block = -(-n // min(n, blocks))
     blocks = -(-n // block)
     pad = blocks * block - n
     a2 = a.reshape(rows, n)
     w2 = w
-    if pad:
-        a2, w2 = np.pad(a2, ((0, 0), (0, pad))), np.pad(w, ((0, pad), (0, 0)))
+    w_squared = w * w if w_squared is None else w_squared
+    if pad:  # zeros square to zeros: padding the squares is squaring the padded weight
+        a2, w2, w_squared = (np.pad(a2, ((0, 0), (0, pad))), np.pad(w, ((0, pad), (0, 0))),
+                             np.pad(w_squared, ((0, pad), (0, 0))))
     # (blocks, rows, m): each block's partial product, by one batched matrix product
-    partial = np.matmul(a2.reshape(rows, blocks, block).transpose(1, 0, 2),
-                        w2.reshape(blocks, block, w.shape[1]))
-    # running sums over the blocks, added one block at a time: the same additions in the same
-    # order as np.cumsum(partial, axis=0), whose accumulation along a leading axis is ~20x slower
-    sums = np.empty_like(partial)
-    sums[0] = partial[0]
+    sums = np.matmul(a2.reshape(rows, blocks, block).transpose(1, 0, 2),
+                     w2.reshape(blocks, block, w.shape[1]))
+    # running sums over the blocks, in place, added one block at a time: the same additions in
+    # the same order as np.cumsum(sums, axis=0), whose accumulation along a leading axis is ~20x
+    # slower
     for k in range(1, blocks):
-        np.add(sums[k - 1], partial[k], out=sums[k])
-    squares = block * np.einsum("brm,brm->rm", sums, sums) + (a2 * a2) @ (w2 * w2)
+        np.add(sums[k - 1], sums[k], out=sums[k])
+    squares = block * np.einsum("brm,brm->rm", sums, sums) + (a2 * a2) @ w_squared
     noise = rng.standard_normal(exact.shape) * np.sqrt(squares.reshape(exact.shape) / 3.0)
     return exact + unit_roundoff * noise
 
