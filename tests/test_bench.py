@@ -121,16 +121,37 @@ def test_different_machines_are_warned_about():
     assert "different machines" in compare_runs(a, b).markdown()
 
 
-def test_report_has_a_table_per_cell_and_size_and_plots_and_never_overwrites(tmp_path):
-    report = write_report(RUN_A, tmp_path / "report")
+def _with_harness_row(folder: Path) -> Path:
+    """RUN_A with one benchmark of the harness itself (cell "harness"), as benchmarks/ writes."""
+    raw = json.loads(RUN_A.read_text())
+    harness = json.loads(json.dumps(raw["benchmarks"][0]))
+    harness["name"] = harness["fullname"] = "test_harness[w0-forward]"
+    harness["extra_info"].update(cell="harness", pass_="forward", path="parity-check",
+                                 framework="parity", flops=2, kernel="2 drawn example(s) per round")
+    raw["benchmarks"].append(harness)
+    path = folder / "with-harness.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    """The report of RUN_A and a harness benchmark, written once for the tests that read it (its
+    six plots take seconds)."""
+    folder = tmp_path_factory.mktemp("report")
+    return write_report(_with_harness_row(folder), folder / "report")
+
+
+def test_report_has_a_table_per_cell_and_size_and_plots_and_never_overwrites(report):
     text = report.read_text()
     for heading in ("## lstm, seed (B=1 T=5 I=4 H=2), forward", "## gru, small (B=16"):
         assert heading in text
     assert "| keras | tf-function-xla |" in text and "% of its device's peak" in text
     pngs = sorted(p.name for p in report.parent.glob("*.png"))
-    assert "lstm-train.png" in pngs and len(pngs) == 6
+    assert "lstm-train.png" in pngs and len(pngs) == 6  # the harness has a table, no plot
+    assert all(f"![{p}]({p})" in text for p in pngs)
     with pytest.raises(FileExistsError):
-        write_report(RUN_A, tmp_path / "report")
+        write_report(RUN_A, report.parent)
 
 
 def test_benchmarks_refuse_xdist():
@@ -186,8 +207,8 @@ def test_the_reference_workload_is_timed_and_repeatable():
     assert bench.REFERENCE_FLOPS == 2 * 256 ** 3 + 50 * 2 * 16 * 64 * 128
 
 
-def test_report_marks_unstable_benchmarks_and_advises(tmp_path):
-    text = write_report(RUN_A, tmp_path / "report").read_text()
+def test_report_marks_unstable_benchmarks_and_advises(report):
+    text = report.read_text()
     assert "| stability |" in text and "unstable: the two fastest windows differ" in text
     assert "benchmarks are unstable" in text and "--bench-threads" in text
     assert "noisy samples" in text  # a wide IQR whose minima agree is named, not hidden
@@ -200,16 +221,8 @@ def test_compare_draws_a_forest_plot_into_a_new_file(tmp_path):
     assert main(["compare", str(RUN_A), str(RUN_B), "--plot", str(png)]) == 2  # never overwrites
 
 
-def test_harness_rows_have_no_flop_rate_in_the_report(tmp_path):
-    raw = json.loads(RUN_A.read_text())
-    harness = json.loads(json.dumps(raw["benchmarks"][0]))
-    harness["name"] = harness["fullname"] = "test_harness[w0-forward]"
-    harness["extra_info"].update(cell="harness", pass_="forward", path="parity-check",
-                                 framework="parity", flops=2, kernel="2 drawn example(s) per round")
-    raw["benchmarks"].append(harness)
-    path = tmp_path / "with-harness.json"
-    path.write_text(json.dumps(raw))
-    text = write_report(path, tmp_path / "r").read_text()
+def test_harness_rows_have_no_flop_rate_in_the_report(report):
+    text = report.read_text()
     row = next(line for line in text.splitlines() if "| parity-check |" in line)
     assert row.split("|")[5:7] == [" n/a ", " n/a "], row  # GFLOP/s and % of peak
     assert "## harness" in text
