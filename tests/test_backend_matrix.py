@@ -154,8 +154,10 @@ def test_a_worker_process_that_fails_fails_the_matrix(monkeypatch, tmp_path):
 
 
 def test_the_command_itself_loads_no_framework():
-    # nor scipy: half a second of every command's start, for a default in a help text
+    # nor scipy: half a second of every command's start, for a default in a help text; nor do
+    # the modules behind bench report and compare --plot (a report of stored runs)
     code = ("import sys; import parity.cli, parity.matrix.run, parity.matrix.table; "
+            "import parity.bench.report, parity.bench.plots; "
             "parity.cli.build_parser(); "
             "print(sorted({'torch', 'tensorflow', 'keras', 'jax', 'scipy'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
