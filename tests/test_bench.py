@@ -11,7 +11,7 @@ import pytest
 
 from parity.bench import workloads as bench
 from parity.bench.compare import compare_runs
-from parity.bench.report import write_report
+from parity.bench.report import markdown, write_report
 from parity.bench.results import BenchmarkFileError, Run, load, machine_differences
 from parity.cli import main
 from parity.core.spec import RecurrentSpec
@@ -169,15 +169,25 @@ def test_benchmarks_refuse_xdist():
         conftest.pytest_configure(Config())
 
 
-def test_gpu_run_shares_are_of_each_paths_own_device(tmp_path):
+def test_gpu_run_shares_are_of_each_paths_own_device():
     # a real H200 session (benchmarks/gpu.sh): torch-cuda and Keras-on-torch both ran on the GPU
+    import matplotlib.pyplot as plt
+
+    from parity.bench.plots import cell_pass_figure
+
     run = load(Path(__file__).parent.parent / "fixtures" / "benchmarks" / "h200-full.json")
     peaks = run.machine["parity"]["fp32_gemm_peak_gflops_by_device"]
     assert set(peaks) == {"cpu", "cuda"} and peaks["cuda"] > 10 * peaks["cpu"]
     assert {r.device for r in run.results} == {"cuda"}
     assert all(run.peak_of(r) == peaks["cuda"] for r in run.results)
-    text = write_report(run.source, tmp_path / "r").read_text()
+    text = markdown(run)  # write_report's text; its plots are checked on RUN_A's report
     assert "device cuda: NVIDIA H200" in text and "(cuda) |" in text
+    # the plot's peak view is a share of the GPU's peak too: a bar per path and size
+    results = [r for r in run.results if r.cell == "lstm" and r.pass_ == "forward"]
+    fig = cell_pass_figure(run, results, "lstm forward")
+    bars = sorted(bar.get_height() for bar in fig.axes[1].patches)
+    plt.close(fig)
+    assert bars == pytest.approx(sorted(100 * r.gflops / peaks["cuda"] for r in results))
 
 
 def _with_reference(tmp_path: Path, seconds: float = 1e-3) -> Path:
