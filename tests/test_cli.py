@@ -23,6 +23,17 @@ def test_check_runs_the_shipped_checks_and_returns_pytest_exit_code(run_check):
     assert "4 passed" in out
 
 
+def test_check_freezes_the_frameworks_and_leaves_the_collector_on(monkeypatch):
+    import gc
+
+    from parity.cli import _frameworks_imported_and_frozen
+
+    frozen_with_collector_on = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen_with_collector_on.append(gc.isenabled()))
+    _frameworks_imported_and_frozen()
+    assert frozen_with_collector_on == [True] and gc.isenabled()
+
+
 def test_scenarios_prints_table_and_writes_plots(tmp_path, capsys):
     out = tmp_path / "scen"
     assert main(["scenarios", "hihello", "--out", str(out)]) == 0
