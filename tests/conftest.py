@@ -17,11 +17,13 @@ def _nested_session():
     it ends (pytest's unraisableexception plugin runs two, 0.3 - 0.5 s each with the frameworks
     loaded; cycles the session itself leaves are still collected, and still reported)."""
     profile = settings.get_current_profile_name()
+    frozen_before = gc.get_freeze_count() > 0  # a freeze of the whole process is kept
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
         settings.load_profile(profile)
 
 
