@@ -154,9 +154,12 @@ def test_a_worker_process_that_fails_fails_the_matrix(monkeypatch, tmp_path):
 
 
 def test_the_command_itself_loads_no_framework():
+    # nor scipy: half a second of every command's start, for a default in a help text; nor do
+    # the modules behind bench report and compare --plot (a report of stored runs)
     code = ("import sys; import parity.cli, parity.matrix.run, parity.matrix.table; "
+            "import parity.bench.report, parity.bench.plots; "
             "parity.cli.build_parser(); "
-            "print(sorted({'torch', 'tensorflow', 'keras', 'jax'} & set(sys.modules)))")
+            "print(sorted({'torch', 'tensorflow', 'keras', 'jax', 'scipy'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stderr
 
@@ -166,16 +169,41 @@ def test_unknown_backend_names_are_a_usage_error(tmp_path, capsys):
     assert "theano" in capsys.readouterr().err and not (tmp_path / "m").exists()
 
 
-def test_backends_command_writes_the_matrix_and_never_overwrites(tmp_path):
+def _worker_in_this_process(calls: list):
+    """A stand-in for :func:`parity.matrix.run.run_in_subprocess` that runs the worker's own
+    ``main`` here, on this process's Keras backend (a worker process imports torch and TensorFlow
+    again, seconds; ``.ci/run`` runs ``python -m parity backends`` with real worker processes, and
+    a worker process that fails has its own test)."""
+    import keras
+    import threadpoolctl
+    import torch
+
+    from parity.matrix import worker
+
+    def runner(command: list[str], env: dict[str, str]) -> tuple[int, str]:
+        calls.append(command)
+        assert command[:3] == [sys.executable, "-m", "parity.matrix.worker"], command
+        assert env["KERAS_BACKEND"] == keras.backend.backend(), env["KERAS_BACKEND"]
+        threads = torch.get_num_threads()
+        with threadpoolctl.threadpool_limits(limits=None):  # the worker pins threads: put back
+            try:
+                return worker.main(command[3:]), ""
+            finally:
+                torch.set_num_threads(threads)
+    return runner
+
+
+def test_backends_command_writes_the_matrix_and_never_overwrites(tmp_path, capsys, monkeypatch):
     """One real run on the TensorFlow backend (the torch module and the oracle included); a backend
     that is not installed is named, not failed."""
+    calls: list[list[str]] = []
+    monkeypatch.setattr(matrix_run, "run_in_subprocess", _worker_in_this_process(calls))
     out = tmp_path / "matrix"
     missing = next((b for b in ("jax",) if importlib.util.find_spec(b) is None), None)
     backends = "tensorflow" + (f",{missing}" if missing else "")
-    command = [sys.executable, "-m", "parity", "backends", "--backends", backends, "--out",
-               str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
-    assert done.returncode == 0, done.stdout + done.stderr
+    command = ["backends", "--backends", backends, "--out", str(out)]
+    assert main(command) == 0, capsys.readouterr()
+    assert len(calls) == 1 and "--reference" in calls[0]  # the first backend computes the reference
     table = (out / "matrix.md").read_text()
     assert "| Keras-TF | torch |" in table and "## float64" in table
     rows = json.loads((out / "matrix.json").read_text())["rows"]
@@ -184,8 +212,9 @@ def test_backends_command_writes_the_matrix_and_never_overwrites(tmp_path):
     assert all(r["verdict"] == "within" for r in rows)
     if missing:
         assert f"keras-{missing}: not installed" in table.lower()
-    again = subprocess.run(command, capture_output=True, text=True)
-    assert again.returncode == 2 and "exists" in again.stderr
+    capsys.readouterr()
+    assert main(command) == 2 and "exists" in capsys.readouterr().err
+    assert len(calls) == 1  # refused before any worker ran
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])

@@ -11,7 +11,7 @@ import pytest
 
 from parity.bench import workloads as bench
 from parity.bench.compare import compare_runs
-from parity.bench.report import write_report
+from parity.bench.report import markdown, write_report
 from parity.bench.results import BenchmarkFileError, Run, load, machine_differences
 from parity.cli import main
 from parity.core.spec import RecurrentSpec
@@ -89,6 +89,18 @@ def test_corrupt_or_foreign_files_get_a_clear_error(tmp_path, content, message):
     assert str(path) in str(info.value)
 
 
+@pytest.mark.parametrize("sample", [float("nan"), float("inf"), 0, -1.5, True, "0.1", None,
+                                    [0.1], 10 ** 400])
+def test_a_raw_sample_that_is_no_positive_finite_time_is_named(tmp_path, sample):
+    raw = json.loads(RUN_A.read_text())
+    raw["benchmarks"][3]["stats"]["data"][2] = sample
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(BenchmarkFileError) as info:
+        load(path)
+    assert f"benchmarks[3]: raw sample data[2] = {sample!r} is not a positive" in str(info.value)
+
+
 def test_runs_without_raw_samples_cannot_be_compared(tmp_path):
     raw = json.loads(RUN_A.read_text())
     for b in raw["benchmarks"]:
@@ -109,16 +121,37 @@ def test_different_machines_are_warned_about():
     assert "different machines" in compare_runs(a, b).markdown()
 
 
-def test_report_has_a_table_per_cell_and_size_and_plots_and_never_overwrites(tmp_path):
-    report = write_report(RUN_A, tmp_path / "report")
+def _with_harness_row(folder: Path) -> Path:
+    """RUN_A with one benchmark of the harness itself (cell "harness"), as benchmarks/ writes."""
+    raw = json.loads(RUN_A.read_text())
+    harness = json.loads(json.dumps(raw["benchmarks"][0]))
+    harness["name"] = harness["fullname"] = "test_harness[w0-forward]"
+    harness["extra_info"].update(cell="harness", pass_="forward", path="parity-check",
+                                 framework="parity", flops=2, kernel="2 drawn example(s) per round")
+    raw["benchmarks"].append(harness)
+    path = folder / "with-harness.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> Path:
+    """The report of RUN_A and a harness benchmark, written once for the tests that read it (its
+    six plots take seconds)."""
+    folder = tmp_path_factory.mktemp("report")
+    return write_report(_with_harness_row(folder), folder / "report")
+
+
+def test_report_has_a_table_per_cell_and_size_and_plots_and_never_overwrites(report):
     text = report.read_text()
     for heading in ("## lstm, seed (B=1 T=5 I=4 H=2), forward", "## gru, small (B=16"):
         assert heading in text
     assert "| keras | tf-function-xla |" in text and "% of its device's peak" in text
     pngs = sorted(p.name for p in report.parent.glob("*.png"))
-    assert "lstm-train.png" in pngs and len(pngs) == 6
+    assert "lstm-train.png" in pngs and len(pngs) == 6  # the harness has a table, no plot
+    assert all(f"![{p}]({p})" in text for p in pngs)
     with pytest.raises(FileExistsError):
-        write_report(RUN_A, tmp_path / "report")
+        write_report(RUN_A, report.parent)
 
 
 def test_benchmarks_refuse_xdist():
@@ -136,15 +169,25 @@ def test_benchmarks_refuse_xdist():
         conftest.pytest_configure(Config())
 
 
-def test_gpu_run_shares_are_of_each_paths_own_device(tmp_path):
+def test_gpu_run_shares_are_of_each_paths_own_device():
     # a real H200 session (benchmarks/gpu.sh): torch-cuda and Keras-on-torch both ran on the GPU
+    import matplotlib.pyplot as plt
+
+    from parity.bench.plots import cell_pass_figure
+
     run = load(Path(__file__).parent.parent / "fixtures" / "benchmarks" / "h200-full.json")
     peaks = run.machine["parity"]["fp32_gemm_peak_gflops_by_device"]
     assert set(peaks) == {"cpu", "cuda"} and peaks["cuda"] > 10 * peaks["cpu"]
     assert {r.device for r in run.results} == {"cuda"}
     assert all(run.peak_of(r) == peaks["cuda"] for r in run.results)
-    text = write_report(run.source, tmp_path / "r").read_text()
+    text = markdown(run)  # write_report's text; its plots are checked on RUN_A's report
     assert "device cuda: NVIDIA H200" in text and "(cuda) |" in text
+    # the plot's peak view is a share of the GPU's peak too: a bar per path and size
+    results = [r for r in run.results if r.cell == "lstm" and r.pass_ == "forward"]
+    fig = cell_pass_figure(run, results, "lstm forward")
+    bars = sorted(bar.get_height() for bar in fig.axes[1].patches)
+    plt.close(fig)
+    assert bars == pytest.approx(sorted(100 * r.gflops / peaks["cuda"] for r in results))
 
 
 def _with_reference(tmp_path: Path, seconds: float = 1e-3) -> Path:
@@ -174,8 +217,8 @@ def test_the_reference_workload_is_timed_and_repeatable():
     assert bench.REFERENCE_FLOPS == 2 * 256 ** 3 + 50 * 2 * 16 * 64 * 128
 
 
-def test_report_marks_unstable_benchmarks_and_advises(tmp_path):
-    text = write_report(RUN_A, tmp_path / "report").read_text()
+def test_report_marks_unstable_benchmarks_and_advises(report):
+    text = report.read_text()
     assert "| stability |" in text and "unstable: the two fastest windows differ" in text
     assert "benchmarks are unstable" in text and "--bench-threads" in text
     assert "noisy samples" in text  # a wide IQR whose minima agree is named, not hidden
@@ -188,16 +231,8 @@ def test_compare_draws_a_forest_plot_into_a_new_file(tmp_path):
     assert main(["compare", str(RUN_A), str(RUN_B), "--plot", str(png)]) == 2  # never overwrites
 
 
-def test_harness_rows_have_no_flop_rate_in_the_report(tmp_path):
-    raw = json.loads(RUN_A.read_text())
-    harness = json.loads(json.dumps(raw["benchmarks"][0]))
-    harness["name"] = harness["fullname"] = "test_harness[w0-forward]"
-    harness["extra_info"].update(cell="harness", pass_="forward", path="parity-check",
-                                 framework="parity", flops=2, kernel="2 drawn example(s) per round")
-    raw["benchmarks"].append(harness)
-    path = tmp_path / "with-harness.json"
-    path.write_text(json.dumps(raw))
-    text = write_report(path, tmp_path / "r").read_text()
+def test_harness_rows_have_no_flop_rate_in_the_report(report):
+    text = report.read_text()
     row = next(line for line in text.splitlines() if "| parity-check |" in line)
     assert row.split("|")[5:7] == [" n/a ", " n/a "], row  # GFLOP/s and % of peak
     assert "## harness" in text

@@ -23,6 +23,17 @@ def test_check_runs_the_shipped_checks_and_returns_pytest_exit_code(run_check):
     assert "4 passed" in out
 
 
+def test_check_freezes_the_frameworks_and_leaves_the_collector_on(monkeypatch):
+    import gc
+
+    from parity.cli import _frameworks_imported_and_frozen
+
+    frozen_with_collector_on = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen_with_collector_on.append(gc.isenabled()))
+    _frameworks_imported_and_frozen()
+    assert frozen_with_collector_on == [True] and gc.isenabled()
+
+
 def test_scenarios_prints_table_and_writes_plots(tmp_path, capsys):
     out = tmp_path / "scen"
     assert main(["scenarios", "hihello", "--out", str(out)]) == 0
@@ -78,17 +89,20 @@ def test_grouped_commands_and_their_older_spellings_share_one_parser(capsys):
 
 
 def _replay_processes(calls: list[list[str]]):
-    """A stand-in for benchmark process i: it writes window i of the committed run smoke-a (a real
-    process imports both frameworks and measures the machine's peak, seconds each; the gate in CI
-    and the main job run real ones)."""
+    """A stand-in for benchmark process i: it writes window i of the committed run smoke-a, the
+    benchmarks its ``-k`` selects (words joined by "and"; a real process imports both frameworks
+    and measures the machine's peak, seconds each; the gate in CI and the main job run real
+    ones)."""
     raw = json.loads(Path("fixtures/benchmarks/smoke-a.json").read_text())
 
     def runner(cmd: list[str], quiet: bool) -> int:
         calls.append(cmd)
         out = Path(next(a for a in cmd if a.startswith("--benchmark-json=")).split("=", 1)[1])
+        words = cmd[cmd.index("-k") + 1].split(" and ") if "-k" in cmd else []
         part = copy.deepcopy(raw)
         part["benchmarks"] = [b for b in part["benchmarks"]
-                              if b["extra_info"]["window"] == f"p{len(calls) - 1}-w0"]
+                              if b["extra_info"]["window"] == f"p{len(calls) - 1}-w0"
+                              and all(w in b["name"] for w in words)]
         for b in part["benchmarks"]:
             b["extra_info"]["window"] = 0
         out.write_text(json.dumps(part))
@@ -109,7 +123,11 @@ def test_bench_run_merges_its_processes_into_one_run_with_a_report(tmp_path, cap
     run = json.loads((out / "benchmarks.json").read_text())
     windows = {b["extra_info"]["window"] for b in run["benchmarks"]}
     assert windows == {"p0-w0", "p1-w0"}  # one window per process
-    assert (out / "report" / "report.md").is_file()
+    assert {(b["extra_info"]["size"], b["extra_info"]["cell"]) for b in run["benchmarks"]} == \
+        {("small", "simple_rnn")}
+    assert "## simple_rnn, small" in (out / "report" / "report.md").read_text()
+    assert sorted(p.name for p in (out / "report").glob("*.png")) == \
+        ["simple_rnn-forward.png", "simple_rnn-train.png"]
     assert not list(out.glob("*process*.json"))  # the parts are merged, then removed
     assert main(["bench", "run", "--out", str(out)]) == 2  # never overwrites
 

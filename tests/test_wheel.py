@@ -48,8 +48,11 @@ def test_the_installed_wheel_runs_the_shipped_checks_from_any_folder(tmp_path):
     where = _run([str(python), "-c", "import parity; print(parity.__file__)"], cwd=elsewhere,
                  env=env).stdout.strip()
     assert where.startswith(str(site)), where
+    # no unraisableexception plugin: its two garbage collections at the end walk both
+    # frameworks (0.4 s); what it reports are warnings, which this test does not read
     checks = _run([str(python), "-m", "parity", "check", "-q", "-p", "no:cacheprovider",
-                   "-k", "closed_form or lab_12_0"], cwd=elsewhere, env=env)
+                   "-p", "no:unraisableexception", "-k", "closed_form or lab_12_0"],
+                  cwd=elsewhere, env=env)
     counts = checks.stdout.strip().splitlines()[-1]
     assert "passed" in counts and "error" not in counts and "skipped" not in counts, checks.stdout
     assert int(counts.split(" passed")[0].split()[-1]) >= 5, counts  # closed form 4, lab 12-0 1+

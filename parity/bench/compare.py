@@ -28,7 +28,6 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 
 from parity.bench import stats as bench_stats
 from parity.bench.results import (
@@ -195,6 +194,9 @@ def judge(old: Result, cur: Result, factor: float, normalised: bool,
         if raw.verdict != judged.verdict:  # the machine's drift made the difference
             problems += (f"raw time alone says {raw.verdict}: the reference ran "
                          f"x{reference_ratio:.2f} as long in the new run",)
+    from scipy.stats import mannwhitneyu  # here: the command line's parser reads FACTOR, and
+    # scipy.stats takes half a second to import
+
     p = float(mannwhitneyu(cur.data, old.data, alternative="two-sided").pvalue)
     return Change(cur.name, old.median, cur.median, p, judged.separated, judged.verdict,
                   judged.ratio, raw.ratio, reference_ratio, judged.interval, problems)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from parity.bench.names import PATHS
 from parity.bench.results import Result, Run
-from parity.bench.workloads import PATHS
 
 SIZE_ORDER = ("seed", "small", "mid", "fastrnns", "deepbench-lstm", "deepbench-gru",
               "deepbench-vanilla")

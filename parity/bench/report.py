@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from parity.bench.names import CELLS, PATHS
 from parity.bench.plots import SIZE_ORDER as _SIZE_ORDER
 from parity.bench.results import Run, load, versions
 from parity.bench.stats import ADVICE, diagnose, noise_note
-from parity.bench.workloads import CELLS, PATHS
 from parity.core import outputs
 
 

@@ -4,6 +4,7 @@ per-benchmark facts the report and the comparison use."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +120,24 @@ def load(path: str | Path) -> Run:
 
 
 def _positive(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
-        bool(np.isfinite(value)) and value > 0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float64 is no time either
+        return False
+    return math.isfinite(value) and value > 0
+
+
+def _all_positive(values: list) -> bool:
+    """:func:`_positive` of every value, at numpy's speed (runs hold 10^4 - 10^6 samples)."""
+    if not {type(v) for v in values} <= {int, float}:  # bool, str, None, lists...: one by one
+        return all(_positive(v) for v in values)
+    try:
+        times = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # an int beyond float64
+        return all(_positive(v) for v in values)
+    return bool(np.all(np.isfinite(times) & (times > 0)))
 
 
 def _check_timings(where: str, stats: dict, extra: dict) -> None:
@@ -133,8 +150,8 @@ def _check_timings(where: str, stats: dict, extra: dict) -> None:
     if not isinstance(data, list):
         raise BenchmarkFileError(f"{where}: raw samples 'data' is {type(data).__name__}, not a "
                                  "list of times")
-    bad = next((j for j, v in enumerate(data) if not _positive(v)), None)
-    if bad is not None:
+    if not _all_positive(data):
+        bad = next(j for j, v in enumerate(data) if not _positive(v))
         raise BenchmarkFileError(f"{where}: raw sample data[{bad}] = {data[bad]!r} is not a "
                                  "positive, finite time in seconds; the file is corrupt")
     reference = extra.get("reference")
@@ -149,7 +166,8 @@ def _check_timings(where: str, stats: dict, extra: dict) -> None:
 
 def _pooled(key, parts) -> Result:
     extra = parts[0][0]
-    per_window = tuple(tuple(float(v) for v in stats.get("data", ())) for _, stats in parts)
+    per_window = tuple(tuple(np.asarray(stats.get("data", ()), dtype=np.float64).tolist())
+                       for _, stats in parts)
     data = tuple(v for w in per_window for v in w)
     median = float(np.median([float(stats["median"]) for _, stats in parts]))
     iqr = float(np.subtract(*np.percentile(data, [75, 25]))) if data else \

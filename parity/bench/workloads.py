@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from parity.bench.names import CELLS, PASSES, PATHS  # noqa: F401 - the benchmarks read them here
 from parity.checks.cases import ParityCase
 from parity.checks.compare import assert_within, oracle_bounds
 from parity.core.errors import UnsupportedConfig
@@ -39,10 +40,6 @@ SIZE_SETS: dict[str, tuple[Size, ...]] = {
              Size("deepbench-gru", 32, 187, 1536, 1536, gpu_only=True),
              Size("deepbench-vanilla", 16, 50, 1760, 1760, gpu_only=True)),
 }
-CELLS = ("simple_rnn", "lstm", "gru")
-PASSES = ("forward", "train")
-PATHS = ("keras-eager", "tf-function", "tf-function-xla", "torch-eager", "torch-compile",
-         "torch-cuda")
 
 
 def flops(spec: RecurrentSpec, batch: int, steps: int, pass_: str) -> int:

@@ -52,16 +52,35 @@ def parse_backends(text: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def run_in_subprocess(command: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run one worker process (:mod:`parity.matrix.worker`); :func:`run_matrix` looks this name
+    up at each call, so a test can run the worker's computation in its own process instead.
+
+    Args:
+        command: the worker's command line.
+        env: its environment (``KERAS_BACKEND`` set).
+
+    Returns:
+        (exit code, what it wrote to stderr).
+
+    Examples:
+        >>> run_in_subprocess([sys.executable, "-c", "import sys; sys.exit(3)"], dict(os.environ))
+        (3, '')
+    """
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    return done.returncode, done.stderr
+
+
 def _worker(backend: str, out: Path, reference: bool) -> tuple[WorkerResult | None, str]:
     """Run one worker; (its result, "") or (None, why it failed)."""
     env = dict(os.environ, KERAS_BACKEND=backend)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = [sys.executable, "-m", "parity.matrix.worker", "--out", str(out),
                *(["--reference"] if reference else [])]
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = " | ".join(done.stderr.strip().splitlines()[-3:])
-        return None, f"the worker process failed (exit {done.returncode}): {tail}"
+    code, stderr = run_in_subprocess(command, env)
+    if code != 0:
+        tail = " | ".join(stderr.strip().splitlines()[-3:])
+        return None, f"the worker process failed (exit {code}): {tail}"
     return WorkerResult.load(out), ""
 
 
