@@ -49,26 +49,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _frameworks_imported_and_frozen() -> None:
-    """Import torch, TensorFlow and Keras with the garbage collector paused, then freeze every
-    object alive: the frameworks' half a million objects live as long as the process, and
-    otherwise the collections during their import, every later full collection and the one at
-    exit walk them all (``python -m parity check -k "closed_form or lab_12_0"``: 6.5 s CPU
-    before, 3.4 s after, on the 2-core machine)."""
-    import gc
-
-    gc.disable()
-    try:
-        import parity.core.frameworks  # noqa: F401 - importing them is the point
-    finally:
-        gc.enable()
-    gc.freeze()
-
-
 def _check(args: argparse.Namespace) -> int:
     import pytest
 
-    _frameworks_imported_and_frozen()
+    from parity.core.frameworks import freeze_imported
+
+    freeze_imported()  # this process's entry point: see its docstring
     argv = ["-p", "parity.pytest_plugin", "--pyargs", "parity.checks",
             f"--hypothesis-profile={args.profile}", *args.pytest_options]
     return _pytest_code(pytest.main(argv))

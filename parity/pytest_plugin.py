@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, settings
 
 import parity  # noqa: F401  (imports torch before tensorflow)
 from parity.core import exercised, outputs
-from parity.core.frameworks import keras, pin_threads, torch
+from parity.core.frameworks import freeze_imported, keras, pin_threads, torch
 
 _COMMON = dict(deadline=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors])
@@ -92,6 +92,7 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--parity-threads={threads}: must be at least 1")
     # False when an earlier plugin already started TensorFlow: its pools are left as they are
     pin_threads(threads, threads)
+    freeze_imported()  # the session's entry point: see its docstring (about 2 s of CPU a run)
     cache = config.getoption("parity_jax_cache")
     if keras.backend.backend() == "jax" and cache != "off":
         from parity.layers.jax_side import use_compilation_cache

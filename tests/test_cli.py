@@ -17,21 +17,33 @@ def test_sweep_prints_errors_and_tolerance_used(capsys):
     assert "comparisons: 6" in out and "largest share of tolerance used (cross)" in out
 
 
-def test_check_runs_the_shipped_checks_and_returns_pytest_exit_code(run_check):
+def test_check_runs_the_shipped_checks_and_returns_pytest_exit_code(run_check, monkeypatch):
+    import gc
+
+    from parity.core import frameworks
+
+    frozen_with_collector_on = []  # the command is an entry point: it freezes the frameworks
+    monkeypatch.setattr(frameworks, "freeze_imported",
+                        lambda: frozen_with_collector_on.append(gc.isenabled()))
     code, out = run_check("-q", "-k", "closed_form")
     assert code == 0, out
     assert "4 passed" in out
+    assert frozen_with_collector_on == [True]
 
 
-def test_check_freezes_the_frameworks_and_leaves_the_collector_on(monkeypatch):
+def test_the_frameworks_import_leaves_the_collector_as_it_found_it():
     import gc
+    import importlib
 
-    from parity.cli import _frameworks_imported_and_frozen
+    from parity.core import frameworks
 
-    frozen_with_collector_on = []
-    monkeypatch.setattr(gc, "freeze", lambda: frozen_with_collector_on.append(gc.isenabled()))
-    _frameworks_imported_and_frozen()
-    assert frozen_with_collector_on == [True] and gc.isenabled()
+    try:
+        for enabled in (False, True):
+            (gc.enable if enabled else gc.disable)()
+            importlib.reload(frameworks)  # its code again: torch and keras come from sys.modules
+            assert gc.isenabled() == enabled
+    finally:
+        gc.enable()
 
 
 def test_scenarios_prints_table_and_writes_plots(tmp_path, capsys):

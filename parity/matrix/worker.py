@@ -104,4 +104,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from parity.core.frameworks import freeze_imported
+
+    freeze_imported()  # a process of its own: see its docstring
     sys.exit(main())
