@@ -1,11 +1,14 @@
 """An installed wheel runs the shipped checks from any folder: the data they read travels inside
-the package. Builds the wheel from this checkout, installs it (no dependencies: the test
-environment's packages are reused, but not its editable copy of rnn-parity) into a fresh virtual
-environment, and runs ``python -m parity check`` from an empty temporary folder."""
+the package. Builds the wheel from a copy of this checkout's package sources (a build in the
+checkout itself would leave a `build/` folder whose stale modules a later wheel packs), installs
+it (no dependencies: the test environment's packages are reused, but not its editable copy of
+rnn-parity) into a fresh virtual environment, and runs ``python -m parity check`` from an empty
+temporary folder."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,11 +25,17 @@ def _run(args, **kwargs) -> subprocess.CompletedProcess:
 
 
 def test_the_installed_wheel_runs_the_shipped_checks_from_any_folder(tmp_path):
-    wheels = tmp_path / "wheels"
-    _run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+    source, wheels = tmp_path / "source", tmp_path / "wheels"
+    shutil.copytree(ROOT / "parity", source / "parity",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    _run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
           "-q", "-w", str(wheels)])
     (wheel,) = wheels.glob("rnn_parity-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
+    modules = {p.relative_to(source).as_posix() for p in (source / "parity").rglob("*.py")}
+    assert {n for n in names if n.endswith(".py")} == modules  # every module, and nothing else
     assert "parity/data/scenarios/lab_12_0.json" in names
     assert "parity/data/scenarios/hihello.json" in names
 
