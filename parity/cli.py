@@ -61,6 +61,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    if not args.summarise:  # computes: one thread per framework and BLAS, as the checks run
+        from parity.core.frameworks import pin_threads
+
+        pin_threads(1, 1)  # why: its docstring (spinning BLAS threads on a busy machine)
     if args.sensitivity:
         from parity.calibration.calibrate import sensitivity_table
 
@@ -349,7 +353,8 @@ def _add_scenarios(commands) -> None:
 
 def _add_sweep(commands) -> None:
     sweep = commands.add_parser("sweep", help="draw many cases, check each in both directions, and "
-                                "report the largest errors and share of tolerance used")
+                                "report the largest errors and share of tolerance used (one "
+                                "thread per framework and BLAS, as the checks run)")
     sweep.add_argument("--examples", type=_positive_int, default=None,
                        help="cases drawn (default 300; with --table, per cell and column, 30)")
     sweep.add_argument("--wide", action="store_true", help="wide magnitudes and gains")

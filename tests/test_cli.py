@@ -58,9 +58,15 @@ def test_scenarios_prints_table_and_writes_plots(tmp_path, capsys):
     assert main(["scenarios", "no_such", "--out", str(tmp_path / "x")]) == 2
 
 
-def test_calibration_sweep_writes_its_evidence_and_summarises_folders_together(tmp_path, capsys):
+def test_calibration_sweep_writes_its_evidence_and_summarises_folders_together(tmp_path, capsys,
+                                                                               monkeypatch):
+    from parity.core import frameworks
+
+    pinned = []  # computing sweeps run on one thread per framework and BLAS, as the checks do
+    monkeypatch.setattr(frameworks, "pin_threads", lambda *threads: pinned.append(threads))
     a, b, both = tmp_path / "a", tmp_path / "b", tmp_path / "both"
     assert main(["sweep", "--calibrate", "--cases", "2", "--seed", "5", "--out", str(a)]) == 0
+    assert pinned == [(1, 1)]
     assert main(["sweep", "--calibrate", "--cases", "1", "--seed", "6", "--out", str(b)]) == 0
     lines = (a / "cases.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all("forward torch vs oracle" in json.loads(x)["ratios"] for x in lines)
