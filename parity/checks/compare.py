@@ -16,8 +16,8 @@ from parity.checks.known_differences import KnownDifference, known_differences
 from parity.checks.onnx_runtime import OnnxRun
 from parity.checks.reference import reference
 from parity.core import exercised, weight_verdict
-from parity.core.errors import ParityError, TransferError
-from parity.core.inputs import CaseInputs
+from parity.core.errors import ParityError, TransferError, UnsupportedConfig
+from parity.core.inputs import CaseInputs, check_finite_weights
 from parity.core.mismatch import (  # noqa: F401  (Point, TensorDiff, diff: importable from here)
     Point,
     TensorDiff,
@@ -251,7 +251,10 @@ def validated_pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object
     if not torch_side.is_torch(torch_obj):
         raise TransferError("torch_obj", type(torch_obj).__name__,
                             "expected a torch.nn.RNN, LSTM or GRU, or a parity.KerasRNN")
+    check_finite_weights(keras_obj, "keras")
+    check_finite_weights(torch_obj, "torch")
     spec, k_weights = transfer.read(keras_obj)
+    check_computable(spec)
     module = torch_side.as_keras_like(torch_obj, spec)
     t_spec = torch_side.describe(module)
     transfer.check_compatible(spec, t_spec, src_reverses=True, dst_reverses=True)
@@ -261,6 +264,20 @@ def validated_pair(keras_obj, torch_obj) -> tuple[RecurrentSpec, Weights, object
                                 f"the Keras layer has {flag}={getattr(spec, flag)}, so the two "
                                 "return different things")
     return spec, k_weights, module, torch_side.read_weights(module)
+
+
+def check_computable(spec: RecurrentSpec) -> None:
+    """Refuse a dtype that Keras, on its current backend, does not compute in that precision (a
+    float64 layer on JAX without ``JAX_ENABLE_X64`` runs in float32): the check would measure the
+    backend's cast, not the port. The reason is the probe's
+    (:func:`parity.checks.capabilities.keras_precision_reason`)."""
+    from parity.checks.capabilities import keras_precision_reason  # it imports the cases
+
+    reason = keras_precision_reason(spec.dtype)
+    if reason is not None:
+        raise UnsupportedConfig("dtype", spec.dtype, f"{reason}; this check would measure that, "
+                                "not the port: check this dtype on Keras' TensorFlow backend",
+                                where=f"a {spec.kind} layer")
 
 
 def same_weights(a: Weights, b: Weights) -> bool:
@@ -410,6 +427,7 @@ class OracleBounds:
 def oracle_bounds(obj, x: np.ndarray, initial_state: Sequence[np.ndarray] | None = None,
                   mask: np.ndarray | None = None, *, device: str | None = None) -> OracleBounds:
     """Bounds for results computed on ``device`` (default: where ``obj`` computes)."""
+    check_finite_weights(obj, "keras" if keras_side.is_keras(obj) else "torch")
     spec, weights = transfer.read(obj)
     inputs = CaseInputs.of(spec, x, initial_state, mask, devices=(device or device_of(obj),))
     ref = reference(spec, weights, inputs)

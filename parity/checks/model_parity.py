@@ -92,6 +92,8 @@ def compare_models(keras_model, torch_model, x: np.ndarray, *,
         inputs.check_finite("x", x, ("batch", "step", "feature"))
     exporters = onnx_runtime.exporters(onnx)
     torch_model = as_torch_model(torch_model)
+    inputs.check_finite_weights(keras_model, "keras")
+    inputs.check_finite_weights(torch_model, "torch")
     with keras2.named_errors(keras_model):
         described = keras2.as_keras3(keras_model)
         models.check_same_blocks(models.read(described)[0], models.read(torch_model)[0])

@@ -96,6 +96,22 @@ class NonFiniteInput(UnsupportedConfig):
     only report noise. Names the argument and the first non-finite element."""
 
 
+class NonFiniteWeight(NonFiniteInput):
+    """A weight of a compared layer or model holds NaN or Inf: refused like a non-finite input,
+    naming the framework, the weight and its first non-finite element.
+
+    Examples:
+        >>> import keras, numpy as np, parity
+        >>> layer = keras.layers.SimpleRNN(2); layer.build((None, 5, 4))
+        >>> kernel, recurrent, bias = layer.get_weights(); kernel[1, 0] = np.nan
+        >>> layer.set_weights([kernel, recurrent, bias])
+        >>> parity.compare(layer, parity.to_torch(layer), np.zeros((1, 5, 4), "float32"))
+        Traceback (most recent call last):
+        ...
+        parity.core.errors.NonFiniteWeight: keras weight ...kernel='nan at [1, 0]': 1 of 8 elements ...
+    """
+
+
 class MissingDependency(ParityConfigError, ImportError):
     """An optional implementation was asked for whose packages are not installed; names the
     packages and the extra that installs them. An ``ImportError`` too, so ``except ImportError``

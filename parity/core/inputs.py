@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from parity.core import masking
-from parity.core.errors import NonFiniteInput, UnsupportedConfig
+from parity.core.errors import NonFiniteInput, NonFiniteWeight, UnsupportedConfig
 from parity.core.spec import RecurrentSpec
 
 
@@ -30,6 +30,39 @@ def check_finite(name: str, a, axes: Sequence[str] = ()) -> None:
                              f"{int(bad.sum())} of {bad.size} elements are NaN or Inf; parity is "
                              "checked on finite inputs only (a non-finite input makes every "
                              "tolerance NaN)")
+
+
+def named_weights(obj):
+    """``(name, values)`` of every weight of a Keras layer or model (Keras 3 or 2: their variables'
+    paths), a torch module (parameters and floating buffers, such as a batch norm's running
+    statistics), or a list of them. Read by duck typing: core imports no framework."""
+    if isinstance(obj, (list, tuple)):
+        for item in obj:
+            yield from named_weights(item)
+    elif hasattr(obj, "named_parameters"):  # torch
+        tensors = [*obj.named_parameters(), *obj.named_buffers()]
+        for name, t in tensors:
+            if t.is_floating_point():
+                yield name, t.detach().cpu().double().numpy()
+    else:  # Keras: variables expose a path (Keras 3) or a name (Keras 2)
+        for v in getattr(obj, "weights", ()):
+            values = v.numpy() if hasattr(v, "numpy") else np.asarray(v)
+            yield getattr(v, "path", None) or v.name, values
+
+
+def check_finite_weights(obj, side: str) -> None:
+    """Raise :class:`NonFiniteWeight` naming the first weight of ``obj`` (the ``side`` named, e.g.
+    "keras") that holds NaN or Inf, and its first such element: bad input, like a NaN in ``x``,
+    never a finding against either framework (identical NaNs would be blamed on both)."""
+    for name, values in named_weights(obj):
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = [int(k) for k in np.unravel_index(int(np.argmax(bad)), bad.shape)]
+            raise NonFiniteWeight(f"{side} weight {name}", f"{values[tuple(i)]} at {i}",
+                                  f"{int(bad.sum())} of {bad.size} elements are NaN or Inf; "
+                                  "parity is checked on finite weights only (a non-finite weight "
+                                  "makes every tolerance NaN); reload or re-initialise them")
 
 
 def flat_states(initial_state) -> tuple | None:

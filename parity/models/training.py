@@ -503,6 +503,8 @@ def _lockstep(keras_model, torch_model, data: native.Data, *, loss: Loss,
         if np.issubdtype(np.asarray(batch.x).dtype, np.floating):
             inputs.check_finite(f"batches[{i}].x", batch.x)
     torch_model = as_torch_model(torch_model)
+    inputs.check_finite_weights(keras_model, "keras")
+    inputs.check_finite_weights(torch_model, "torch")
     _check_same_start(keras_model, torch_model)
     _check_logits(torch_model)
     _check_trainable(keras_model, torch_model)

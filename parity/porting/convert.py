@@ -27,6 +27,7 @@ from parity.checks import gradients, model_parity
 from parity.core import weight_verdict
 from parity.core.errors import ParityError, TransferError
 from parity.core.frameworks import keras
+from parity.core.inputs import check_finite_weights
 from parity.core.mismatch import diff
 from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.layers import keras_side, torch_side
@@ -73,6 +74,9 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
         from parity.porting.files import load_keras
 
         model = load_keras(model)
+    # bad input, not a finding: refused before anything is converted (a NaN weight is exact to
+    # copy but makes every tolerance of the verdict NaN)
+    check_finite_weights(model, "torch" if torch_side.is_torch(model) else "keras")
     if keras2.is_keras2(model):
         with keras2.named_errors(model):
             keras_obj = keras2.twin(model)
