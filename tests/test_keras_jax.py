@@ -45,6 +45,11 @@ SCRIPT = textwrap.dedent("""
     report = parity.compare(layer, module, known.inputs(), known.initial_state(), known.step_mask())
     out["known"] = [report.ok, [d.name for d in report.known], JAX_MASKED_LEADING_STEPS.name in
                     report.explain()]
+    wide = keras.layers.SimpleRNN(2, dtype="float64"); wide.build((None, 3, 2))
+    try:
+        parity.compare(wide, parity.to_torch(wide), np.zeros((1, 3, 2)))
+    except parity.UnsupportedConfig as e:  # the probe's words, not "keras drifts"
+        out["float64 refused"] = str(e)
     out["compiled functions kept"] = len(os.listdir(os.environ["PARITY_TEST_CACHE"]))
     print("RESULT " + json.dumps(out))
 """)
@@ -62,6 +67,7 @@ def test_gradients_training_probe_and_known_difference_on_keras_jax(tmp_path):
     out = json.loads(lines[-1][len("RESULT "):])
     assert out["backend"] == "jax"
     assert "on its jax backend (JAX_ENABLE_X64=unset) computes float64" in out["float64"]
+    assert out["float64"] in out["float64 refused"] and "not the port" in out["float64 refused"]
     assert out["gradients ok"] and out["same config, other weights ok"]
     assert out["training"] == [True, 3, True]
     assert out["known"] == [False, [MASKED_LEADING], True]
