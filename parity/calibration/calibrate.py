@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from parity.checks.cases import MASK_PATTERNS, ParityCase, build_pair
-from parity.core import oracle
+from parity.core import jsonfile, oracle
 from parity.core import progress as progress_bars
+from parity.core.errors import InputFileError
 from parity.core.spec import MERGE_MODES, Outputs, RecurrentSpec
 from parity.core.tolerances import POLICY, allowed_error, oracle_factor
 from parity.layers import keras_side, torch_side
@@ -203,16 +204,41 @@ def run(count: int, out: Path, *, seed: int = 0, cuda: bool = False, keras_avail
     return summary
 
 
+# a row of cases.jsonl, as run() writes it
+_NUMBER = {"type": "number", "minimum": 0}
+ROW = {"type": "object", "required": ["case", "direction", "kind", "units", "steps", "dtype",
+                                      "ratios"],
+       "properties": {"case": {"type": "string"}, "direction": {"type": "string"},
+                      "kind": {"type": "string"}, "dtype": {"type": "string"},
+                      "units": {"type": "integer", "minimum": 1},
+                      "steps": {"type": "integer", "minimum": 1},
+                      "ratios": {"type": "object", "minProperties": 1,
+                                 "additionalProperties": _NUMBER}}}
+_WHAT = "a row of cases.jsonl, as python -m parity sweep --calibrate writes it"
+
+
 def _load(path: Path | list[Path]) -> list[dict]:
-    """The rows of one or more ``cases.jsonl`` files (a line cut short by an interrupted sweep is
-    skipped)."""
+    """The rows of one or more ``cases.jsonl`` files. A last line cut short (an interrupted sweep)
+    is skipped; any other line that is not such a row is refused, naming file and line."""
     rows = []
     for p in path if isinstance(path, list) else [path]:
-        for line in Path(p).read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
+        try:
+            lines = Path(p).read_bytes().splitlines()
+        except OSError as e:
+            raise InputFileError(f"{p}: cannot be read ({e.strerror or e}); give folders written "
+                                 "by python -m parity sweep --calibrate") from None
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
                 continue
+            try:
+                rows.append(jsonfile.parse(line, f"{p}:{n}", ROW, _WHAT))
+            except InputFileError:
+                if n < len(lines) or line.rstrip().endswith(b"}"):
+                    raise
+    if not rows:
+        raise InputFileError(f"{', '.join(map(str, path)) if isinstance(path, list) else path}: "
+                             "no calibration case; give folders written by python -m parity "
+                             "sweep --calibrate")
     return rows
 
 

@@ -10,10 +10,10 @@ dtype probe (a record with a dtype but no cell) left that dtype out of the drawn
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
+from parity.core import jsonfile
 from parity.core.errors import InputFileError
 from parity.core.exercised import FEATURES
 
@@ -27,6 +27,11 @@ WORST_FIRST = ("failing", "known difference", "supported", "skipped")
 MARK = {"failing": "FAILING", "known difference": "known", "supported": "yes",
         "skipped": "skipped", None: "—"}
 FIELDS = ("backend", "cell", "feature", "dtype", "outcome", "reason")
+# a record: the plugin writes a dtype probe's skip with cell and feature null
+_TEXT = {"type": "string", "maxLength": 10_000}
+RECORD = {"type": "object", "required": list(FIELDS),
+          "properties": {**{f: {"anyOf": [_TEXT, {"type": "null"}]} for f in FIELDS},
+                         "test": _TEXT, "backend": _TEXT, "outcome": {"enum": list(STATUS)}}}
 
 
 def load(paths: Iterable[str | Path]) -> list[dict]:
@@ -49,28 +54,9 @@ def load(paths: Iterable[str | Path]) -> list[dict]:
         >>> [r["cell"] for r in load([f])]
         ['gru']
     """
-    records = []
-    for path in map(Path, paths):
-        try:
-            lines = path.read_text().splitlines()
-        except OSError as e:
-            raise InputFileError(f"{path}: unreadable ({e}); give files written by pytest "
-                                 "--parity-results FILE") from None
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                record = None
-            if (not isinstance(record, dict) or any(f not in record for f in FIELDS)
-                    or record["outcome"] not in STATUS):
-                raise InputFileError(f"{path}:{number}: not a parity result (a JSON object "
-                                     f"with {', '.join(FIELDS)}; outcome one of "
-                                     f"{sorted(STATUS)}); give files written by pytest "
-                                     "--parity-results FILE")
-            records.append(record)
-    return records
+    what = ("a parity result (written by pytest --parity-results FILE: one JSON object a line, "
+            f"with {', '.join(FIELDS)}; outcome one of {sorted(STATUS)})")
+    return [record for path in paths for record in jsonfile.read_lines(path, what, RECORD)]
 
 
 def aggregate(records: Iterable[dict]) -> dict[tuple[str, str, str, str], tuple[str, str]]:
