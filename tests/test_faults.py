@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -270,27 +268,6 @@ def test_an_interrupted_record_leaves_nothing_that_blocks_the_next(tmp_path, mon
     monkeypatch.undo()
     golden.record(target, ids=IDS)
     assert golden.load(target).manifest["cases"].keys() == set(IDS)
-
-
-def _dead_pid() -> int:
-    proc = subprocess.Popen([sys.executable, "-c", "pass"])
-    proc.wait()
-    return proc.pid
-
-
-def test_a_killed_run_leaves_a_claim_and_a_temporary_folder_that_are_taken_over(tmp_path):
-    import socket
-    target, pid = tmp_path / "out", _dead_pid()
-    target.mkdir()
-    (target / outputs.CLAIM).write_text(f"{socket.gethostname()} {pid}\n")
-    stale = tmp_path / f".out.tmp-{pid}-abc"
-    stale.mkdir()
-    (stale / "half.json").write_text("{")
-    with outputs.claim(target) as claimed:
-        (claimed.work / "done.txt").write_text("complete")
-    assert (target / "done.txt").read_text() == "complete" and not stale.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    assert sorted(p.name for p in target.iterdir()) == ["done.txt"]
 
 
 def test_a_claim_held_by_a_running_process_is_respected(tmp_path):

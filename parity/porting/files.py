@@ -12,12 +12,14 @@ loader script (``from load_model import load``). Out (torch -> Keras): ``model.k
 from __future__ import annotations
 
 import dataclasses
+import errno
 import importlib
 import json
 import re
 import zipfile
 from pathlib import Path
 
+from parity.core import outputs
 from parity.core.errors import InputFileError
 from parity.core.frameworks import keras, torch
 from parity.core.spec import RecurrentSpec
@@ -180,7 +182,16 @@ def write_torch(folder: Path, module) -> list[Path]:
                 "blocks": [_encode(b) for b in module.blocks]}
     else:
         arch = {"format": FORMAT, "module": "KerasRNN", "spec": dataclasses.asdict(module.spec)}
-    torch.save(module.state_dict(), folder / STATE_DICT)
+    target = folder / STATE_DICT
+    try:  # through a Python file, so that a failed write (disk full) keeps its errno
+        with open(target, "wb") as f:
+            torch.save(module.state_dict(), f)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(target)) from e
+    except RuntimeError as e:  # torch's zip writer reports some failed writes so
+        if not outputs.torch_write_failure(e):
+            raise
+        raise OSError(errno.EIO, f"torch.save failed: {e}", str(target)) from e
     (folder / ARCHITECTURE).write_text(json.dumps(arch, indent=1) + "\n")
     (folder / LOADER).write_text(_LOADER_TEXT)
     return [folder / STATE_DICT, folder / ARCHITECTURE, folder / LOADER]
