@@ -50,8 +50,10 @@ def recalled(monkeypatch, computed_once):
     """Today's side of a comparison is the recording's own computation, recalled: the tests of
     how rounding, drift and exit codes are told need today's values, not their recomputation
     (each case costs ~0.1 s). test_same_versions_are_identical recomputes them for real and
-    finds them identical to the recording."""
+    finds them identical to the recording. The canonical set is IDS: a baseline of IDS is then
+    complete (coverage has tests of its own)."""
     _recall(monkeypatch, computed_once)
+    monkeypatch.setattr(golden, "case_ids", lambda with_scenarios=True: list(IDS))
 
 
 def _tampered(baseline: Path, tmp_path: Path, change) -> Path:
@@ -81,6 +83,7 @@ def test_manifest_documents_versions_and_tensors(baseline):
 def test_same_versions_are_identical(baseline):
     report = golden.compare(golden.load(baseline))
     assert report.rows and all(r.verdict == "identical" for r in report.rows)
+    assert report.coverage.compared == IDS and not report.ok  # a subset: incomplete
 
 
 def test_rounding_is_told_from_drift(baseline, tmp_path, recalled):
@@ -162,7 +165,7 @@ def test_a_scenario_is_compared_only_with_a_recording_of_its_own_definition(tmp_
     assert entry["definition"] == course.fingerprint("hihello")
     assert entry["epochs"] == course.epochs_for("hihello", golden.SCENARIO_STEPS) < 100
     same = golden.compare(golden.load(base))
-    assert same.ok and {r.verdict for r in same.rows} == {"identical"}
+    assert not same.drifted and {r.verdict for r in same.rows} == {"identical"}
 
     manifest = json.loads((base / "manifest.json").read_text())
     for changed in ("another definition", None):  # edited scenario, or an older recording
@@ -175,8 +178,9 @@ def test_a_scenario_is_compared_only_with_a_recording_of_its_own_definition(tmp_
             manifest["cases"]["scenario/hihello"]["definition"] = changed
         (copy / "manifest.json").write_text(json.dumps(manifest))
         report = golden.compare(golden.load(copy))
-        assert report.ok and {r.verdict for r in report.rows} == {"stale"}  # shown, not failing
+        assert not report.drifted and {r.verdict for r in report.rows} == {"stale"}  # shown
         assert "record a new baseline" in report.markdown()
+        assert "scenario/hihello" in report.coverage.missing and report.coverage.incomplete
 
 
 def test_a_prefix_of_a_scenario_is_judged_without_the_course_accuracy():
