@@ -83,7 +83,7 @@ def test_manifest_documents_versions_and_tensors(baseline):
 def test_same_versions_are_identical(baseline):
     report = golden.compare(golden.load(baseline))
     assert report.rows and all(r.verdict == "identical" for r in report.rows)
-    assert report.coverage.compared == IDS and not report.ok  # a subset: incomplete
+    assert sorted(report.coverage.compared) == sorted(IDS) and not report.ok  # a subset
 
 
 def test_rounding_is_told_from_drift(baseline, tmp_path, recalled):
@@ -126,9 +126,13 @@ def _slowed_copy(tmp_path: Path, factor: float) -> Path:
 def test_gate_says_safe_with_exit_0_and_junit(baseline, tmp_path, recalled):
     verdict = run_gate(tmp_path / "g", golden=str(baseline), bench_baseline=str(BENCH / "smoke-a.json"),
                        bench_run=str(BENCH / "smoke-b.json"), skip=("parity",))
-    assert verdict.exit_code == 0 and "SAFE" in (tmp_path / "g" / "gate.md").read_text()
+    md = (tmp_path / "g" / "gate.md").read_text()
+    assert verdict.exit_code == 0 and "SAFE" in md
+    assert "Compared 2 of the baseline's 2 cases; the canonical set holds 2 (complete)" in md
     suite = ET.parse(tmp_path / "g" / "gate.xml").getroot()
     assert int(suite.get("tests")) > 60 and suite.get("failures") == "0"
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["golden.compared"] == properties["golden.canonical"] == "2"
 
 
 def test_gate_exit_code_sums_the_causes(baseline, tmp_path, recalled):
