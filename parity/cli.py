@@ -253,7 +253,12 @@ def _golden(args: argparse.Namespace) -> int:
                              ids=golden.case_ids(with_scenarios=not args.no_scenarios))
         print(f"golden baseline recorded in {path} ({golden.versions()})")
         return PASS
-    report = golden.compare(golden.load(args.directory))
+    baseline = golden.load(args.directory)
+    cover = golden.coverage(baseline)  # refused before minutes of computing
+    if cover.incomplete:
+        raise golden.IncompleteBaseline(f"{baseline.path}: {cover.incomplete}. {cover.line()} "
+                                        f"{cover.environment_line()}")
+    report = golden.compare(baseline)
     print(report.markdown())
     return FINDING if report.drifted else PASS
 

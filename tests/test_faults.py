@@ -75,13 +75,19 @@ def _gate_report(out: Path) -> tuple[str, ET.Element]:
 
 # ------------------------------------------------------------------------ NaN is never rounding
 
-def test_golden_compare_nan_today_is_its_own_failing_verdict(baseline, tmp_path, capsys):
-    nan = _copy_baseline(baseline, tmp_path / "nan", lambda k, a: np.full_like(a, np.nan)
-                         if k.endswith("|torch|output") else a)
-    assert main(["golden", "compare", str(nan)]) == 1
+def test_golden_compare_nan_today_is_its_own_failing_verdict(baseline, capsys, monkeypatch):
+    real = golden.compute_case
+
+    def nan_today(case, gradients):
+        computed = real(case, gradients)
+        computed.values["torch"]["output"] = np.full_like(computed.values["torch"]["output"], np.nan)
+        return computed
+    monkeypatch.setattr(golden, "compute_case", nan_today)
+    monkeypatch.setattr(golden, "case_ids", lambda with_scenarios=True: list(IDS))  # complete
+    assert main(["golden", "compare", str(baseline)]) == 1
     out = capsys.readouterr().out
     assert "non-finite" in out and "rounding" not in out.split("| gru | torch |")[1].split("\n")[0]
-    assert "recorded nan, now" in out
+    assert ", now nan" in out
 
 
 def test_golden_nan_on_both_sides_is_reported_not_identical(baseline):
@@ -101,7 +107,8 @@ def test_gate_with_a_nan_baseline_is_not_safe(baseline, tmp_path):
     nan = _copy_baseline(baseline, tmp_path / "nan", lambda k, a: a * np.nan)
     code, out = _gate(tmp_path, golden_dir=nan)
     md, junit = _gate_report(out)
-    assert code == 2 and "NOT safe" in md and "non-finite" in md  # 2: the drift bit
+    # a recording holds finite values only: a damaged baseline (8), not drift
+    assert code == 8 and "NOT safe" in md and "non-finite" in md and "damaged" in md
     assert any("non-finite" in f.get("message") for f in junit.iter("failure"))
 
 

@@ -50,8 +50,10 @@ def recalled(monkeypatch, computed_once):
     """Today's side of a comparison is the recording's own computation, recalled: the tests of
     how rounding, drift and exit codes are told need today's values, not their recomputation
     (each case costs ~0.1 s). test_same_versions_are_identical recomputes them for real and
-    finds them identical to the recording."""
+    finds them identical to the recording. The canonical set is IDS: a baseline of IDS is then
+    complete (coverage has tests of its own)."""
     _recall(monkeypatch, computed_once)
+    monkeypatch.setattr(golden, "case_ids", lambda with_scenarios=True: list(IDS))
 
 
 def _tampered(baseline: Path, tmp_path: Path, change) -> Path:
@@ -81,6 +83,7 @@ def test_manifest_documents_versions_and_tensors(baseline):
 def test_same_versions_are_identical(baseline):
     report = golden.compare(golden.load(baseline))
     assert report.rows and all(r.verdict == "identical" for r in report.rows)
+    assert sorted(report.coverage.compared) == sorted(IDS) and not report.ok  # a subset
 
 
 def test_rounding_is_told_from_drift(baseline, tmp_path, recalled):
@@ -123,9 +126,13 @@ def _slowed_copy(tmp_path: Path, factor: float) -> Path:
 def test_gate_says_safe_with_exit_0_and_junit(baseline, tmp_path, recalled):
     verdict = run_gate(tmp_path / "g", golden=str(baseline), bench_baseline=str(BENCH / "smoke-a.json"),
                        bench_run=str(BENCH / "smoke-b.json"), skip=("parity",))
-    assert verdict.exit_code == 0 and "SAFE" in (tmp_path / "g" / "gate.md").read_text()
+    md = (tmp_path / "g" / "gate.md").read_text()
+    assert verdict.exit_code == 0 and "SAFE" in md
+    assert "Compared 2 of the baseline's 2 cases; the canonical set holds 2 (complete)" in md
     suite = ET.parse(tmp_path / "g" / "gate.xml").getroot()
     assert int(suite.get("tests")) > 60 and suite.get("failures") == "0"
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties["golden.compared"] == properties["golden.canonical"] == "2"
 
 
 def test_gate_exit_code_sums_the_causes(baseline, tmp_path, recalled):
@@ -162,7 +169,7 @@ def test_a_scenario_is_compared_only_with_a_recording_of_its_own_definition(tmp_
     assert entry["definition"] == course.fingerprint("hihello")
     assert entry["epochs"] == course.epochs_for("hihello", golden.SCENARIO_STEPS) < 100
     same = golden.compare(golden.load(base))
-    assert same.ok and {r.verdict for r in same.rows} == {"identical"}
+    assert not same.drifted and {r.verdict for r in same.rows} == {"identical"}
 
     manifest = json.loads((base / "manifest.json").read_text())
     for changed in ("another definition", None):  # edited scenario, or an older recording
@@ -175,8 +182,9 @@ def test_a_scenario_is_compared_only_with_a_recording_of_its_own_definition(tmp_
             manifest["cases"]["scenario/hihello"]["definition"] = changed
         (copy / "manifest.json").write_text(json.dumps(manifest))
         report = golden.compare(golden.load(copy))
-        assert report.ok and {r.verdict for r in report.rows} == {"stale"}  # shown, not failing
+        assert not report.drifted and {r.verdict for r in report.rows} == {"stale"}  # shown
         assert "record a new baseline" in report.markdown()
+        assert "scenario/hihello" in report.coverage.missing and report.coverage.incomplete
 
 
 def test_a_prefix_of_a_scenario_is_judged_without_the_course_accuracy():

@@ -11,8 +11,9 @@ Runs, against baselines recorded with the previous versions,
 
 and writes ``gate.md`` (for people) and ``gate.xml`` (JUnit, for CI systems) into a new folder.
 The exit code is the sum of the causes found among those asked to fail (``--fail-on``):
-1 parity broken, 2 numeric drift, 4 speed regression, 8 environment problem (a baseline missing or
-unreadable, or benchmarks from another machine: their ratios would mix hardware with software).
+1 parity broken, 2 numeric drift, 4 speed regression, 8 environment problem (a baseline missing,
+unreadable or incomplete (judging fewer cases than the canonical set), or benchmarks from another
+machine: their ratios would mix hardware with software).
 0 means safe to upgrade. Benchmarks too unsteady to judge (``unstable``) fail no cause: the speed
 section counts and names them, with what would steady them.
 """
@@ -51,6 +52,8 @@ class Verdict:
     fail_on: tuple[str, ...] = tuple(CAUSES)
     seconds: dict[str, float] = field(default_factory=dict)
     unstable: list[str] = field(default_factory=list)  # benchmarks too unsteady to judge
+    notes: list[str] = field(default_factory=list)     # what the verdict does not cover
+    properties: dict[str, object] = field(default_factory=dict)  # JUnit suite properties
 
     def failed(self, cause: str) -> list[Finding]:
         return [f for f in self.findings if f.cause == cause and f.message]
@@ -66,6 +69,7 @@ class Verdict:
         # unstable benchmarks fail nothing, but a verdict must not read as covering them
         unjudged = f"; speed not judged for {len(self.unstable)} unstable benchmark(s)" \
             if self.unstable else ""
+        unjudged += "".join(f"; {note}" for note in self.notes)
         if not blocking:
             extra = f"; advisory: {', '.join(causes)}" if causes else ""
             return f"SAFE to upgrade (exit 0){extra}{unjudged}"
@@ -88,6 +92,10 @@ class Verdict:
     def junit(self) -> bytes:
         suite = ET.Element("testsuite", name="parity-gate", tests=str(len(self.findings)),
                            failures=str(sum(bool(f.message) for f in self.findings)))
+        if self.properties:
+            properties = ET.SubElement(suite, "properties")
+            for name, value in self.properties.items():
+                ET.SubElement(properties, "property", name=name, value=str(value))
         for f in self.findings:
             case = ET.SubElement(suite, "testcase", classname=f"gate.{f.cause}", name=f.name)
             if f.message:
@@ -123,11 +131,21 @@ def _drift(golden: str | None, verdict: Verdict) -> None:
         verdict.findings.append(Finding("environment", "golden baseline", "none given (--golden)"))
         return
     try:
-        baseline = golden_mod.load(golden)
-    except ValueError as e:  # GoldenFileError, or a format this version cannot read
+        report = golden_mod.compare(golden_mod.load(golden))
+    except ValueError as e:  # GoldenFileError (DamagedBaseline), or a format this version cannot read
         verdict.findings.append(Finding("environment", "golden baseline", str(e)))
         return
-    report = golden_mod.compare(baseline)
+    cover = report.coverage
+    # a verdict on fewer cases than the canonical set is no verdict on the upgrade
+    verdict.findings.append(Finding("environment", "golden baseline coverage", cover.incomplete))
+    verdict.properties.update({"golden.compared": len(cover.compared),
+                               "golden.recorded": len(cover.recorded),
+                               "golden.canonical": len(cover.canonical),
+                               "golden.extra": ",".join(cover.extra)})
+    verdict.properties.update({f"env.{k}": v for k, v in cover.environment.items()})
+    if cover.incomplete:
+        verdict.notes.append(f"drift judged on {len(cover.compared)} of {len(cover.canonical)} "
+                             "canonical cases")
     for (cell, framework), rows in report.groups().items():
         bad = [r for r in rows if r.verdict in golden_mod.FAILING]
         message = "; ".join(r.describe() for r in bad[:3])

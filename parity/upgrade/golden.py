@@ -21,11 +21,18 @@ Drift (:func:`compare`): for each case, framework and tensor, ``|today - recorde
 against what two correct implementations may differ by (the cross-framework tolerance of the
 forward, gradient and training checks): "identical" (bit for bit), "rounding" (within it) or
 "drift" (beyond it: the framework now computes something else).
+
+Coverage (:func:`coverage`): a comparison judges only the canonical cases the baseline holds with
+tensors and, for scenarios, from today's definition. A baseline that judges fewer than the whole
+canonical set (nothing, only stale scenarios, a subset) is *incomplete*: ``golden compare`` refuses
+it (exit 2), the gate reports an environment problem. Cases the baseline holds that the canonical
+set no longer has are *extra*: named, not judged; they do not make a baseline incomplete.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 import zipfile
@@ -51,6 +58,12 @@ SEED = 20261126
 FRAMEWORKS = ("keras", "torch")
 FAILING = ("drift", "non-finite", "missing")  # verdicts that fail the comparison
 SCENARIO_STEPS = 20  # training steps of each scenario a baseline records (whole epochs)
+# environment variables that change what is compared or how it is computed, named when set
+ENVIRONMENT = {"PARITY_FIXTURES": "scenarios read from $PARITY_FIXTURES/scenarios, not the "
+                                  "installed ones",
+               "KERAS_BACKEND": "the Keras backend that computes Keras' values",
+               "TF_ENABLE_ONEDNN_OPTS": "TensorFlow's oneDNN kernels (another rounding) on or off"}
+RERECORD = "record a complete baseline with python -m parity golden record NEW_DIR"
 
 
 def canonical_cases() -> dict[str, tuple[ParityCase, bool]]:
@@ -165,10 +178,14 @@ def _stale_reason(case_id: str, entry: dict) -> str:
     name = case_id.split("/", 1)[1]
     if name not in scenarios.TRAINING:
         return "the scenario no longer exists"
+    try:
+        today = scenarios.fingerprint(name)
+    except (OSError, ValueError) as e:  # e.g. $PARITY_FIXTURES without it
+        return f"its definition cannot be read today ({e})"
     if "definition" not in entry:
         return ("recorded without its scenario's definition digest (an older baseline); "
                 "record a new baseline to compare training trajectories")
-    if entry["definition"] != scenarios.fingerprint(name):
+    if entry["definition"] != today:
         return ("the scenario's definition (data, model, optimizer, epochs or seeds) changed "
                 "since recording; record a new baseline to compare its training")
     return ""
@@ -220,48 +237,100 @@ class GoldenFileError(InputFileError):
     """A golden baseline folder is missing, incomplete or corrupt."""
 
 
+class DamagedBaseline(GoldenFileError):
+    """A baseline's files are readable but do not hold what a recording writes: a manifest of
+    another structure, or an array absent, of another dtype or shape, or non-finite. Names the
+    file and the array."""
+
+
+class IncompleteBaseline(GoldenFileError):
+    """A baseline that cannot judge the whole canonical set (see :class:`Coverage`)."""
+
+
+def _damaged(file: Path, what: str) -> DamagedBaseline:
+    return DamagedBaseline(f"{file}: {what}; the baseline is damaged: {RERECORD}")
+
+
+def _check_entry(file: Path, case_id: str, entry: object) -> None:
+    tensors = entry.get("tensors") if isinstance(entry, dict) else None
+    if not isinstance(tensors, dict) or not all(
+            fw in FRAMEWORKS and isinstance(names, list) and all(isinstance(n, str) for n in names)
+            for fw, names in tensors.items()):
+        raise _damaged(file, f"case {case_id!r} lists no tensors per framework ({' and '.join(FRAMEWORKS)}: "
+                       "lists of names)")
+    epochs = entry.get("epochs", 1)
+    if type(epochs) is not int or not 1 <= epochs <= 10_000:
+        raise _damaged(file, f"case {case_id!r}: 'epochs' is {epochs!r}, not a whole number of "
+                       "epochs from 1 to 10000")
+    if not isinstance(entry.get("definition", ""), str):
+        raise _damaged(file, f"case {case_id!r}: 'definition' is not a digest (a string)")
+
+
 def _manifest(path: Path) -> dict:
     file = path / "manifest.json"
     try:
         manifest = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise GoldenFileError(f"{file}: unreadable ({e}); record a new baseline with "
-                              "python -m parity golden record DIR") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise GoldenFileError(f"{file}: unreadable ({type(e).__name__}: {e}); {RERECORD}") from None
     if not isinstance(manifest, dict):
         raise GoldenFileError(f"{file}: not a golden manifest (a JSON object expected)")
     if manifest.get("format") != FORMAT:
         raise UnsupportedConfig("format", manifest.get("format"),
                                 f"this version reads golden format {FORMAT}", where=str(path))
     cases = manifest.get("cases")
-    if not isinstance(cases, dict) or not cases:
-        raise GoldenFileError(f"{file}: no 'cases' (the recorded case ids and their tensors); "
-                              "the manifest is damaged: record a new baseline")
+    if not isinstance(cases, dict):
+        raise _damaged(file, "no 'cases' (the recorded case ids and their tensors)")
     for case_id, entry in cases.items():
-        tensors = entry.get("tensors") if isinstance(entry, dict) else None
-        if not isinstance(tensors, dict) or not all(
-                isinstance(names, list) and all(isinstance(n, str) for n in names)
-                for names in tensors.values()):
-            raise GoldenFileError(f"{file}: case {case_id!r} lists no tensors per framework; the "
-                                  "manifest is damaged: record a new baseline")
+        _check_entry(file, case_id, entry)
     for key in ("versions", "recorded"):
         if key not in manifest:
-            raise GoldenFileError(f"{file}: no {key!r}; the manifest is damaged")
+            raise _damaged(file, f"no {key!r}")
+    versions = manifest["versions"]
+    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()) \
+            or not isinstance(manifest["recorded"], str):
+        raise _damaged(file, "'versions' (names to version strings) or 'recorded' (a time) of "
+                       "another kind")
     return manifest
 
 
 def _arrays(path: Path) -> dict[str, np.ndarray]:
     file = path / "arrays.npz"
-    try:
-        with np.load(file) as data:
-            return {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
-    # what numpy raises for a truncated, empty or foreign file
+    try:  # no pickles: an object array could run code when read
+        with np.load(file, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    # what numpy raises for a truncated, empty or foreign file, or a pickled array
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
         raise GoldenFileError(f"{file}: unreadable ({type(e).__name__}: {e}); the file is "
-                              "truncated or corrupt: record a new baseline") from None
+                              f"truncated or corrupt (pickled arrays are refused): {RERECORD}") from None
+
+
+def _check_arrays(file: Path, cases: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Every tensor the manifest lists is in the arrays, float64 (as recorded), finite, and of
+    one shape in both frameworks."""
+    listed = [(case_id, fw, name) for case_id, entry in cases.items()
+              for fw, names in entry["tensors"].items() for name in names]
+    absent = [f"{c}|{fw}|{n}" for c, fw, n in listed if f"{c}|{fw}|{n}" not in arrays]
+    if absent:
+        raise _damaged(file, f"lacks {len(absent)} tensor(s) the manifest lists, first "
+                       f"{absent[0]!r}")
+    shapes: dict[tuple[str, str], tuple] = {}
+    for case_id, fw, name in listed:
+        key, a = f"{case_id}|{fw}|{name}", arrays[f"{case_id}|{fw}|{name}"]
+        if a.dtype != np.float64:
+            raise _damaged(file, f"array {key!r} is {a.dtype}, not float64 as recorded")
+        if not np.isfinite(a).all():
+            i = np.unravel_index(int(np.argmin(np.isfinite(a))), a.shape)
+            raise _damaged(file, f"array {key!r} holds {int((~np.isfinite(a)).sum())} non-finite "
+                           f"value(s), first {a[i]} at {[int(k) for k in i]}: a recording holds "
+                           "finite values only")
+        other = shapes.setdefault((case_id, name), a.shape)
+        if other != a.shape:
+            raise _damaged(file, f"array {key!r} has shape {a.shape}, the other framework's "
+                           f"{name!r} {other}")
 
 
 def load(directory: str | Path) -> Baseline:
-    """Read and validate a baseline: every tensor the manifest lists must be in the arrays."""
+    """Read and validate a baseline (a :class:`DamagedBaseline` names the file and the array)."""
     path = Path(directory)
     if not path.is_dir():
         raise GoldenFileError(f"{path}: {'not a folder' if path.exists() else 'no such folder'}; "
@@ -277,13 +346,78 @@ def load(directory: str | Path) -> Baseline:
             "; record one with python -m parity golden record DIR")
     manifest = _manifest(path)
     arrays = _arrays(path)
-    absent = [f"{case_id}|{fw}|{name}" for case_id, entry in manifest["cases"].items()
-              for fw, names in entry["tensors"].items() for name in names
-              if f"{case_id}|{fw}|{name}" not in arrays]
-    if absent:
-        raise GoldenFileError(f"{files[1]}: lacks {len(absent)} tensor(s) the manifest lists, "
-                              f"first {absent[0]!r}; the baseline is damaged: record a new one")
+    _check_arrays(files[1], manifest["cases"], arrays)
     return Baseline(path, manifest, arrays)
+
+
+def active_environment() -> dict[str, str]:
+    """The variables of :data:`ENVIRONMENT` that are set, with their values."""
+    return {k: os.environ[k] for k in ENVIRONMENT if k in os.environ}
+
+
+@dataclass
+class Coverage:
+    """Which cases a comparison judges: the canonical ones the baseline holds with tensors and, for
+    scenarios, from today's definition."""
+
+    canonical: list[str]           # the canonical set (case_ids())
+    recorded: list[str]            # the baseline's cases
+    stale: dict[str, str]          # recorded scenario -> why it cannot be compared
+    empty: list[str]               # recorded with no tensors
+    environment: dict[str, str] = field(default_factory=active_environment)
+
+    @property
+    def compared(self) -> list[str]:
+        held = set(self.recorded) - set(self.stale) - set(self.empty)
+        return [i for i in self.canonical if i in held]
+
+    @property
+    def missing(self) -> list[str]:
+        """Canonical cases not judged: not recorded, stale or without tensors."""
+        compared = set(self.compared)
+        return [i for i in self.canonical if i not in compared]
+
+    @property
+    def extra(self) -> list[str]:
+        """Recorded cases the canonical set no longer has: named, not judged."""
+        return [i for i in self.recorded if i not in set(self.canonical)]
+
+    @property
+    def incomplete(self) -> str:
+        """Why the baseline cannot judge the canonical set; empty when it can."""
+        if not self.missing:
+            return ""
+        recorded = set(self.recorded)
+        parts = [f"{len(ids)} {what}" for ids, what in (
+            ([i for i in self.missing if i not in recorded], "not recorded"),
+            ([i for i in self.missing if i in self.stale], "stale"),
+            ([i for i in self.missing if i in self.empty], "without tensors")) if ids]
+        shown = ", ".join(self.missing[:4]) + (", ..." if len(self.missing) > 4 else "")
+        return (f"incomplete golden baseline: it judges {len(self.compared)} of the "
+                f"{len(self.canonical)} canonical cases; {len(self.missing)} missing "
+                f"({', '.join(parts)}): {shown}; {RERECORD}")
+
+    def line(self) -> str:
+        extra = f"; {len(self.extra)} extra, not judged: {', '.join(self.extra)}" \
+            if self.extra else ""
+        return (f"Compared {len(self.compared)} of the baseline's {len(self.recorded)} cases; "
+                f"the canonical set holds {len(self.canonical)}"
+                f" ({'complete' if not self.missing else f'{len(self.missing)} not judged'})"
+                f"{extra}.")
+
+    def environment_line(self) -> str:
+        return "Environment: " + ("; ".join(f"{k}={v} ({ENVIRONMENT[k]})"
+                                            for k, v in self.environment.items()) or
+                                  "none of " + ", ".join(ENVIRONMENT) + " set") + "."
+
+
+def coverage(baseline: Baseline) -> Coverage:
+    """What comparing ``baseline`` would judge, from its manifest alone (nothing computed)."""
+    canonical, recorded = case_ids(), baseline.manifest["cases"]
+    stale = {i: _stale_reason(i, e) for i, e in recorded.items()
+             if i.startswith("scenario/") and i in canonical}
+    return Coverage(canonical, list(recorded), {i: why for i, why in stale.items() if why},
+                    [i for i, e in recorded.items() if not any(e["tensors"].values())])
 
 
 @dataclass
@@ -311,6 +445,7 @@ class Drift:
 class DriftReport:
     baseline: Baseline
     today: dict[str, str]
+    coverage: Coverage
     rows: list[Drift] = field(default_factory=list)
 
     @property
@@ -319,7 +454,8 @@ class DriftReport:
 
     @property
     def ok(self) -> bool:
-        return not self.drifted
+        """No drift, and the whole canonical set judged."""
+        return not self.drifted and not self.coverage.incomplete
 
     def groups(self) -> dict[tuple[str, str], list[Drift]]:
         """Rows by (cell, framework), in the order the cases were recorded."""
@@ -333,9 +469,10 @@ class DriftReport:
         finite = [r for r in self.rows if np.isfinite(r.share)]
         largest = max((r.largest_change for r in finite), default=0.0)
         share = max((r.share for r in finite), default=0.0)
-        return (f"golden {'holds' if self.ok else 'DRIFTS'}: {len(self.drifted)} of "
-                f"{len(self.rows)} tensors drift; largest change {largest:.3g}, {share:.1%} of "
-                "the allowed difference used")
+        verdict = "DRIFTS" if self.drifted else "INCOMPLETE" if self.coverage.incomplete else "holds"
+        return (f"golden {verdict}: {len(self.drifted)} of {len(self.rows)} tensors drift in "
+                f"{len(self.coverage.compared)} of {len(self.coverage.canonical)} canonical cases; "
+                f"largest change {largest:.3g}, {share:.1%} of the allowed difference used")
 
     def explain(self) -> str:
         return self.summary() + "\n" + self.markdown()
@@ -365,7 +502,9 @@ class DriftReport:
         changed = [f"{k} {before.get(k)} -> {now.get(k)}" for k in now if before.get(k) != now.get(k)]
         lines = [f"Golden baseline `{self.baseline.path}` recorded {self.baseline.manifest['recorded']}"
                  f" with {', '.join(f'{k} {v}' for k, v in before.items())}.",
-                 f"Changed since: {', '.join(changed) if changed else 'nothing'}.", "",
+                 f"Changed since: {', '.join(changed) if changed else 'nothing'}.",
+                 self.coverage.line(), self.coverage.environment_line(), "",
+                 *([f"**{self.coverage.incomplete}**", ""] if self.coverage.incomplete else []),
                  *self.table()]
         lines += [f"- {r.describe()}" for r in self.drifted[:20]]
         stale = sorted({(r.case, r.detail) for r in self.rows if r.verdict == "stale"})
@@ -374,21 +513,25 @@ class DriftReport:
 
 
 def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> DriftReport:
-    """Today's values of every recorded case against the baseline. A recorded scenario whose
-    definition has changed since (or an older recording without its digest) is ``stale``: shown,
-    not computed, not failing."""
+    """Today's values of every canonical case the baseline holds against the baseline. A recorded
+    scenario whose definition has changed since (or an older recording without its digest) is
+    ``stale``: shown, not computed, not failing; a case the canonical set no longer has is extra:
+    named in the coverage, not judged. ``report.coverage.incomplete`` says when that leaves
+    canonical cases unjudged. A recorded array of another shape than today's raises
+    :class:`DamagedBaseline`."""
     recorded = baseline.manifest["cases"]
-    stale = {i: _stale_reason(i, e) for i, e in recorded.items() if i.startswith("scenario/")}
-    stale = {i: why for i, why in stale.items() if why}
+    cover = coverage(baseline)
     if computed is None:
-        comparable = [i for i in recorded if i in case_ids() and i not in stale]
+        comparable = cover.compared
         computed = compute(comparable, {i: recorded[i]["epochs"] for i in comparable
                                         if "epochs" in recorded[i]})
-    report = DriftReport(baseline, versions())
+    report = DriftReport(baseline, versions(), cover)
     for case_id, entry in recorded.items():
-        if case_id in stale:
-            report.rows += [Drift(case_id, fw, name, np.nan, np.nan, "stale", stale[case_id])
+        if case_id in cover.stale:
+            report.rows += [Drift(case_id, fw, name, np.nan, np.nan, "stale", cover.stale[case_id])
                             for fw, names in entry["tensors"].items() for name in names]
+            continue
+        if case_id in cover.extra and case_id not in computed:  # nothing today to judge it by
             continue
         now = computed.get(case_id)
         for fw, mismatches in ({} if now is None else now.weights).items():
@@ -396,11 +539,15 @@ def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> 
                                      f"weights differ from the case's: {mismatches[0]}"))
         for fw, names in entry["tensors"].items():
             for name in names:
-                old = baseline.arrays[f"{case_id}|{fw}|{name}"]
+                key = f"{case_id}|{fw}|{name}"
+                old = baseline.arrays[key]
                 new = None if now is None else now.values.get(fw, {}).get(name)
-                if new is None or new.shape != old.shape:
+                if new is None:
                     report.rows.append(Drift(case_id, fw, name, np.inf, np.inf, "missing"))
                     continue
+                if new.shape != old.shape:
+                    raise _damaged(baseline.path / "arrays.npz", f"array {key!r} has shape "
+                                   f"{old.shape}; the case computes {new.shape}")
                 report.rows.append(_drift(case_id, fw, name, old, new, now.allowed[name]))
     return report
 
