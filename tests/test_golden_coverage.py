@@ -53,9 +53,10 @@ def _no_computing(monkeypatch) -> None:
     monkeypatch.setattr(golden, "compute", lambda *a, **k: pytest.fail("computed"))
 
 
-def _gate(tmp_path: Path, baseline: Path):
+def _gate(tmp_path: Path, baseline: Path, **options):
     out = tmp_path / "gate"
-    verdict = run_gate(out, golden=str(baseline), bench_baseline=None, skip=("parity", "speed"))
+    verdict = run_gate(out, golden=str(baseline), bench_baseline=None, skip=("parity", "speed"),
+                       **options)
     suite = ET.parse(out / "gate.xml").getroot()
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
     return verdict, (out / "gate.md").read_text(), properties
@@ -101,6 +102,16 @@ def test_the_gate_calls_an_incomplete_baseline_an_environment_problem(tmp_path, 
     assert "incomplete golden baseline" in md and "Compared " in md
     assert properties["golden.compared"] == str(judged)
     assert properties["golden.canonical"] == str(len(golden.case_ids()))
+
+
+def test_an_incomplete_baseline_blocks_even_where_environment_problems_are_advisory(tmp_path,
+                                                                                   source):
+    # as .ci/run gates: --fail-on parity,drift; a verdict on 1 case must still not read SAFE
+    path = _baseline(tmp_path, source, **EDITS["1 of N cases"])
+    verdict, md, _ = _gate(tmp_path, path, fail_on=("parity", "drift"))
+    assert verdict.exit_code == CAUSES["environment"]
+    assert verdict.headline().startswith("NOT safe to upgrade (exit 8)")
+    assert "| environment problem | " in md and "| yes |" in md.split("environment problem")[1]
 
 
 def test_parity_fixtures_elsewhere_is_named_and_leaves_scenarios_unjudged(tmp_path, source,

@@ -43,6 +43,8 @@ class Finding:
     cause: str
     name: str
     message: str = ""        # empty: passed
+    # fails the gate whatever --fail-on says: a verdict on nothing can never read SAFE
+    always_blocks: bool = False
 
 
 @dataclass
@@ -58,14 +60,16 @@ class Verdict:
     def failed(self, cause: str) -> list[Finding]:
         return [f for f in self.findings if f.cause == cause and f.message]
 
+    def blocks(self, cause: str) -> bool:
+        return any(cause in self.fail_on or f.always_blocks for f in self.failed(cause))
+
     @property
     def exit_code(self) -> int:
-        return sum(bit for cause, bit in CAUSES.items()
-                   if cause in self.fail_on and self.failed(cause))
+        return sum(bit for cause, bit in CAUSES.items() if self.blocks(cause))
 
     def headline(self) -> str:
         causes = [f"{TITLES[c]} ({len(self.failed(c))})" for c in CAUSES if self.failed(c)]
-        blocking = [c for c in CAUSES if c in self.fail_on and self.failed(c)]
+        blocking = [c for c in CAUSES if self.blocks(c)]
         # unstable benchmarks fail nothing, but a verdict must not read as covering them
         unjudged = f"; speed not judged for {len(self.unstable)} unstable benchmark(s)" \
             if self.unstable else ""
@@ -81,7 +85,7 @@ class Verdict:
         for cause in CAUSES:
             checked = sum(f.cause == cause for f in self.findings)
             lines.append(f"| {TITLES[cause]} | {checked} | {len(self.failed(cause))} | "
-                         f"{'yes' if cause in self.fail_on else 'no (advisory)'} |")
+                         f"{'yes' if cause in self.fail_on or self.blocks(cause) else 'no (advisory)'} |")
         timing = ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
         lines += ["", f"Time: {timing}.", ""]
         for cause in CAUSES:
@@ -137,7 +141,8 @@ def _drift(golden: str | None, verdict: Verdict) -> None:
         return
     cover = report.coverage
     # a verdict on fewer cases than the canonical set is no verdict on the upgrade
-    verdict.findings.append(Finding("environment", "golden baseline coverage", cover.incomplete))
+    verdict.findings.append(Finding("environment", "golden baseline coverage", cover.incomplete,
+                                    always_blocks=True))
     verdict.properties.update({"golden.compared": len(cover.compared),
                                "golden.recorded": len(cover.recorded),
                                "golden.canonical": len(cover.canonical),
