@@ -63,7 +63,7 @@ def test_bad_results_files_are_refused_by_line(tmp_path, capsys):
     with pytest.raises(InputFileError, match=r"bad.jsonl:1: not a parity result"):
         load([bad])
     assert main(["support", str(tmp_path / "none.jsonl")]) == 2
-    assert "unreadable" in capsys.readouterr().err
+    assert "no such file" in capsys.readouterr().err
     only_skips = _write(tmp_path / "s.jsonl", [("h", "jax", None, None, None, "skipped", "x")])
     assert main(["support", str(only_skips)]) == 2
 
