@@ -399,7 +399,9 @@ def _before_golden(args: argparse.Namespace) -> None:
     from parity.core import paths
 
     if args.action == "record":
-        paths.new_folder(args.directory, "")
+        from parity.upgrade.folders import check_new_baseline
+
+        check_new_baseline(args.directory)
     else:
         paths.existing_folder(args.directory, "a baseline folder written by python -m parity "
                               "golden record")
@@ -413,14 +415,15 @@ def _before_gate(args: argparse.Namespace) -> None:
     for option, given, known in (("--fail-on", args.fail_on, CAUSES), ("--skip", args.skip, STEPS)):
         unknown = sorted(set(given.split(",") if given else ()) - set(known))
         if unknown:
-            raise UnsupportedConfig(option, ",".join(unknown), f"unknown cause(s) or step(s): "
-                                    f"expected among {list(known)}")
-    if args.golden:
-        paths.existing_folder(args.golden, "a baseline folder written by python -m parity "
-                              "golden record", "--golden")
-    for option, run in (("--bench-baseline", args.bench_baseline), ("--bench-run", args.bench_run)):
-        if run:
-            paths.existing_file(run, RUN_FILE, option)
+            raise UnsupportedConfig(option, unknown, f"unknown cause(s) or step(s): expected "
+                                    f"among {list(known)}")
+    # a missing input now; one that exists but cannot be read is a finding in gate.md
+    for option, given, what in (
+            ("--golden", args.golden, "a baseline folder written by python -m parity golden record"),
+            ("--bench-baseline", args.bench_baseline, RUN_FILE), ("--bench-run", args.bench_run,
+                                                                 RUN_FILE)):
+        if given:
+            paths.existing(given, what, option)
     if args.bench_base:
         from parity.bench.ab import side
 

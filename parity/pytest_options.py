@@ -46,8 +46,10 @@ def check_arguments(fixed: list[str], user: list[str]) -> None:
     repository's only registers :mod:`parity.pytest_plugin`, which imports the frameworks).
     Files, folders and modules the user names must exist. Raises
     :class:`~parity.core.errors.ParityConfigError` (exit 2)."""
-    from _pytest.config import UsageError, _prepareconfig
-
+    try:
+        from _pytest.config import UsageError, _prepareconfig
+    except ImportError:  # another pytest: it refuses a bad option itself, after the imports
+        return
     from parity.core.errors import ParityConfigError
 
     try:

@@ -422,7 +422,7 @@ def test_gate_with_an_unreadable_bench_run_still_writes_its_verdict(tmp_path):
 
 def test_gate_usage_errors_exit_8_and_touch_nothing(tmp_path, capsys):
     code, out = _gate(tmp_path, "--fail-on", "speedy")
-    assert code == 8 and "fail_on=['speedy']" in capsys.readouterr().err and not out.exists()
+    assert code == 8 and "--fail-on=['speedy']" in capsys.readouterr().err and not out.exists()
     assert main(["gate", "--sizes", "huge"]) == 8
     out.mkdir()
     (out / "gate.md").write_text("an earlier verdict")

@@ -13,6 +13,14 @@ def _named(option: str, path) -> str:
     return f"{option} {path}" if option else str(path)
 
 
+def existing(path, what: str, option: str = "") -> Path:
+    """``path`` must exist (a file or a folder: its reader judges the rest)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(f"{_named(option, path)}: does not exist; expected {what}")
+    return path
+
+
 def existing_file(path, what: str, option: str = "") -> Path:
     """``path`` must be a file (``what``: what it should hold, for the message)."""
     path = Path(path)

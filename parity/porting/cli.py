@@ -53,10 +53,10 @@ def check(args: argparse.Namespace) -> None:
     if (model / "saved_model.pb").is_file():
         return  # refused with its remedy by the loader
     if model.suffix.lower() in KERAS_SUFFIXES:
-        paths.existing_file(model, f"a Keras model file ({', '.join(KERAS_SUFFIXES)})")
-        if args.state_dict:
+        if args.state_dict:  # the options first, then the paths
             raise InputFileError(f"--state-dict {args.state_dict}: a Keras file holds its own "
                                  "weights; --state-dict goes with package.module:factory")
+        paths.existing_file(model, f"a Keras model file ({', '.join(KERAS_SUFFIXES)})")
     else:
         module, sep, attr = args.model.partition(":")
         if not (sep and module and attr):
