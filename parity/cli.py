@@ -49,14 +49,18 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _checks_argv(profile: str) -> list[str]:
+    """``check``'s own pytest arguments, less ``-p parity.pytest_plugin``."""
+    return ["--pyargs", "parity.checks", f"--hypothesis-profile={profile}"]
+
+
 def _check(args: argparse.Namespace) -> int:
     import pytest
 
     from parity.core.frameworks import freeze_imported
 
     freeze_imported()  # this process's entry point: see its docstring
-    argv = ["-p", "parity.pytest_plugin", "--pyargs", "parity.checks",
-            f"--hypothesis-profile={args.profile}", *args.pytest_options]
+    argv = ["-p", "parity.pytest_plugin", *_checks_argv(args.profile), *args.pytest_options]
     return _pytest_code(pytest.main(argv))
 
 
@@ -83,15 +87,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
 def _calibrate(args: argparse.Namespace) -> int:
     from parity.calibration import calibrate as calibration
-    from parity.core.errors import InputFileError
 
     with _claim(args, "calibration-") as claimed:
-        if args.summarise:
+        if args.summarise:  # the files were checked before the imports (_before_sweep)
             files = [Path(d) / "cases.jsonl" for d in args.summarise]
-            missing = [str(f) for f in files if not f.is_file()]
-            if missing:
-                raise InputFileError(f"{missing[0]}: no such file; give folders written by "
-                                     "python -m parity sweep --calibrate")
             summary = calibration.summarise(files)
             (claimed.work / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
             (claimed.work / "summary.md").write_text(calibration.markdown(summary))
@@ -119,8 +118,7 @@ def _table(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from parity.bench.report import write_report
 
-    out = args.out or str(Path(args.run).with_suffix("")) + "-report"
-    print(write_report(args.run, out))
+    print(write_report(args.run, _report_folder(args)))
     return PASS
 
 
@@ -185,10 +183,9 @@ def _bench_ab(args: argparse.Namespace) -> int:
 
 
 def _bench_run(args: argparse.Namespace) -> int:
-    from parity.bench.processes import check_benchmarks_here, run_processes
+    from parity.bench.processes import run_processes
     from parity.bench.report import write_report
 
-    check_benchmarks_here()  # before a folder is claimed
     with _claim(args, "bench-") as claimed:
         code = run_processes(claimed.work / "benchmarks.json", processes=args.processes,
                              sizes=args.sizes, threads=args.bench_threads, select=args.k)
@@ -203,13 +200,12 @@ def _run(args: argparse.Namespace) -> int:
     report, in a new timestamped folder."""
     import subprocess
 
-    from parity.bench.processes import check_benchmarks_here, run_processes
+    from parity.bench.processes import run_processes
     from parity.bench.report import write_report
     from parity.core import outputs
     from parity.scenarios.course import TRAINING
     from parity.scenarios.report import write as write_scenarios
 
-    check_benchmarks_here()  # before a folder is claimed
     with outputs.claim_stamped(args.reports) as claimed:
         out = claimed.work
         checks = subprocess.run([sys.executable, "-m", "parity", "check", "-q",
@@ -231,10 +227,6 @@ def _scenarios(args: argparse.Namespace) -> int:
     from parity.scenarios import course as scenarios
     from parity.scenarios.report import write
 
-    unknown = sorted(n for n in set(args.names) - set(scenarios.TRAINING)
-                     if not scenarios.is_file_name(n))
-    if unknown:
-        raise ValueError(f"unknown scenario(s) {unknown}; known: {list(scenarios.TRAINING)}")
     with _claim(args, "scenarios-") as claimed:
         results, table = write(args.names or list(scenarios.TRAINING), claimed.work)
     print(table)
@@ -313,6 +305,154 @@ def _merge(args: argparse.Namespace) -> int:
     return PASS
 
 
+# Checks before any work, run by main() before the handler: option values, then the input paths,
+# then the output place, all without importing a framework, so a refusal takes well under 1 s.
+
+def _before_check(args: argparse.Namespace) -> None:
+    from parity.pytest_options import check_arguments
+
+    check_arguments(_checks_argv(args.profile), args.pytest_options)
+
+
+def _before_run(args: argparse.Namespace) -> None:
+    from parity.bench.processes import check_benchmarks_here
+    from parity.core import outputs
+    from parity.pytest_options import check_arguments
+
+    check_arguments([*_checks_argv("parity-ci"), "-q"], args.pytest_options)  # as _run's check
+    check_benchmarks_here()
+    outputs.check_writable(Path(args.reports) / "x")
+
+
+def _before_scenarios(args: argparse.Namespace) -> None:
+    from parity.core import paths
+    from parity.scenarios.names import TRAINING, is_file_name
+
+    unknown = sorted(n for n in set(args.names) - set(TRAINING) if not is_file_name(n))
+    if unknown:
+        raise ValueError(f"unknown scenario(s) {unknown}; known: {list(TRAINING)}, or a "
+                         "scenario file NAME.json")
+    for name in args.names:
+        if is_file_name(name):
+            paths.existing_file(name, "a scenario file (JSON)")
+    paths.output_folder(args.out, args.reports)
+
+
+def _before_sweep(args: argparse.Namespace) -> None:
+    from parity.core import paths
+
+    for folder in args.summarise or ():
+        paths.existing_file(Path(folder) / "cases.jsonl", "folders written by python -m parity "
+                            "sweep --calibrate", "--summarise")
+    if args.calibrate or args.summarise:
+        paths.output_folder(args.out, args.reports)
+
+
+def _before_bench_run(args: argparse.Namespace) -> None:
+    from parity.bench.processes import check_benchmarks_here
+    from parity.core import paths
+
+    check_benchmarks_here()
+    paths.output_folder(args.out, args.reports)
+
+
+RUN_FILE = "a benchmark run (the JSON file of pytest --benchmark-json or python -m parity bench run)"
+
+
+def _report_folder(args: argparse.Namespace) -> str:
+    return args.out or str(Path(args.run).with_suffix("")) + "-report"
+
+
+def _before_report(args: argparse.Namespace) -> None:
+    from parity.core import paths
+
+    paths.existing_file(args.run, RUN_FILE)
+    paths.new_folder(_report_folder(args))
+
+
+def _before_compare(args: argparse.Namespace) -> None:
+    from parity.bench.compare import check_options
+    from parity.core import paths
+
+    check_options(args.factor, args.alpha)
+    for run in (args.base, args.new):
+        paths.existing_file(run, RUN_FILE)
+    for option, target in (("--out", args.out), ("--plot", args.plot)):
+        if target:
+            paths.new_file(target, option)
+
+
+def _before_merge(args: argparse.Namespace) -> None:
+    from parity.core import paths
+
+    for run in args.inputs:
+        paths.existing_file(run, RUN_FILE)
+    paths.new_file(args.output, "")
+
+
+def _before_ab(args: argparse.Namespace) -> None:
+    from parity.bench.ab import check_options, parse_env, side
+    from parity.core import paths
+
+    check_options(args.factor, 1 - args.alpha)
+    for label in ("base", "new"):
+        side(getattr(args, label), label, parse_env(getattr(args, f"{label}_env"), label))
+    paths.output_folder(args.out, args.reports)
+
+
+def _before_golden(args: argparse.Namespace) -> None:
+    from parity.core import paths
+
+    if args.action == "record":
+        from parity.upgrade.folders import check_new_baseline
+
+        check_new_baseline(args.directory)
+    else:
+        paths.existing_folder(args.directory, "a baseline folder written by python -m parity "
+                              "golden record")
+
+
+def _before_gate(args: argparse.Namespace) -> None:
+    from parity.core import paths
+    from parity.core.errors import UnsupportedConfig
+    from parity.upgrade.gate import CAUSES, STEPS
+
+    for option, given, known in (("--fail-on", args.fail_on, CAUSES), ("--skip", args.skip, STEPS)):
+        unknown = sorted(set(given.split(",") if given else ()) - set(known))
+        if unknown:
+            raise UnsupportedConfig(option, unknown, f"unknown cause(s) or step(s): expected "
+                                    f"among {list(known)}")
+    # a missing input now; one that exists but cannot be read is a finding in gate.md
+    for option, given, what in (
+            ("--golden", args.golden, "a baseline folder written by python -m parity golden record"),
+            ("--bench-baseline", args.bench_baseline, RUN_FILE), ("--bench-run", args.bench_run,
+                                                                 RUN_FILE)):
+        if given:
+            paths.existing(given, what, option)
+    if args.bench_base:
+        from parity.bench.ab import side
+
+        side(args.bench_base, "bench-base")
+    paths.output_folder(args.out, args.reports)
+
+
+def _before_backends(args: argparse.Namespace) -> None:
+    from parity.core import paths
+    from parity.matrix.run import parse_backends
+
+    parse_backends(args.backends)
+    paths.output_folder(args.out, args.reports)
+
+
+def _before_support(args: argparse.Namespace) -> None:
+    from parity.core import paths
+
+    for results in args.results:
+        paths.existing_file(results, "a results file written by pytest --parity-results")
+    if args.out:
+        paths.new_file(args.out)
+
+
 def _claim(args: argparse.Namespace, prefix: str):
     """The new output folder: ``--out`` if given, else a stamped one under ``--reports``; never
     an existing one (:mod:`parity.core.outputs`)."""
@@ -333,7 +473,7 @@ def _add_check(commands) -> None:
     check.add_argument("--profile", default="parity-ci",
                        choices=["parity-ci", "parity-random", "parity-dev", "parity-thorough"],
                        help="hypothesis profile (default: parity-ci, derandomised)")
-    check.set_defaults(handler=_check, passes_options_to_pytest=True)
+    check.set_defaults(handler=_check, before=_before_check, passes_options_to_pytest=True)
 
 
 def _add_run(commands) -> None:
@@ -344,7 +484,7 @@ def _add_run(commands) -> None:
     run.add_argument("--sizes", default="smoke", choices=["smoke", "full"])
     run.add_argument("--processes", type=_positive_int, default=3,
                      help="benchmark sessions (processes) to merge into the run (default 3)")
-    run.set_defaults(handler=_run, passes_options_to_pytest=True)
+    run.set_defaults(handler=_run, before=_before_run, passes_options_to_pytest=True)
 
 
 def _add_scenarios(commands) -> None:
@@ -353,7 +493,7 @@ def _add_scenarios(commands) -> None:
                                "mismatch")
     scen.add_argument("names", nargs="*", help="scenarios to run (default: all)")
     _outputs(scen, "scenarios-", "the plots")
-    scen.set_defaults(handler=_scenarios)
+    scen.set_defaults(handler=_scenarios, before=_before_scenarios)
 
 
 def _add_sweep(commands) -> None:
@@ -382,7 +522,7 @@ def _add_sweep(commands) -> None:
                        help="cases of the calibration sweep (default 10000)")
     sweep.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     _outputs(sweep, "calibration-", "the calibration results")
-    sweep.set_defaults(handler=_sweep)
+    sweep.set_defaults(handler=_sweep, before=_before_sweep)
 
 
 def _add_table_alias(commands) -> None:
@@ -395,7 +535,7 @@ def _add_table_alias(commands) -> None:
 def _report_arguments(report: argparse.ArgumentParser) -> None:
     report.add_argument("run", help="the run's JSON file")
     report.add_argument("--out", help="new folder for the report (default: RUN-report)")
-    report.set_defaults(handler=_report)
+    report.set_defaults(handler=_report, before=_before_report)
 
 
 def _compare_arguments(compare: argparse.ArgumentParser) -> None:
@@ -420,13 +560,13 @@ def _compare_arguments(compare: argparse.ArgumentParser) -> None:
                          "A/A pair), 1.05, 1.10 and 1.25 (Markdown table)")
     compare.add_argument("--out", help="also write the Markdown to this new file")
     compare.add_argument("--plot", help="also draw a forest plot of the ratios into this new PNG")
-    compare.set_defaults(handler=_compare)
+    compare.set_defaults(handler=_compare, before=_before_compare)
 
 
 def _merge_arguments(merge_: argparse.ArgumentParser) -> None:
     merge_.add_argument("output", help="new JSON file")
     merge_.add_argument("inputs", nargs="+")
-    merge_.set_defaults(handler=_merge)
+    merge_.set_defaults(handler=_merge, before=_before_merge)
 
 
 COMPARE_HELP = ("flag speed changes between two runs; exit 0 when no benchmark regressed "
@@ -451,7 +591,7 @@ def _add_bench(commands) -> None:
     run.add_argument("--bench-threads", type=_positive_int,
                      help="threads for both frameworks (default: every core)")
     _outputs(run, "bench-", "the run and its report")
-    run.set_defaults(handler=_bench_run)
+    run.set_defaults(handler=_bench_run, before=_before_bench_run)
     _report_arguments(modes.add_parser("report", help=REPORT_HELP))
     _compare_arguments(modes.add_parser("compare", help=COMPARE_HELP))
     _merge_arguments(modes.add_parser("merge", help=MERGE_HELP))
@@ -478,7 +618,7 @@ def _add_bench(commands) -> None:
     ab.add_argument("--fail-on-unstable", action="store_true",
                     help="exit 1 when a benchmark is too unsteady to judge")
     _outputs(ab, "ab-", "the runs, ab.md, compare.md and forest.png")
-    ab.set_defaults(handler=_bench_ab)
+    ab.set_defaults(handler=_bench_ab, before=_before_ab)
 
 
 def _add_bench_aliases(commands) -> None:
@@ -498,7 +638,7 @@ def _add_golden(commands) -> None:
                         help="leave out the course scenarios' training losses")
     compare = actions.add_parser("compare", help="compare the installed versions with a baseline")
     compare.add_argument("directory", help="baseline folder")
-    gold.set_defaults(handler=_golden)
+    gold.set_defaults(handler=_golden, before=_before_golden)
 
 
 def _add_gate(commands) -> None:
@@ -527,7 +667,7 @@ def _add_gate(commands) -> None:
                       help="causes that fail the gate, comma-separated (others are advisory)")
     gate.add_argument("--skip", default="", help="steps to leave out: parity,drift,speed")
     _outputs(gate, "gate-", "gate.md, gate.xml and the step logs")
-    gate.set_defaults(handler=_gate)
+    gate.set_defaults(handler=_gate, before=_before_gate)
 
 
 def _add_backends(commands) -> None:
@@ -541,7 +681,7 @@ def _add_backends(commands) -> None:
                         help=f"Keras backends, comma-separated (default {','.join(BACKENDS)}; "
                         "one not installed is skipped and named)")
     _outputs(matrix, "backends-", "matrix.md, matrix.json and the raw results")
-    matrix.set_defaults(handler=_backends)
+    matrix.set_defaults(handler=_backends, before=_before_backends)
 
 
 def _add_support(commands) -> None:
@@ -550,7 +690,7 @@ def _add_support(commands) -> None:
                                   "FILE, one per backend run")
     support.add_argument("results", nargs="+", help="results files (JSON lines)")
     support.add_argument("--out", help="also write the table to this new markdown file")
-    support.set_defaults(handler=_support)
+    support.set_defaults(handler=_support, before=_before_support)
 
 
 def _add_port(commands) -> None:
@@ -587,6 +727,9 @@ def main(argv: list[str] | None = None) -> int:
         return usage if e.code else PASS
     args.pytest_options = rest
     try:
+        before = getattr(args, "before", None)
+        if before is not None:  # options, input paths, output place: before any import or work
+            before(args)
         return args.handler(args)
     except (ValueError, OSError) as e:  # typed refusals, unreadable or unwritable files
         print(f"python -m parity {args.command}: error: {e}", file=sys.stderr)

@@ -38,6 +38,7 @@ from hypothesis import HealthCheck, settings
 import parity  # noqa: F401  (imports torch before tensorflow)
 from parity.core import exercised, outputs
 from parity.core.frameworks import freeze_imported, keras, pin_threads, torch
+from parity.pytest_options import SCENARIO_STEPS, pytest_addoption  # noqa: F401  (a hook)
 
 _COMMON = dict(deadline=None, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors])
@@ -46,35 +47,6 @@ settings.register_profile("parity-random", max_examples=30, **_COMMON)
 settings.register_profile("parity-dev", max_examples=8, **_COMMON)
 settings.register_profile("parity-thorough", max_examples=500, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "parity-ci"))
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("rnn-parity")
-    group.addoption(
-        "--parity-threads", type=int, default=1,
-        help="threads for torch and TensorFlow during the parity checks (default 1: the checks' "
-             "tensors are tiny and a thread pool only adds synchronisation)")
-    group.addoption(
-        "--scenario-steps", type=int, default=None,
-        help="train each course scenario's first N steps (whole epochs, at least one) in the "
-             "shipped scenario check; 0 = the course's full length, accuracy target included "
-             f"(default: {SCENARIO_STEPS}; 0 under the parity-thorough profile)")
-
-    group.addoption(
-        "--parity-jax-cache", default=os.environ.get("PARITY_JAX_CACHE", _JAX_CACHE),
-        metavar="DIR",
-        help="on Keras' JAX backend, keep compiled functions in DIR across runs (JAX's persistent "
-             "compilation cache; default $PARITY_JAX_CACHE or ~/.cache/rnn-parity/jax; 'off': "
-             "none)")
-    group.addoption(
-        "--parity-results", default=None, metavar="FILE",
-        help="write each check's outcome per cell, feature, dtype and Keras backend to the new "
-             "file FILE (JSON lines; never overwritten), for python -m parity support")
-
-
-_JAX_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")),
-                          "rnn-parity", "jax")
-SCENARIO_STEPS = 12  # per scenario in the default check; the main job trains the full length
 
 
 def scenario_steps(config) -> int:

@@ -90,7 +90,7 @@ def test_corrupt_or_foreign_files_get_a_clear_error(tmp_path, content, message):
 
 
 @pytest.mark.parametrize("sample", [float("nan"), float("inf"), 0, -1.5, True, "0.1", None,
-                                    [0.1], 10 ** 400])
+                                    [0.1], 10 ** 400, 1e308, 86400.5])
 def test_a_raw_sample_that_is_no_positive_finite_time_is_named(tmp_path, sample):
     raw = json.loads(RUN_A.read_text())
     raw["benchmarks"][3]["stats"]["data"][2] = sample
@@ -98,7 +98,9 @@ def test_a_raw_sample_that_is_no_positive_finite_time_is_named(tmp_path, sample)
     path.write_text(json.dumps(raw))
     with pytest.raises(BenchmarkFileError) as info:
         load(path)
-    assert f"benchmarks[3]: raw sample data[2] = {sample!r} is not a positive" in str(info.value)
+    name = raw["benchmarks"][3]["name"]
+    assert f"benchmarks[3] ({name}): raw sample data[2] = " in str(info.value)
+    assert "is not a positive, finite time in seconds, at most a day" in str(info.value)
 
 
 def test_runs_without_raw_samples_cannot_be_compared(tmp_path):

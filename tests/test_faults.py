@@ -145,15 +145,53 @@ def test_training_judge_never_passes_a_nan_loss_or_weight():
     ("entries are numbers", lambda r: r.update(benchmarks=[1, 2]), "benchmarks[0] is 1"),
     ("median 0", lambda r: r["benchmarks"][0]["stats"].update(median=0.0), "median 0.0"),
     ("NaN sample", lambda r: r["benchmarks"][3]["stats"]["data"].__setitem__(2, float("nan")),
-     "benchmarks[3]: raw sample data[2] = nan"),
+     "raw sample data[2] = nan"),
     ("data not a list", lambda r: r["benchmarks"][0]["stats"].update(data="x"), "not a list"),
-    ("machine_info a list", lambda r: r.update(machine_info=[1]), "machine_info"),
+    ("machine_info a list", lambda r: r.update(machine_info=[1]), "machine_info is [1]"),
+    ("machine_info empty list", lambda r: r.update(machine_info=[]), "machine_info is []"),
+    ("machine_info missing", lambda r: r.pop("machine_info"), "machine_info is None"),
+    ("machine_info without parity", lambda r: r["machine_info"].pop("parity"),
+     "an object 'parity'"),
+    ("peak not a number", lambda r: r["machine_info"]["parity"].update(
+        fp32_gemm_peak_gflops="fast"), "machine_info parity fp32_gemm_peak_gflops 'fast'"),
+    ("peaks by device a list", lambda r: r["machine_info"]["parity"].update(
+        fp32_gemm_peak_gflops_by_device=[1]), "fp32_gemm_peak_gflops_by_device [1]"),
+    ("cpu a number", lambda r: r["machine_info"].update(cpu=3), "machine_info cpu 3"),
+    ("benchmarks an object", lambda r: r.update(benchmarks={}), "no 'benchmarks' list"),
+    ("entry without name", lambda r: r["benchmarks"][3].pop("name"),
+     "benchmarks[3]: 'name' is None"),
+    ("entry without stats", lambda r: r["benchmarks"][3].pop("stats"), "has no stats"),
+    ("cell a number", lambda r: r["benchmarks"][3]["extra_info"].update(cell=3),
+     "extra_info cell 3 is not a string"),
+    ("1e308 s sample", lambda r: r["benchmarks"][3]["stats"]["data"].__setitem__(2, 1e308),
+     "data[2] = 1e+308 is not a positive, finite time in seconds, at most a day (86400 s)"),
+    ("sample over a day", lambda r: r["benchmarks"][3]["stats"]["data"].__setitem__(2, 86401),
+     "data[2] = 86401"),
+    ("negative median", lambda r: r["benchmarks"][3]["stats"].update(median=-0.5),
+     "stats median -0.5"),
+    ("median over a day", lambda r: r["benchmarks"][3]["stats"].update(median=1e308),
+     "stats median 1e+308"),
+    ("iqr a string", lambda r: r["benchmarks"][3]["stats"].update(iqr="wide"), "stats iqr 'wide'"),
+    ("reference of a year", lambda r: r["benchmarks"][3]["extra_info"].update(
+        reference={"seconds": 3.2e7}), "extra_info reference {'seconds': 32000000.0}"),
 ])
 def test_compare_refuses_corrupt_runs_with_exit_2(tmp_path, capsys, name, edit, message):
     bad = _run(tmp_path, edit)
-    assert main(["compare", str(RUN_A), str(bad)]) == 2
+    assert main(["bench", "compare", str(RUN_A), str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and message in err
+    if "benchmarks[3]" in message and "name" not in name:  # the benchmark, by index and name
+        assert f"benchmarks[3] ({json.loads(RUN_B.read_text())['benchmarks'][3]['name']})" in err
+
+
+@pytest.mark.parametrize("command", ["report", "merge"])
+def test_report_and_merge_refuse_impossible_samples_with_exit_2(tmp_path, capsys, command):
+    bad = _run(tmp_path, lambda r: r["benchmarks"][0]["stats"]["data"].__setitem__(0, 1e308))
+    out = tmp_path / "out"
+    argv = [str(bad), "--out", str(out)] if command == "report" else [str(out), str(RUN_A),
+                                                                      str(bad)]
+    assert main(["bench", command, *argv]) == 2
+    assert "data[0] = 1e+308" in capsys.readouterr().err and not out.exists()
 
 
 def test_compare_exit_codes_pass_finding_folder_and_out(tmp_path, capsys):
@@ -163,7 +201,7 @@ def test_compare_exit_codes_pass_finding_folder_and_out(tmp_path, capsys):
         for b in r["benchmarks"]])
     assert main(["compare", str(RUN_A), str(slowed)]) == 1
     assert main(["compare", str(tmp_path), str(RUN_B)]) == 2
-    assert "cannot be read" in capsys.readouterr().err
+    assert "a folder, not a file" in capsys.readouterr().err
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
     assert main(["compare", str(RUN_A), str(RUN_B), "--out", str(blocker / "c.md")]) == 2
@@ -368,7 +406,7 @@ def test_gate_with_an_unreadable_bench_run_still_writes_its_verdict(tmp_path):
 
 def test_gate_usage_errors_exit_8_and_touch_nothing(tmp_path, capsys):
     code, out = _gate(tmp_path, "--fail-on", "speedy")
-    assert code == 8 and "fail_on=['speedy']" in capsys.readouterr().err and not out.exists()
+    assert code == 8 and "--fail-on=['speedy']" in capsys.readouterr().err and not out.exists()
     assert main(["gate", "--sizes", "huge"]) == 8
     out.mkdir()
     (out / "gate.md").write_text("an earlier verdict")

@@ -34,8 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import t as t_dist
-from scipy.stats import wilcoxon
 
 from parity.bench import stats as bench_stats
 from parity.bench.compare import FACTOR, VERDICTS, compare_runs
@@ -222,6 +220,10 @@ def paired_change(old: Result, cur: Result, factor: float, normalised: bool,
     # Student's t interval of the mean log ratio: with 3 to 10 rounds a percentile bootstrap is
     # too narrow (it cannot reach beyond the observed rounds), and rounds are the unit of
     # replication here, as in Kalibera and Jones' top level
+    # here: scipy.stats takes ~0.8 s to import, and the command line checks --base with this module
+    from scipy.stats import t as t_dist
+    from scipy.stats import wilcoxon
+
     half = float(t_dist.ppf(0.5 + confidence / 2, len(logs) - 1) * logs.std(ddof=1)
                  / np.sqrt(len(logs)))
     ratio = float(np.exp(logs.mean()))

@@ -202,13 +202,18 @@ def judge(old: Result, cur: Result, factor: float, normalised: bool,
                   judged.ratio, raw.ratio, reference_ratio, judged.interval, problems)
 
 
-def compare_runs(base: Run, new: Run, *, factor: float = FACTOR, alpha: float = 0.01) -> Comparison:
-    """Judge every benchmark the two runs share; the verdict rests on the corroborated minima
-    (module docstring). ``alpha`` only marks the shown Mann-Whitney p-values below it."""
+def check_options(factor: float, alpha: float) -> None:
+    """Refuse a ``factor`` or ``alpha`` no comparison can use (the command line: before reading)."""
     if not factor > 1:
         raise ValueError(f"factor={factor!r}: must be greater than 1 (e.g. 1.06 for 6 %)")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r}: must be between 0 and 1 (e.g. 0.01)")
+
+
+def compare_runs(base: Run, new: Run, *, factor: float = FACTOR, alpha: float = 0.01) -> Comparison:
+    """Judge every benchmark the two runs share; the verdict rests on the corroborated minima
+    (module docstring). ``alpha`` only marks the shown Mann-Whitney p-values below it."""
+    check_options(factor, alpha)
     a, b = base.by_key(), new.by_key()
     shared = sorted(a.keys() & b.keys())
     normalised = bool(shared) and all(a[k].references is not None and b[k].references is not None

@@ -74,6 +74,16 @@ class Run:
 
 
 _EXTRA = ("cell", "size", "pass_", "path", "framework", "flops", "kernel")
+_TEXT = ("cell", "size", "pass_", "path", "framework", "kernel")  # joined into names and tables
+DAY = 86400.0  # seconds: no benchmark sample or reference of this suite takes that long
+# machine_info.parity facts the report and the comparison read: (key, check, what it must be)
+_PARITY_FACTS = (("fp32_gemm_peak_gflops", lambda v: v is None or _positive(v), "a positive number"),
+                 ("fp32_gemm_peak_gflops_by_device",
+                  lambda v: v is None or (isinstance(v, dict) and all(
+                      isinstance(k, str) and (p is None or _positive(p)) for k, p in v.items())),
+                  "an object of device: positive number"),
+                 ("synthetic_slowdown", lambda v: v is None or _positive(v), "a positive number"),
+                 ("devices", lambda v: v is None or isinstance(v, dict), "an object"))
 
 
 def load(path: str | Path) -> Run:
@@ -98,25 +108,57 @@ def load(path: str | Path) -> Run:
         if not isinstance(b, dict):
             raise BenchmarkFileError(f"{where} is {b!r}, not a benchmark record: not a run of "
                                      "this suite's benchmarks/")
+        if not isinstance(b.get("name"), str):
+            raise BenchmarkFileError(f"{where}: 'name' is {b.get('name')!r}, not a benchmark's "
+                                     "name: not a run of this suite's benchmarks/")
+        where = f"{where} ({b['name']})"
         extra, stats = b.get("extra_info") or {}, b.get("stats") or {}
         missing = [k for k in _EXTRA if not isinstance(extra, dict) or k not in extra]
         if missing:
-            raise BenchmarkFileError(f"{where} ({b.get('name')!r}) lacks extra_info {missing}: "
+            raise BenchmarkFileError(f"{where} lacks extra_info {missing}: "
                                      "not a run of this suite's benchmarks/")
         if not isinstance(stats, dict) or "median" not in stats:
             raise BenchmarkFileError(f"{where} has no stats (was it run with "
                                      "--benchmark-disable?)")
+        wrong = [k for k in _TEXT if not isinstance(extra[k], str)]
+        if wrong:
+            raise BenchmarkFileError(f"{where}: extra_info {wrong[0]} {extra[wrong[0]]!r} is not "
+                                     "a string; the file is corrupt")
         _check_timings(where, stats, extra)
         key = tuple(extra[k] for k in ("cell", "size", "pass_", "path"))
         windows.setdefault(key, []).append((extra, stats))
     if not windows:
         raise BenchmarkFileError(f"{path}: the run holds no benchmarks")
-    machine = raw.get("machine_info") or {}
-    if not isinstance(machine, dict) or not isinstance(machine.get("parity", {}), dict):
-        raise BenchmarkFileError(f"{path}: machine_info is not an object with an object "
-                                 "'parity'; expected the file written by pytest --benchmark-json")
-    return Run(str(path), machine,
+    return Run(str(path), _machine(path, raw),
                tuple(_pooled(key, parts) for key, parts in windows.items()))
+
+
+def _machine(path: Path, raw: dict) -> dict:
+    """``machine_info``, which the report's header and the comparison's machine check read."""
+    machine = raw.get("machine_info")
+    if not isinstance(machine, dict) or not isinstance(machine.get("parity"), dict):
+        raise BenchmarkFileError(f"{path}: machine_info is {_short(machine)}, not an object with "
+                                 "an object 'parity' (written by benchmarks/conftest.py); "
+                                 "expected the file written by pytest --benchmark-json")
+    for key, valid, what in _PARITY_FACTS:
+        if not valid(machine["parity"].get(key)):
+            raise BenchmarkFileError(f"{path}: machine_info parity {key} "
+                                     f"{_short(machine['parity'].get(key))} is not {what}; the file "
+                                     "is corrupt")
+    if "cpu" in machine and not isinstance(machine["cpu"], (dict, str, type(None))):
+        raise BenchmarkFileError(f"{path}: machine_info cpu {_short(machine['cpu'])} is not an "
+                                 "object; the file is corrupt")
+    return machine
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _time(value) -> bool:
+    """A time in seconds a benchmark can take: positive, finite, under a day."""
+    return _positive(value) and float(value) <= DAY
 
 
 def _positive(value) -> bool:
@@ -129,36 +171,44 @@ def _positive(value) -> bool:
     return math.isfinite(value) and value > 0
 
 
-def _all_positive(values: list) -> bool:
-    """:func:`_positive` of every value, at numpy's speed (runs hold 10^4 - 10^6 samples)."""
+def _all_times(values: list) -> bool:
+    """:func:`_time` of every value, at numpy's speed (runs hold 10^4 - 10^6 samples)."""
     if not {type(v) for v in values} <= {int, float}:  # bool, str, None, lists...: one by one
-        return all(_positive(v) for v in values)
+        return all(_time(v) for v in values)
     try:
         times = np.asarray(values, dtype=np.float64)
     except OverflowError:  # an int beyond float64
-        return all(_positive(v) for v in values)
-    return bool(np.all(np.isfinite(times) & (times > 0)))
+        return all(_time(v) for v in values)
+    return bool(np.all(np.isfinite(times) & (times > 0) & (times <= DAY)))
+
+
+TIME = f"positive, finite time in seconds, at most a day ({DAY:g} s)"
 
 
 def _check_timings(where: str, stats: dict, extra: dict) -> None:
-    """Times must be positive finite numbers: a NaN sample would make every test statistic NaN,
-    which reads as "unchanged", and a median of 0 divides GFLOP/s by zero."""
-    if not _positive(stats["median"]):
-        raise BenchmarkFileError(f"{where}: median {stats['median']!r} is not a positive, finite "
-                                 "time in seconds; the file is corrupt")
+    """Times must be positive finite numbers under a day: a NaN sample would make every test
+    statistic NaN, which reads as "unchanged", a median of 0 divides GFLOP/s by zero, and a
+    1e308 s sample is no measurement."""
+    if not _time(stats["median"]):
+        raise BenchmarkFileError(f"{where}: stats median {_short(stats['median'])} is not a "
+                                 f"{TIME}; the file is corrupt")
+    iqr = stats.get("iqr", 0.0)  # read when a run has no raw samples
+    if not (iqr == 0 and not isinstance(iqr, bool) or _time(iqr)):
+        raise BenchmarkFileError(f"{where}: stats iqr {_short(iqr)} is not 0 or a {TIME}; the "
+                                 "file is corrupt")
     data = stats.get("data", [])
     if not isinstance(data, list):
         raise BenchmarkFileError(f"{where}: raw samples 'data' is {type(data).__name__}, not a "
                                  "list of times")
-    if not _all_positive(data):
-        bad = next(j for j, v in enumerate(data) if not _positive(v))
-        raise BenchmarkFileError(f"{where}: raw sample data[{bad}] = {data[bad]!r} is not a "
-                                 "positive, finite time in seconds; the file is corrupt")
+    if not _all_times(data):
+        bad = next(j for j, v in enumerate(data) if not _time(v))
+        raise BenchmarkFileError(f"{where}: raw sample data[{bad}] = {_short(data[bad])} is not "
+                                 f"a {TIME}; the file is corrupt")
     reference = extra.get("reference")
     if reference is not None and not (isinstance(reference, dict)
-                                      and _positive(reference.get("seconds"))):
-        raise BenchmarkFileError(f"{where}: extra_info reference {reference!r} is not an object "
-                                 "with a positive 'seconds'; the file is corrupt")
+                                      and _time(reference.get("seconds"))):
+        raise BenchmarkFileError(f"{where}: extra_info reference {_short(reference)} is not an "
+                                 f"object with 'seconds' a {TIME}; the file is corrupt")
     if not _positive(extra["flops"]):
         raise BenchmarkFileError(f"{where}: extra_info flops {extra['flops']!r} is not a "
                                  "positive number")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 
 PASS, FINDING = 0, 1
+# as parity.porting.files.KERAS_SUFFIXES, which imports torch (tests/test_cli.py checks they agree)
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def _positive_int(text: str) -> int:
@@ -35,8 +37,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="batch size of the drawn inputs (default 3)")
     parser.add_argument("--steps", type=_positive_int, default=7,
                         help="time steps of the drawn inputs (default 7)")
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, before=check)
     return parser
+
+
+def check(args: argparse.Namespace) -> None:
+    """The paths, before the frameworks are imported: the model file or ``module:factory``, the
+    state dict, the new ``--out``."""
+    from pathlib import Path
+
+    from parity.core import paths
+    from parity.core.errors import InputFileError
+
+    model = Path(args.model)
+    if (model / "saved_model.pb").is_file():
+        return  # refused with its remedy by the loader
+    if model.suffix.lower() in KERAS_SUFFIXES:
+        if args.state_dict:  # the options first, then the paths
+            raise InputFileError(f"--state-dict {args.state_dict}: a Keras file holds its own "
+                                 "weights; --state-dict goes with package.module:factory")
+        paths.existing_file(model, f"a Keras model file ({', '.join(KERAS_SUFFIXES)})")
+    else:
+        module, sep, attr = args.model.partition(":")
+        if not (sep and module and attr):
+            raise InputFileError(f"{args.model}: expected a Keras file "
+                                 f"({', '.join(KERAS_SUFFIXES)}) or a torch module as "
+                                 "package.module:factory")
+    if args.state_dict:
+        paths.existing_file(args.state_dict, "a state dict written by torch.save", "--state-dict")
+    paths.new_folder(args.out)
 
 
 def run(args: argparse.Namespace, rest=()) -> int:

@@ -24,10 +24,8 @@ from parity.core.errors import UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.layers.torch_side import KerasRNN
 from parity.models import optim, training, transfer
+from parity.scenarios.names import TRAINING, is_file_name  # noqa: F401  (re-exported)
 
-TRAINING = ("hihello", "hello_rnn_summed", "hello_rnn_embedding", "hello_rnn_embedding_sgd",
-            "rnn_classifier", "many_to_one", "stacked_many_to_one", "pos_tagger",
-            "bidirectional_pos_tagger")
 LOSSES = {"sparse_cross_entropy": optim.SparseCrossEntropy,
           "masked_sequence_cross_entropy": optim.MaskedSequenceCrossEntropy}
 
@@ -41,11 +39,6 @@ def scenarios_dir() -> Path:
             raise FileNotFoundError(f"PARITY_FIXTURES: {path} is not a folder of scenarios")
         return path
     return Path(str(resources.files("parity.data") / "scenarios"))
-
-
-def is_file_name(name: str) -> bool:
-    """A scenario named by its file (``my.json``, ``path/to/it.json``) rather than by name."""
-    return name.endswith(".json")
 
 
 def load_fixture(name: str) -> dict:

@@ -52,6 +52,7 @@ from parity.core.inputs import CaseInputs
 from parity.core.spec import CELL_KINDS, RecurrentSpec
 from parity.core.tolerances import POLICY, TOLERANCES
 from parity.layers import keras_side, torch_side
+from parity.upgrade.folders import check_new_baseline
 
 FORMAT = 1
 SEED = 20261126
@@ -195,14 +196,7 @@ def record(directory: str | Path, *, ids: list[str] | None = None) -> Path:
     """Compute the canonical set (or the cases ``ids``) and store it in the new directory
     ``directory``. The folder is claimed before computing and appears complete or not at all
     (see :mod:`parity.core.outputs`)."""
-    path = Path(directory)
-    if (path / "manifest.json").exists():
-        raise FileExistsError(f"{path} holds a golden baseline, which is never overwritten; record "
-                              "into a new directory (e.g. one named after the versions)")
-    if path.is_dir() and any(p.name != outputs.CLAIM for p in path.iterdir()):
-        raise FileExistsError(f"{path} exists and is not a complete baseline (no manifest.json): "
-                              "nothing is overwritten; record into a new directory, or remove "
-                              "it if it is an incomplete recording")
+    path = check_new_baseline(directory)
     with outputs.claim(path) as claimed:
         ids = ids if ids is not None else case_ids()
         scenario_entries = {i: _scenario_entry(i) for i in ids if i.startswith("scenario/")}
