@@ -235,6 +235,7 @@ def _scenarios(args: argparse.Namespace) -> int:
                      if not scenarios.is_file_name(n))
     if unknown:
         raise ValueError(f"unknown scenario(s) {unknown}; known: {list(scenarios.TRAINING)}")
+    scenarios.labels(args.names)  # names that would lead outside --out: refused before the claim
     with _claim(args, "scenarios-") as claimed:
         results, table = write(args.names or list(scenarios.TRAINING), claimed.work)
     print(table)
