@@ -49,8 +49,11 @@ def stored_config(path: Path):
             raise KeyError("model_config")
         return json.loads(text)
     except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile) as e:
-        raise InputFileError(f"{path}: no model config readable as JSON ({type(e).__name__}: "
-                             f"{e}); expected a Keras model saved with model.save") from e
+        import keras
+
+        raise InputFileError(f"{path}: Keras {keras.__version__} cannot load it as a model (no "
+                             f"model config readable as JSON; {type(e).__name__}: {e}); expected "
+                             "a file written by model.save") from e
 
 
 @functools.cache

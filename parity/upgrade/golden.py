@@ -252,7 +252,7 @@ def _manifest(path: Path) -> dict:
 def _arrays(path: Path) -> dict[str, np.ndarray]:
     file = path / "arrays.npz"
     try:
-        with np.load(file) as data:
+        with np.load(file, allow_pickle=False) as data:
             return {k: np.asarray(data[k], dtype=np.float64) for k in data.files}
     # what numpy raises for a truncated, empty or foreign file
     except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
