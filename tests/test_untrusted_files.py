@@ -185,3 +185,18 @@ def test_non_finite_weights_are_refused_at_load(tmp_path, capsys, factory):
     torch.save(state, tmp_path / "inf.pt")
     with pytest.raises(NonFiniteInput, match=r"bias_hh_l0.*inf at \(2,\)"):
         files.load_factory(factory, tmp_path / "inf.pt")
+
+
+def test_a_config_nested_too_deeply_is_bad_input(tmp_path, capsys):
+    saved = tmp_path / "deep.keras"
+    keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(2)]).save(saved)
+    depth = 5000  # written as text: the JSON encoder would refuse to write it from a dict
+    deep = '{"class_name": "Dense", "config": {"inner": [' * depth + "1" + "]}}" * depth
+    with zipfile.ZipFile(saved) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    parts["config.json"] = deep.encode()
+    with zipfile.ZipFile(saved, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    _refused(["port", str(saved), "--out", str(tmp_path / "o")], tmp_path / "ran", capsys,
+             "deep.keras", "no model config readable as JSON")

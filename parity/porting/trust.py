@@ -120,8 +120,13 @@ def refuse_code(path: Path, keras2: bool = False) -> None:
     """Raise InputFileError when the model file ``path`` (written by Keras 2 when ``keras2``,
     which needs tf-keras installed) holds anything that could run code on loading: names the
     layer (its place in the config) and the opt-in."""
-    for where, entry in _entries(stored_config(path), ""):
-        objection = _objection(entry, keras2)
+    try:
+        objections = [(where, _objection(entry, keras2))
+                      for where, entry in _entries(stored_config(path), "")]
+    except RecursionError as e:
+        raise InputFileError(f"{path}: its model config is nested too deeply to be a Keras "
+                             "model's") from e
+    for where, objection in objections:
         if objection:
             raise InputFileError(f"{path}: {where}: {objection}; refused before loading, as "
                                  f"loading could run it. {OPT_IN}")
