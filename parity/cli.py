@@ -227,6 +227,7 @@ def _scenarios(args: argparse.Namespace) -> int:
     from parity.scenarios import course as scenarios
     from parity.scenarios.report import write
 
+    scenarios.labels(args.names)  # names that would lead outside --out: refused before the claim
     with _claim(args, "scenarios-") as claimed:
         results, table = write(args.names or list(scenarios.TRAINING), claimed.work)
     print(table)

@@ -50,10 +50,11 @@ def named_weights(obj):
             yield getattr(v, "path", None) or v.name, values
 
 
-def check_finite_weights(obj, side: str) -> None:
+def check_finite_weights(obj, side: str, *, where: str = "") -> None:
     """Raise :class:`NonFiniteWeight` naming the first weight of ``obj`` (the ``side`` named, e.g.
-    "keras") that holds NaN or Inf, and its first such element: bad input, like a NaN in ``x``,
-    never a finding against either framework (identical NaNs would be blamed on both)."""
+    "keras"; ``where`` it came from, e.g. a file) that holds NaN or Inf, and its first such
+    element: bad input, like a NaN in ``x``, never a finding against either framework (identical
+    NaNs would be blamed on both)."""
     for name, values in named_weights(obj):
         values = np.asarray(values, dtype=np.float64)
         bad = ~np.isfinite(values)
@@ -62,7 +63,8 @@ def check_finite_weights(obj, side: str) -> None:
             raise NonFiniteWeight(f"{side} weight {name}", f"{values[tuple(i)]} at {i}",
                                   f"{int(bad.sum())} of {bad.size} elements are NaN or Inf; "
                                   "parity is checked on finite weights only (a non-finite weight "
-                                  "makes every tolerance NaN); reload or re-initialise them")
+                                  "makes every tolerance NaN); reload or re-initialise them",
+                                  where=where)
 
 
 def flat_states(initial_state) -> tuple | None:

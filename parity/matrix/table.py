@@ -42,7 +42,7 @@ class WorkerResult:
         npz = Path(npz)
         try:
             meta = json.loads(npz.with_suffix(".json").read_text())
-            with np.load(npz) as data:
+            with np.load(npz, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise InputFileError(f"{npz}: unreadable matrix results ({type(e).__name__}: {e}); "

@@ -30,6 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         "package.module:factory (a callable returning the module)")
     parser.add_argument("--state-dict", help="torch state dict file to load into the factory's "
                         "module (torch.save(module.state_dict(), FILE))")
+    parser.add_argument("--trust-code", action="store_true", help="load a Keras file even if it "
+                        "holds Lambda layers or custom (non-Keras) classes, RUNNING THE CODE THEY "
+                        "HOLD: only for a file from a source you trust (refused by default)")
     parser.add_argument("--out", required=True, help="new folder for the converted model and "
                         "verdict.md (refused if it exists)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the drawn inputs (default 0)")
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace, rest=()) -> int:
         if args.state_dict:
             raise InputFileError(f"--state-dict {args.state_dict}: a Keras file holds its own "
                                  "weights; --state-dict goes with package.module:factory")
-        model = files.load_keras(args.model)
+        model = files.load_keras(args.model, trust_code=args.trust_code)
     else:
         model = files.load_factory(args.model, args.state_dict)
     from parity.porting.convert import port

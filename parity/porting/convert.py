@@ -36,7 +36,8 @@ from parity.models import transfer as model_transfer
 from parity.porting.verdict import PortVerdict, Row
 
 
-def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, steps: int = 7):
+def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, steps: int = 7,
+         trust_code: bool = False):
     """Convert ``model`` to the other framework and check the conversion.
 
     Args:
@@ -52,6 +53,9 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
         batch: the drawn inputs' batch size.
         steps: the drawn inputs' length (time steps); a model whose input fixes its length
             is given inputs of that length.
+        trust_code: for a file path only: load it even if it holds ``Lambda`` layers or custom
+            classes, running the code they hold (refused by default, before anything in the
+            file is deserialised: :func:`parity.porting.files.load_keras`).
 
     Returns:
         ``(converted, verdict)``: the new torch module (for a Keras model) or built Keras model
@@ -73,7 +77,7 @@ def port(model, x: np.ndarray | None = None, *, seed: int = 0, batch: int = 3, s
     if isinstance(model, (str, os.PathLike)):
         from parity.porting.files import load_keras
 
-        model = load_keras(model)
+        model = load_keras(model, trust_code=trust_code)
     # bad input, not a finding: refused before anything is converted (a NaN weight is exact to
     # copy but makes every tolerance of the verdict NaN)
     check_finite_weights(model, "torch" if torch_side.is_torch(model) else "keras")

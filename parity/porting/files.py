@@ -22,9 +22,11 @@ from pathlib import Path
 from parity.core import outputs
 from parity.core.errors import InputFileError
 from parity.core.frameworks import keras, torch
+from parity.core.inputs import check_finite_weights
 from parity.core.spec import RecurrentSpec
 from parity.layers import keras_side, torch_side
 from parity.models import blocks, keras2
+from parity.porting import trust
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 FORMAT = "rnn-parity port 1"
@@ -95,23 +97,30 @@ def _saved_model_error(path: Path) -> InputFileError:
                           f"model file ({', '.join(KERAS_SUFFIXES)}) or object: {remedy}")
 
 
-def _load_keras2(path: Path, version: str):
+def _load_keras2(path: Path, version: str, trust_code: bool):
     try:
         import tf_keras
     except ImportError as e:
         raise InputFileError(f"{path}: written by Keras {version} (Keras 2); Keras "
                              f"{keras.__version__} cannot read it and tf-keras is not installed: "
                              f"{keras2.INSTALL} (or load it in tf-keras and pass the model)") from e
-    try:
-        return tf_keras.models.load_model(path, compile=False)
+    if not trust_code:
+        trust.refuse_code(path, keras2=True)
+    try:  # safe_mode: tf-keras's own lambda refusal for .keras files (.h5 has none: see trust)
+        return tf_keras.models.load_model(path, compile=False, safe_mode=not trust_code)
     except Exception as e:  # tf-keras raises many kinds for a file it cannot read
         raise InputFileError(f"{path}: written by Keras {version}; tf-keras {tf_keras.__version__} "
                              f"cannot load it as a model ({type(e).__name__}: {e})") from e
 
 
-def load_keras(path):
+def load_keras(path, trust_code: bool = False):
     """The Keras model saved in ``path`` (``.keras`` or ``.h5``), without its training config; a
-    file written by Keras 2 is loaded with tf-keras (the ``keras2`` extra)."""
+    file written by Keras 2 is loaded with tf-keras (the ``keras2`` extra).
+
+    A file whose stored config holds a ``Lambda`` layer, a custom (non-Keras) class or anything
+    else that could run code while loading is refused (InputFileError) before anything in it is
+    deserialised, unless ``trust_code`` (the risk: the file's code runs in this process). A file
+    with NaN or Inf weights is refused too (NonFiniteWeight)."""
     path = Path(path)
     if is_saved_model(path):
         raise _saved_model_error(path)
@@ -122,13 +131,18 @@ def load_keras(path):
         raise InputFileError(f"{path}: no such file")
     version = saved_by(path)
     if version is not None and version.split(".")[0] == "2":
-        return _load_keras2(path, version)
-    try:
-        return keras.saving.load_model(path, compile=False)
-    except Exception as e:  # Keras raises many kinds for a file it cannot read
-        raise InputFileError(f"{path}: Keras {keras.__version__} cannot load it as a model (written "
-                             f"by Keras {version or 'of unrecorded version'}; "
-                             f"{type(e).__name__}: {e})") from e
+        model = _load_keras2(path, version, trust_code)
+    else:
+        if not trust_code:
+            trust.refuse_code(path)
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=not trust_code)
+        except Exception as e:  # Keras raises many kinds for a file it cannot read
+            raise InputFileError(f"{path}: Keras {keras.__version__} cannot load it as a model "
+                                 f"(written by Keras {version or 'of unrecorded version'}; "
+                                 f"{type(e).__name__}: {e})") from e
+    check_finite_weights(model, "keras", where=str(path))
+    return model
 
 
 def load_factory(target: str, state_dict=None):
@@ -154,11 +168,13 @@ def load_factory(target: str, state_dict=None):
         if not path.is_file():
             raise InputFileError(f"{path}: no such file")
         try:
+            # weights_only: tensors only, never an arbitrary pickle
             weights = torch.load(path, map_location="cpu", weights_only=True)
             module.load_state_dict(weights)
         except Exception as e:  # unpickling errors, missing or unexpected keys, shapes
             raise InputFileError(f"{path}: cannot be loaded into {target}'s module "
                                  f"({type(e).__name__}: {e})") from e
+        check_finite_weights(module, "torch", where=str(path))
     return module
 
 
@@ -207,11 +223,20 @@ def load_torch(folder):
     if arch.get("format") != FORMAT:
         raise InputFileError(f"{folder / ARCHITECTURE}: format {arch.get('format')!r}, expected "
                              f"{FORMAT!r}")
-    if arch["module"] == "KerasSequential":
-        module = blocks.KerasSequential(tuple(_decode(b) for b in arch["blocks"]))
-    else:
-        module = torch_side.KerasRNN(RecurrentSpec(**arch["spec"]))
-    module.load_state_dict(torch.load(folder / STATE_DICT, map_location="cpu", weights_only=True))
+    try:
+        if arch["module"] == "KerasSequential":
+            module = blocks.KerasSequential(tuple(_decode(b) for b in arch["blocks"]))
+        else:
+            module = torch_side.KerasRNN(RecurrentSpec(**arch["spec"]))
+    except (KeyError, TypeError) as e:
+        raise InputFileError(f"{folder / ARCHITECTURE}: not an architecture {FORMAT!r} "
+                             f"describes ({type(e).__name__}: {e})") from e
+    try:  # weights_only: tensors only, never an arbitrary pickle
+        weights = torch.load(folder / STATE_DICT, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling errors of a foreign or damaged file
+        raise InputFileError(f"{folder / STATE_DICT}: cannot be loaded as a state dict "
+                             f"({type(e).__name__}: {e})") from e
+    module.load_state_dict(weights)
     return module
 
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.core.errors import UnsupportedConfig
+from parity.core.errors import InputFileError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
+from parity.core.names import safe_component
 from parity.layers.torch_side import KerasRNN
 from parity.models import optim, training, transfer
 from parity.scenarios.names import TRAINING, is_file_name  # noqa: F401  (re-exported)
@@ -48,9 +49,13 @@ def load_fixture(name: str) -> dict:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such scenario file")
         try:
-            return json.loads(path.read_text())
+            scenario = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise UnsupportedConfig("scenario file", str(path), f"not valid JSON ({e})") from None
+        if not isinstance(scenario, dict):
+            raise UnsupportedConfig("scenario file", str(path), "expected a JSON object (format: "
+                                    "parity/data/scenarios/README.md)")
+        return scenario
     path = scenarios_dir() / f"{name}.json"
     if not path.is_file():
         known = sorted(p.stem for p in path.parent.glob("*.json"))
@@ -283,12 +288,29 @@ def run(name: str, *, epochs: int | None = None, optimizer_override: optim.Optim
         shuffle_seed=scenario.get("shuffle_seed"),
         context=context or f"python -m parity scenarios {name}")
     keras_logits, torch_logits = training.predict(keras_model, d.x), training.predict(torch_model, d.x)
-    label = scenario.get("name", Path(name).stem if is_file_name(name) else name)
-    return Result(label, record, _accuracy(keras_logits, d),
+    return Result(_label(name, scenario), record, _accuracy(keras_logits, d),
                   _accuracy(torch_logits, d), scenario["target_accuracy"],
                   _differing_predictions(keras_logits, torch_logits, d),
                   _known_cause(scenario, record),
                   partial=(epochs or scenario["epochs"]) < scenario["epochs"])
+
+
+def _label(name: str, scenario: dict) -> str:
+    """The scenario's name in reports, and its plot's file name: its ``"name"``, else its file's
+    stem; refused unless one plain file name (it must not lead outside the output folder)."""
+    label = scenario.get("name", Path(name).stem if is_file_name(name) else name)
+    return safe_component(label, f"{name}: scenario name")
+
+
+def labels(names) -> list[str]:
+    """The report names of scenarios ``names`` (shipped names or files), checked before any
+    scenario runs: each one plain file name, no two the same (each names a plot)."""
+    found = [_label(name, load_fixture(name)) for name in names]
+    twice = sorted({label for label in found if found.count(label) > 1})
+    if twice:
+        raise InputFileError(f"scenarios {list(names)}: more than one is named {twice}; each "
+                             "names its plot file, so the names must differ")
+    return found
 
 
 # the documented differences a scenario may declare, and the record note that shows each applies

@@ -48,7 +48,8 @@ def plot(r: scenarios.Result, path: Path) -> None:
 
 def write(names: list[str], out: Path) -> tuple[list[scenarios.Result], str]:
     """Run ``names``; write into ``out``, a folder claimed by the caller (:mod:`parity.core.outputs`);
-    return results and table."""
+    return results and table. The scenarios' names are checked before any runs."""
+    scenarios.labels(names)
     results = []
     with progress.bar(total=len(names), desc="course scenarios", unit="scenario") as bar:
         for name in names:
