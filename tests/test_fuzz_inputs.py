@@ -65,39 +65,52 @@ def _replace(doc, path, value, *, delete=False):
     return doc
 
 
+@dataclasses.dataclass(frozen=True)
+class Corrupted:
+    """A corrupted file's bytes, shown by its label (hypothesis prints every draw)."""
+
+    label: str
+    data: bytes
+    strict: bool  # a file no writer of ours makes: refused, or read as the original
+
+    def __repr__(self) -> str:
+        return f"Corrupted({self.label!r}, {len(self.data)} bytes)"
+
+
 OTHER_TYPES = (None, True, -1, 0, 1e308, "x", [], {}, [[]], {"": None})
 
 
 @st.composite
 def json_corruptions(draw, doc):
-    """``(label, text, strict)``: one node of ``doc`` replaced by a value of another type,
-    deleted, or nested ``DEEP`` levels (``strict``: a document no writer of ours makes)."""
+    """One node of ``doc`` replaced by a value of another type, deleted, or nested ``DEEP``
+    levels (strict)."""
     paths = list(_paths(doc))
     path = draw(st.sampled_from(paths), label="node")
     kind = draw(st.sampled_from(["type", "delete", "deep"] if path else ["type", "deep"]))
     if kind == "deep":
         text = json.dumps(_replace(doc, path, "DEEP")).replace('"DEEP"', "[" * DEEP + "]" * DEEP)
-        return f"{path} nested {DEEP} deep", text, True
+        return Corrupted(f"{path} nested {DEEP} deep", text.encode(), True)
     if kind == "delete":
-        return f"{path} deleted", json.dumps(_replace(doc, path, None, delete=True)), False
+        return Corrupted(f"{path} deleted",
+                         json.dumps(_replace(doc, path, None, delete=True)).encode(), False)
     node = doc
     for key in path:
         node = node[key]
     value = draw(st.sampled_from([v for v in OTHER_TYPES if type(v) is not type(node)]))
-    return f"{path} = {value!r}", json.dumps(_replace(doc, path, value)), False
+    return Corrupted(f"{path} = {value!r}", json.dumps(_replace(doc, path, value)).encode(), False)
 
 
 @st.composite
 def byte_corruptions(draw, data: bytes):
-    """``(label, bytes, cut)``: cut short before its last non-blank byte, or 1-4 bytes flipped."""
+    """Cut short before its last non-blank byte (strict), or 1-4 bytes flipped."""
     if draw(st.booleans(), label="cut"):
         end = draw(st.integers(0, len(data.rstrip()) - 1), label="cut at")
-        return f"cut at {end} of {len(data)}", data[:end], True
+        return Corrupted(f"cut at {end} of {len(data)}", data[:end], True)
     flipped = bytearray(data)
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.integers(0, len(data) - 1), label="at")
         flipped[at] ^= draw(st.integers(1, 255), label="xor")
-    return "flipped bytes", bytes(flipped), False
+    return Corrupted("flipped bytes", bytes(flipped), False)
 
 
 # ------------------------------------------------------------------------------- the readers
@@ -241,6 +254,16 @@ JSON = ("benchmark run", "scenario file", "golden manifest", "port architecture"
 ZIPPED_JSON = {"keras file": "config.json"}  # the model's config inside the .keras archive
 
 
+class Originals(tuple):
+    """(the valid files by kind, what reading each gave), shown briefly by hypothesis."""
+
+    def __new__(cls, made, expected):
+        return super().__new__(cls, (made, expected))
+
+    def __repr__(self) -> str:
+        return f"Originals({sorted(self[0])})"
+
+
 @pytest.fixture(scope="module")
 def originals(tmp_path_factory):
     root = tmp_path_factory.mktemp("originals")
@@ -250,25 +273,26 @@ def originals(tmp_path_factory):
         expected = {kind: _read(READERS[kind], path) for kind, path in made.items()}
         for kind, outcome in expected.items():  # the originals themselves are read
             assert not outcome.refused, f"{kind}: {outcome.error}"
-        yield made, expected
+        yield Originals(made, expected)
 
 
-def _try(originals, kind: str, data: bytes, label: str, *, strict: bool) -> None:
-    """Write ``data`` in place of the original of ``kind`` (in a copy of its folder), read it,
-    and assert the outcome: never an internal error; with ``strict``, refused or read as the
+def _try(originals, kind: str, corrupted: Corrupted, *, strict: bool | None = None) -> None:
+    """Write ``corrupted`` in place of the original of ``kind`` (in a copy of its folder), read
+    it, and assert the outcome: never an internal error; if strict, refused or read as the
     original was."""
+    strict = corrupted.strict if strict is None else strict
     made, expected = originals
     original = made[kind]
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / original.parent.name
         shutil.copytree(original.parent, folder, ignore=shutil.ignore_patterns("__pycache__"))
         target = folder / original.name
-        target.write_bytes(data)
+        target.write_bytes(corrupted.data)
         outcome = _read(READERS[kind], target)
     if outcome.refused or not strict:
         return
     assert _same(outcome.value, expected[kind].value), \
-        f"{kind}, {label}: read as valid, with other contents"
+        f"{kind}, {corrupted.label}: read as valid, with other contents"
 
 
 @pytest.mark.parametrize("kind", sorted(READERS))
@@ -277,9 +301,9 @@ def _try(originals, kind: str, data: bytes, label: str, *, strict: bool) -> None
 def test_a_file_cut_short_or_with_flipped_bytes_is_refused_never_an_internal_error(
         originals, kind, data):
     made, _ = originals
-    label, corrupted, cut = data.draw(byte_corruptions(made[kind].read_bytes()))
+    corrupted = data.draw(byte_corruptions(made[kind].read_bytes()))
     # lines cut off a JSON-lines file leave a shorter valid file
-    _try(originals, kind, corrupted, label, strict=cut and kind not in JSON_LINES)
+    _try(originals, kind, corrupted, strict=corrupted.strict and kind not in JSON_LINES)
 
 
 @pytest.mark.parametrize("kind", sorted([*JSON, *JSON_LINES, *ZIPPED_JSON]))
@@ -293,23 +317,23 @@ def test_a_structure_with_other_types_or_nested_too_deep_is_refused_or_reads_the
         with zipfile.ZipFile(path) as archive:
             members = {n: archive.read(n) for n in archive.namelist()}
         member = ZIPPED_JSON[kind]
-        label, text, strict = data.draw(json_corruptions(json.loads(members[member])))
-        members[member] = text.encode()
+        corrupted = data.draw(json_corruptions(json.loads(members[member])))
+        members[member] = corrupted.data
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             for name, content in members.items():
                 archive.writestr(name, content)
-        _try(originals, kind, buffer.getvalue(), label, strict=strict)
+        _try(originals, kind, dataclasses.replace(corrupted, data=buffer.getvalue()))
         return
     if kind in JSON_LINES:
         lines = path.read_text().splitlines()
         n = data.draw(st.integers(0, len(lines) - 1), label="line")
-        label, text, strict = data.draw(json_corruptions(json.loads(lines[n])))
-        lines[n] = text
-        _try(originals, kind, ("\n".join(lines) + "\n").encode(), label, strict=strict)
+        corrupted = data.draw(json_corruptions(json.loads(lines[n])))
+        lines[n] = corrupted.data.decode()
+        _try(originals, kind, dataclasses.replace(corrupted, data=("\n".join(lines) + "\n")
+                                                  .encode()))
         return
-    label, text, strict = data.draw(json_corruptions(json.loads(path.read_text())))
-    _try(originals, kind, text.encode(), label, strict=strict)
+    _try(originals, kind, data.draw(json_corruptions(json.loads(path.read_text()))))
 
 
 @FUZZ
@@ -329,4 +353,4 @@ def test_golden_arrays_of_other_shapes_dtypes_or_missing_are_refused(originals, 
         arrays[key] = np.array(["x"] * max(a.size, 1))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    _try(originals, "golden arrays", buffer.getvalue(), f"{key}: {change}", strict=True)
+    _try(originals, "golden arrays", Corrupted(f"{key}: {change}", buffer.getvalue(), True))

@@ -96,7 +96,7 @@ def load(path: str | Path) -> Run:
     except OSError as e:  # a folder, unreadable, ...
         raise BenchmarkFileError(f"{path}: cannot be read ({e.strerror or e}); expected the file "
                                  "written by pytest --benchmark-json") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise BenchmarkFileError(f"{path}: not valid JSON ({e}); expected the file written by "
                                  "pytest --benchmark-json") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("benchmarks"), list):

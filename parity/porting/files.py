@@ -19,7 +19,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from parity.core import outputs
+from parity.core import jsonfile, outputs
 from parity.core.errors import InputFileError
 from parity.core.frameworks import keras, torch
 from parity.core.inputs import check_finite_weights
@@ -75,7 +75,7 @@ def saved_by(path) -> str | None:
 
         with h5py.File(path, "r") as f:
             found = f.attrs.get("keras_version")
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, TypeError, RecursionError, zipfile.BadZipFile):
         return None
     return found.decode() if isinstance(found, bytes) else (None if found is None else str(found))
 
@@ -216,19 +216,16 @@ def write_torch(folder: Path, module) -> list[Path]:
 def load_torch(folder):
     """The module :func:`write_torch` wrote into ``folder``, weights loaded."""
     folder = Path(folder)
-    try:
-        arch = json.loads((folder / ARCHITECTURE).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputFileError(f"{folder / ARCHITECTURE}: cannot be read ({e})") from e
-    if arch.get("format") != FORMAT:
-        raise InputFileError(f"{folder / ARCHITECTURE}: format {arch.get('format')!r}, expected "
-                             f"{FORMAT!r}")
+    arch = jsonfile.read(folder / ARCHITECTURE, f"an architecture {FORMAT!r} describes")
+    if not isinstance(arch, dict) or arch.get("format") != FORMAT:
+        found = arch.get("format") if isinstance(arch, dict) else type(arch).__name__
+        raise InputFileError(f"{folder / ARCHITECTURE}: format {found!r}, expected {FORMAT!r}")
     try:
         if arch["module"] == "KerasSequential":
             module = blocks.KerasSequential(tuple(_decode(b) for b in arch["blocks"]))
         else:
             module = torch_side.KerasRNN(RecurrentSpec(**arch["spec"]))
-    except (KeyError, TypeError) as e:
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise InputFileError(f"{folder / ARCHITECTURE}: not an architecture {FORMAT!r} "
                              f"describes ({type(e).__name__}: {e})") from e
     try:  # weights_only: tensors only, never an arbitrary pickle
@@ -236,7 +233,11 @@ def load_torch(folder):
     except Exception as e:  # unpickling errors of a foreign or damaged file
         raise InputFileError(f"{folder / STATE_DICT}: cannot be loaded as a state dict "
                              f"({type(e).__name__}: {e})") from e
-    module.load_state_dict(weights)
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, TypeError, AttributeError) as e:  # keys or shapes of another module
+        raise InputFileError(f"{folder / STATE_DICT}: does not hold the weights "
+                             f"{folder / ARCHITECTURE} describes ({e})") from e
     return module
 
 

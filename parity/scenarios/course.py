@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from parity.core import jsonfile
 from parity.core.errors import InputFileError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.names import safe_component
@@ -48,10 +49,7 @@ def load_fixture(name: str) -> dict:
         path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such scenario file")
-        try:
-            scenario = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise UnsupportedConfig("scenario file", str(path), f"not valid JSON ({e})") from None
+        scenario = jsonfile.read(path, "a scenario file (parity/data/scenarios/README.md)")
         if not isinstance(scenario, dict):
             raise UnsupportedConfig("scenario file", str(path), "expected a JSON object (format: "
                                     "parity/data/scenarios/README.md)")
