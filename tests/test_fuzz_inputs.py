@@ -1,14 +1,14 @@
-"""Fuzzing every file the project reads: hypothesis draws corruptions of a valid file (cut short,
-bytes flipped, and inside its JSON, npz or zip structure a value of another type, a deleted entry,
-a nesting too deep, an array of another shape or dtype) and feeds them to the reader a command
-uses. None may be an internal error: each is refused with a typed error (what the command line
-turns into exit 2), found (exit 1), or changes nothing the reader returns. A corruption that cuts
-a file short, changes a structure's types or nests it too deep must also never read as the
-original file did differently: it is refused or read the same.
+"""Fuzzing every file the project reads: hypothesis draws corruptions of a valid file of each
+kind (cut short, bytes flipped, and inside its JSON, npz or zip structure a value of another
+type, a deleted entry, a nesting too deep, an array of another shape or dtype, or missing) and
+feeds them to the reader its command uses. None may be an internal error: each is refused with a
+typed error (what the command line turns into exit 2), found (exit 1), or read. A corruption no
+writer of ours makes (a file cut short, a nesting 100,000 deep, a golden array of another shape,
+dtype or missing) must be refused or read exactly as the original (docs/guides/inputs.md).
 
 The meta tests draw a few examples per file kind (the loaded profile's count, at most
 ``EXAMPLES``); ``pytest tests/test_fuzz_inputs.py --hypothesis-profile=parity-thorough`` is the
-soak (500 per kind).
+soak (500 per test).
 """
 
 from __future__ import annotations
