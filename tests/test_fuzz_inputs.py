@@ -65,13 +65,15 @@ def _replace(doc, path, value, *, delete=False):
     return doc
 
 
-@dataclasses.dataclass(frozen=True)
 class Corrupted:
-    """A corrupted file's bytes, shown by its label (hypothesis prints every draw)."""
+    """A corrupted file's bytes, shown by its label (hypothesis prints every draw); ``strict``: a
+    file no writer of ours makes, to be refused or read as the original."""
 
-    label: str
-    data: bytes
-    strict: bool  # a file no writer of ours makes: refused, or read as the original
+    def __init__(self, label: str, data: bytes, strict: bool) -> None:
+        self.label, self.data, self.strict = label, data, strict
+
+    def with_data(self, data: bytes) -> Corrupted:
+        return Corrupted(self.label, data, self.strict)
 
     def __repr__(self) -> str:
         return f"Corrupted({self.label!r}, {len(self.data)} bytes)"
@@ -323,15 +325,14 @@ def test_a_structure_with_other_types_or_nested_too_deep_is_refused_or_reads_the
         with zipfile.ZipFile(buffer, "w") as archive:
             for name, content in members.items():
                 archive.writestr(name, content)
-        _try(originals, kind, dataclasses.replace(corrupted, data=buffer.getvalue()))
+        _try(originals, kind, corrupted.with_data(buffer.getvalue()))
         return
     if kind in JSON_LINES:
         lines = path.read_text().splitlines()
         n = data.draw(st.integers(0, len(lines) - 1), label="line")
         corrupted = data.draw(json_corruptions(json.loads(lines[n])))
         lines[n] = corrupted.data.decode()
-        _try(originals, kind, dataclasses.replace(corrupted, data=("\n".join(lines) + "\n")
-                                                  .encode()))
+        _try(originals, kind, corrupted.with_data(("\n".join(lines) + "\n").encode()))
         return
     _try(originals, kind, data.draw(json_corruptions(json.loads(path.read_text()))))
 

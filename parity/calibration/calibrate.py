@@ -218,22 +218,24 @@ _WHAT = "a row of cases.jsonl, as python -m parity sweep --calibrate writes it"
 
 
 def _load(path: Path | list[Path]) -> list[dict]:
-    """The rows of one or more ``cases.jsonl`` files. A last line cut short (an interrupted sweep)
-    is skipped; any other line that is not such a row is refused, naming file and line."""
+    """The rows of one or more ``cases.jsonl`` files. A last line without its newline (a sweep
+    interrupted while writing it: each row is written with its newline) is skipped if it is
+    not a row; any other line that is not such a row is refused, naming file and line."""
     rows = []
     for p in path if isinstance(path, list) else [path]:
         try:
-            lines = Path(p).read_bytes().splitlines()
+            data = Path(p).read_bytes()
         except OSError as e:
             raise InputFileError(f"{p}: cannot be read ({e.strerror or e}); give folders written "
                                  "by python -m parity sweep --calibrate") from None
+        lines = data.splitlines()
         for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
                 rows.append(jsonfile.parse(line, f"{p}:{n}", ROW, _WHAT))
             except InputFileError:
-                if n < len(lines) or line.rstrip().endswith(b"}"):
+                if n < len(lines) or data.endswith(b"\n"):
                     raise
     if not rows:
         raise InputFileError(f"{', '.join(map(str, path)) if isinstance(path, list) else path}: "

@@ -27,11 +27,16 @@ WORST_FIRST = ("failing", "known difference", "supported", "skipped")
 MARK = {"failing": "FAILING", "known difference": "known", "supported": "yes",
         "skipped": "skipped", None: "—"}
 FIELDS = ("backend", "cell", "feature", "dtype", "outcome", "reason")
-# a record: the plugin writes a dtype probe's skip with cell and feature null
+# a record: a test that ended before any check ran has no cell (and a dtype probe's skip no
+# feature); a check's outcome names its cell, feature and dtype
 _TEXT = {"type": "string", "maxLength": 10_000}
+_MAYBE = {"anyOf": [_TEXT, {"type": "null"}]}
 RECORD = {"type": "object", "required": list(FIELDS),
-          "properties": {**{f: {"anyOf": [_TEXT, {"type": "null"}]} for f in FIELDS},
-                         "test": _TEXT, "backend": _TEXT, "outcome": {"enum": list(STATUS)}}}
+          "properties": {"test": _TEXT, "backend": _TEXT, "reason": _TEXT,
+                         "outcome": {"enum": list(STATUS)},
+                         "cell": _MAYBE, "feature": _MAYBE, "dtype": _MAYBE},
+          "if": {"properties": {"cell": {"type": "string"}}},
+          "then": {"properties": {"feature": _TEXT, "dtype": _TEXT}}}
 
 
 def load(paths: Iterable[str | Path]) -> list[dict]:

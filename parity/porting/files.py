@@ -75,7 +75,8 @@ def saved_by(path) -> str | None:
 
         with h5py.File(path, "r") as f:
             found = f.attrs.get("keras_version")
-    except (OSError, KeyError, ValueError, TypeError, RecursionError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, TypeError, RecursionError, NotImplementedError,
+            zipfile.BadZipFile):
         return None
     return found.decode() if isinstance(found, bytes) else (None if found is None else str(found))
 

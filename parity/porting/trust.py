@@ -48,7 +48,8 @@ def stored_config(path: Path):
         if text is None:
             raise KeyError("model_config")
         return json.loads(text)
-    except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile) as e:
+    except (OSError, KeyError, ValueError, RecursionError, NotImplementedError,
+            zipfile.BadZipFile) as e:  # zipfile: NotImplementedError for an unknown version
         import keras
 
         raise InputFileError(f"{path}: Keras {keras.__version__} cannot load it as a model (no "

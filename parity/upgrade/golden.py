@@ -293,7 +293,9 @@ def _arrays(path: Path) -> dict[str, np.ndarray]:
         with np.load(file, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     # what numpy raises for a truncated, empty or foreign file, or a pickled array
-    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error) as e:
+    # (zipfile: NotImplementedError for a version or compression it does not know)
+    except (OSError, EOFError, ValueError, KeyError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error) as e:
         raise GoldenFileError(f"{file}: unreadable ({type(e).__name__}: {e}); the file is "
                               f"truncated or corrupt (pickled arrays are refused): {RERECORD}") from None
 
