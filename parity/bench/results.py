@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.core import outputs
+from parity.core import jsonfile, outputs
 from parity.core.errors import InputFileError
 
 
@@ -90,15 +90,14 @@ def load(path: str | Path) -> Run:
     """Parse and validate a run written with ``--benchmark-json``."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_bytes()
     except FileNotFoundError:
         raise BenchmarkFileError(f"{path}: no such file") from None
     except OSError as e:  # a folder, unreadable, ...
         raise BenchmarkFileError(f"{path}: cannot be read ({e.strerror or e}); expected the file "
                                  "written by pytest --benchmark-json") from None
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
-        raise BenchmarkFileError(f"{path}: not valid JSON ({e}); expected the file written by "
-                                 "pytest --benchmark-json") from None
+    raw = jsonfile.parse(text, str(path), what="the file written by pytest --benchmark-json",
+                         error=BenchmarkFileError)
     if not isinstance(raw, dict) or not isinstance(raw.get("benchmarks"), list):
         raise BenchmarkFileError(f"{path}: no 'benchmarks' list; expected the file written by "
                                  "pytest --benchmark-json")

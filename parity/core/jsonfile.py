@@ -17,15 +17,17 @@ from pathlib import Path
 from parity.core.errors import InputFileError
 
 
-def parse(text: str | bytes, where: str, schema: dict | None = None, what: str = "JSON"):
+def parse(text: str | bytes, where: str, schema: dict | None = None, what: str = "JSON", *,
+          error: type[InputFileError] = InputFileError):
     """The document ``text`` holds, checked against ``schema`` if given; ``where`` (the file, or
-    the file and line) and ``what`` (the kind of file expected) name it in the error."""
+    the file and line) and ``what`` (the kind of file expected) name it in the ``error``
+    raised (a reader's own subclass of InputFileError)."""
     try:
         doc = json.loads(text)
     except RecursionError:
-        raise InputFileError(f"{where}: nested too deeply to be {what}") from None
+        raise error(f"{where}: nested too deeply to be {what}") from None
     except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError is a ValueError
-        raise InputFileError(f"{where}: not valid JSON ({e}); expected {what}") from None
+        raise error(f"{where}: not valid JSON ({e}); expected {what}") from None
     if schema is not None:
         check(doc, schema, where, what)
     return doc

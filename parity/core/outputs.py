@@ -97,7 +97,7 @@ def _marker(folder: Path) -> dict | None:
         return None
     try:
         marker = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeError):
+    except (OSError, ValueError, UnicodeError, RecursionError):  # anything else is not ours
         return None
     if not isinstance(marker, dict) or marker.get("format") != _MARKER_FORMAT:
         return None

@@ -44,21 +44,22 @@ def scenarios_dir() -> Path:
 
 
 def load_fixture(name: str) -> dict:
-    """The scenario ``name`` (shipped) or the scenario file ``name`` (a user's ``.json``)."""
+    """The scenario ``name`` (shipped, or in ``PARITY_FIXTURES``) or the scenario file ``name`` (a
+    user's ``.json``); either is read as a file a user may have written."""
     if is_file_name(name):
         path = Path(name)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no such scenario file")
-        scenario = jsonfile.read(path, "a scenario file (parity/data/scenarios/README.md)")
-        if not isinstance(scenario, dict):
-            raise UnsupportedConfig("scenario file", str(path), "expected a JSON object (format: "
-                                    "parity/data/scenarios/README.md)")
-        return scenario
-    path = scenarios_dir() / f"{name}.json"
-    if not path.is_file():
-        known = sorted(p.stem for p in path.parent.glob("*.json"))
-        raise UnsupportedConfig("scenario", name, f"known scenarios are {known}")
-    return json.loads(path.read_text())
+    else:
+        path = scenarios_dir() / f"{name}.json"
+        if not path.is_file():
+            known = sorted(p.stem for p in path.parent.glob("*.json"))
+            raise UnsupportedConfig("scenario", name, f"known scenarios are {known}")
+    scenario = jsonfile.read(path, "a scenario file (parity/data/scenarios/README.md)")
+    if not isinstance(scenario, dict):
+        raise UnsupportedConfig("scenario file", str(path), "expected a JSON object (format: "
+                                "parity/data/scenarios/README.md)")
+    return scenario
 
 
 # ------------------------------------------------------------------------------------- data
