@@ -20,7 +20,7 @@ report() { "$PY" -m parity report "$OUT/bench-$SIZES.json" --out "$OUT/report" &
     tar -C "$OUT" -czf "$OUT/report.tar.gz" report && rm -r "$OUT/report"; }
 
 step "machine" machine
-step "CUDA parity checks" "$PY" -m pytest parity/checks/test_cuda.py -q -p no:cacheprovider -rs \
+step "CUDA parity checks" "$PY" -m pytest parity/suite/test_cuda.py -q -p no:cacheprovider -rs \
     --junitxml="$OUT/cuda-checks.xml"
 if "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; then
     step "TF32 effect" tf32_effect

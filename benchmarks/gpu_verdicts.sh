@@ -27,7 +27,7 @@ sweeps() {
 }
 mkdir -p sweeps
 step "machine" bash -c "nvidia-smi -L; $PY -c 'import torch, keras; print(torch.__version__, torch.backends.cudnn.version(), keras.__version__)'"
-step "CUDA checks" "$PY" -m pytest parity/checks/test_cuda.py -q -p no:cacheprovider -n 8 -rs \
+step "CUDA checks" "$PY" -m pytest parity/suite/test_cuda.py -q -p no:cacheprovider -n 8 -rs \
     --junitxml="$OUT/cuda-checks.xml"
 step "corruptions on CUDA" bash -c "$PY -m parity sweep --sensitivity --device cuda | tee $OUT/sensitivity-cuda.md"
 step "calibration sweep with torch on CUDA" sweeps

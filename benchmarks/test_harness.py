@@ -63,7 +63,7 @@ def _round(check: str):
             elif check == "gradient":
                 check_gradients(example, "keras_to_torch")
             else:
-                from parity.checks.test_models import model_trains_the_same
+                from parity.suite.test_models import model_trains_the_same
                 model_trains_the_same(*example)
     return run
 

@@ -51,7 +51,7 @@ def _positive_int(text: str) -> int:
 
 def _checks_argv(profile: str) -> list[str]:
     """``check``'s own pytest arguments, less ``-p parity.pytest_plugin``."""
-    return ["--pyargs", "parity.checks", f"--hypothesis-profile={profile}"]
+    return ["--pyargs", "parity.suite", "parity.checks", f"--hypothesis-profile={profile}"]
 
 
 def _check(args: argparse.Namespace) -> int:

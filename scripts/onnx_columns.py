@@ -22,9 +22,9 @@ from parity.checks import onnx_runtime
 from parity.checks.cases import build_pair
 from parity.checks.compare import compare
 from parity.checks.model_parity import compare_models
-from parity.checks.test_onnx import MODEL_CASES, cases
 from parity.core.errors import UnsupportedConfig
 from parity.core.spec import CELL_KINDS
+from parity.suite.test_onnx import MODEL_CASES, cases
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 M = int(sys.argv[2]) if len(sys.argv) > 2 else 10

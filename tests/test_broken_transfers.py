@@ -1,11 +1,11 @@
 """The parity checks must catch real transfer bugs, under the default (CI) profile.
 
 Each bug is injected into the transfer's writing step, then the unchanged property from
-parity/checks/test_recurrent.py runs with the same derandomised examples as in CI (shrinking off,
+parity/suite/test_recurrent.py runs with the same derandomised examples as in CI (shrinking off,
 only to save time: it does not change which examples are tried) and must fail.
 
 The control, the same properties over the same examples passing on the unbroken transfer, is the
-shipped checks themselves: `parity/checks/test_recurrent.py` runs them under the same profile in
+shipped checks themselves: `parity/suite/test_recurrent.py` runs them under the same profile in
 the same `pytest parity tests` session, as CI runs it (rerunning them here would repeat that work).
 
 Keras' outputs are recalled across the tests of this module when the layer, its weights and the

@@ -53,7 +53,7 @@ def test_half_precision_probe_reports_a_reason_when_a_framework_fails(monkeypatc
 
 
 def test_torch_gradients_against_the_oracle_pass_and_catch_a_wrong_backward():
-    # the check the CUDA suite runs (parity/checks/test_cuda.py), here on the CPU
+    # the check the CUDA suite runs (parity/suite/test_cuda.py), here on the CPU
     from parity.checks.gradients import assert_torch_gradients_match_oracle
 
     case = ParityCase(RecurrentSpec("lstm", 3, 2, return_sequences=True), batch=2, steps=4, seed=5)

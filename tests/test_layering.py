@@ -12,15 +12,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "parity"
 # Lower layers never import higher ones; a layer may import itself and anything below.
 LAYERS = {"data": 0, "core": 0, "layers": 1, "models": 2, "checks": 3, "scenarios": 4,
           "porting": 4, "bench": 5, "calibration": 5, "upgrade": 6,
-          "matrix": 6}
-TOP = 7  # parity/__init__, cli, pytest_plugin, and the shipped pytest modules (nothing imports them)
+          "matrix": 6, "suite": 8}
+# parity/__init__, __main__, cli, pytest_plugin, pytest_options; the shipped checks (suite) sit
+# above them, as they read the plugin's options, and nothing imports the suite
+TOP = 7
 
 
 def _layer(module: str) -> int:
     parts = module.split(".")
-    if len(parts) < 2 or parts[-1].startswith("test_"):
-        return TOP
-    return LAYERS.get(parts[1], TOP)
+    return LAYERS.get(parts[1], TOP) if len(parts) > 1 else TOP
 
 
 def _modules():

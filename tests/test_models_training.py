@@ -303,7 +303,7 @@ def test_keras_sparse_adam_on_repeated_tokens_is_caught():
     """Keras 3 (TF backend) squares an Embedding's IndexedSlices gradient slice by slice, so a
     token repeated in a batch gets a different Adam second moment than torch's dense gradient.
     If this starts failing after an upgrade, Keras fixed it: drop the note in training.py and the
-    freeze in parity/checks/test_models.py."""
+    freeze in parity/suite/test_models.py."""
     keras_model, torch_model = _embedding_model(trainable=True)
     batches = [training.Batch(np.array([[1, 1, 2], [1, 3, 3]]), np.array([0, 1]))]
     record = training.train_lockstep(keras_model, torch_model, batches,

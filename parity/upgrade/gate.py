@@ -2,7 +2,7 @@
 
 Runs, against baselines recorded with the previous versions,
 
-1. the parity checks (Keras vs torch vs float64, everything in ``parity.checks``),
+1. the parity checks (Keras vs torch vs float64, everything in ``parity.suite``),
 2. the golden drift check (each framework against its own recorded outputs, :mod:`parity.upgrade.golden`),
 3. the recurrent-core benchmarks, compared with a stored run (:mod:`parity.bench.compare`), or,
    given a base environment (``bench_base``: the previous versions' python, or a working tree),
