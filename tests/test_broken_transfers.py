@@ -23,10 +23,10 @@ import pytest
 from hypothesis import Phase, given, settings
 
 import parity
-from parity.checks import test_recurrent as checks
 from parity.core.errors import ParityError, TransferError
 from parity.core.spec import LayerWeights, RecurrentSpec
 from parity.layers import keras_side, torch_side
+from parity.suite import test_recurrent as checks
 
 
 def _layerwise(fn):

@@ -10,13 +10,13 @@ from hypothesis import Phase, given, settings
 
 import parity
 from parity.checks import strategies
-from parity.checks import test_models as model_checks
 from parity.checks.model_parity import ModelCase
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.models import blocks as models
 from parity.models import optim, training
 from parity.scenarios import course as scenarios
+from parity.suite import test_models as model_checks
 
 
 def run_default_profile(body) -> None:
