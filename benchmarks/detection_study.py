@@ -6,7 +6,7 @@ from round to round; each arm is then judged against the base as ``bench ab`` ju
 
 Writes, into a new folder: the merged run of each side, the paired and unpaired comparison of each
 arm, and ``summary.json`` (each benchmark's fastest sample and reference time per side and round,
-which is what the paired verdict reads; tests/test_bench_live.py re-judges it). Run from the
+which is what the paired verdict reads; tests/studies/test_bench_live.py re-judges it). Run from the
 repository root:
 
     python benchmarks/detection_study.py --out reports/detection --rounds 4 --bench-threads 1 \\

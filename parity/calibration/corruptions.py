@@ -3,7 +3,7 @@
 Each corruption changes only what a torch module *computes* (its forward sees corrupted parameters or
 inputs; its stored parameters, which the weight verdict reads, stay exact), so a check that passes
 one of them is blind to it through its tolerance alone. ``python -m parity sweep --sensitivity``
-and ``tests/test_sensitivity.py`` run them at every size; the CUDA checks run them on a GPU.
+and ``tests/studies/test_sensitivity.py`` run them at every size; the CUDA checks run them on a GPU.
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ POLICY = Policy()
 
 # Error of the tanh/sigmoid implementations an emulated CPU implementation draws from, in units of
 # u: Eigen's and Sleef's vectorised float32 approximations are within a few ulps (the measured
-# torch CPU error is in tests/test_compare.py). GPU kernels are measured (activation_error_ulps).
+# torch CPU error is in tests/unit/test_compare.py). GPU kernels are measured (activation_error_ulps).
 CPU_ACTIVATION_ULPS = 4.0
 
 

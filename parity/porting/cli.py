@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 PASS, FINDING = 0, 1
-# as parity.porting.files.KERAS_SUFFIXES, which imports torch (tests/test_cli.py checks they agree)
+# as parity.porting.files.KERAS_SUFFIXES, which imports torch (tests/commands/test_cli.py checks they agree)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 

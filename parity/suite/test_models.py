@@ -37,7 +37,7 @@ def model_trains_the_same(case: ModelCase, optimizer: optim.Optimizer) -> None:
     alike (the course scenarios cover SimpleRNN only). The head outputs logits; under Adam the
     Embedding is frozen, as in
     the course: Keras' sparse Adam differs from dense Adam on repeated tokens (see
-    tests/test_models_training.py::test_keras_sparse_adam_on_repeated_tokens_is_caught)."""
+    tests/unit/test_models_training.py::test_keras_sparse_adam_on_repeated_tokens_is_caught)."""
     head = case.blocks[-1]
     if head.activation in ("softmax", "sigmoid"):  # the loss takes logits (training._check_logits)
         head = dataclasses.replace(head, activation="linear")

@@ -1,7 +1,7 @@
 """Keras <-> torch parity (SimpleRNN, LSTM, GRU, Bidirectional, stacks, masks) on hypothesis-drawn
 layers, weights, sequences, states and masks.
 
-The check bodies are plain functions so the meta tests (tests/test_broken_transfers.py) can run the
+The check bodies are plain functions so the meta tests (tests/studies/test_broken_transfers.py) can run the
 very same property, under the same derandomised examples, against deliberately broken transfers.
 """
 

@@ -12,7 +12,7 @@ from hypothesis import settings
 
 import parity
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 # a ```python block directly under an HTML comment `<!-- runnable -->` is executed by the tests
 RUNNABLE = re.compile(r"<!-- runnable -->\n```python\n(.*?)```", flags=re.S)
 

@@ -17,7 +17,7 @@ from parity.cli import main
 from parity.upgrade import golden
 from parity.upgrade.gate import CAUSES, run_gate
 
-GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden"
+GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "golden"
 SHIPPED = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
 SOURCE = GOLDEN / "tf2.21.0-keras3.15.1-20261127"
 ONE = "gru/uni/none"

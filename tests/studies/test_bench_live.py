@@ -29,7 +29,7 @@ from parity.cli import main
 from parity.core.errors import ParityConfigError, UnsupportedConfig
 from parity.upgrade.gate import run_gate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STUDIES = sorted((ROOT / "fixtures" / "benchmarks").glob("live-ab*.json"))
 STUDY = json.loads((ROOT / "fixtures" / "benchmarks" / "live-ab.json").read_text())
 

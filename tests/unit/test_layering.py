@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "parity"
+PACKAGE = Path(__file__).resolve().parents[2] / "parity"
 # Lower layers never import higher ones; a layer may import itself and anything below.
 LAYERS = {"data": 0, "core": 0, "layers": 1, "models": 2, "checks": 3, "scenarios": 4,
           "porting": 4, "bench": 5, "calibration": 5, "upgrade": 6,

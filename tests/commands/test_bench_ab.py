@@ -17,7 +17,7 @@ from parity.bench.results import Result, load
 from parity.cli import main
 from parity.core.errors import InputFileError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures" / "benchmarks"
 RUN_A = FIXTURES / "smoke-a.json"
 

@@ -22,7 +22,7 @@ from parity.cli import main
 from parity.core import outputs
 from parity.core.errors import OutputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LINUX = sys.platform.startswith("linux")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RUN_A = str(ROOT / "fixtures" / "benchmarks" / "smoke-a.json")
 # main() in a fresh process; exit 99 if a framework was imported on the way to the refusal
 WRAPPER = ("import sys; from parity.cli import main; code = main(sys.argv[1:]); "

@@ -15,7 +15,7 @@ from parity.core.errors import UnsupportedConfig
 from parity.upgrade import golden
 from parity.upgrade.gate import CAUSES, run_gate
 
-BENCH = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
+BENCH = Path(__file__).resolve().parents[2] / "fixtures" / "benchmarks"
 IDS = ["gru/uni/none", "lstm/bi/right_padded"]
 
 

@@ -24,7 +24,7 @@ from parity.core.errors import NonFiniteInput, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.upgrade import golden
 
-BENCH = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
+BENCH = Path(__file__).resolve().parents[2] / "fixtures" / "benchmarks"
 RUN_A, RUN_B = BENCH / "smoke-a.json", BENCH / "smoke-b.json"
 IDS = ["gru/uni/none"]
 

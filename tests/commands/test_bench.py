@@ -16,7 +16,7 @@ from parity.bench.results import BenchmarkFileError, Run, load, machine_differen
 from parity.cli import main
 from parity.core.spec import RecurrentSpec
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "benchmarks"
 RUN_A, RUN_B = FIXTURES / "smoke-a.json", FIXTURES / "smoke-b.json"
 
 
@@ -160,7 +160,7 @@ def test_benchmarks_refuse_xdist():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "bench_conftest", Path(__file__).resolve().parents[1] / "benchmarks" / "conftest.py")
+        "bench_conftest", Path(__file__).resolve().parents[2] / "benchmarks" / "conftest.py")
     conftest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conftest)
 
@@ -177,7 +177,7 @@ def test_gpu_run_shares_are_of_each_paths_own_device():
 
     from parity.bench.plots import cell_pass_figure
 
-    run = load(Path(__file__).parent.parent / "fixtures" / "benchmarks" / "h200-full.json")
+    run = load(Path(__file__).resolve().parents[2] / "fixtures" / "benchmarks" / "h200-full.json")
     peaks = run.machine["parity"]["fp32_gemm_peak_gflops_by_device"]
     assert set(peaks) == {"cpu", "cuda"} and peaks["cuda"] > 10 * peaks["cpu"]
     assert {r.device for r in run.results} == {"cuda"}

@@ -7,7 +7,7 @@ writer of ours makes (a file cut short, a nesting 100,000 deep, a golden array o
 dtype or missing) must be refused or read exactly as the original (docs/guides/inputs.md).
 
 The meta tests draw a few examples per file kind (the loaded profile's count, at most
-``EXAMPLES``); ``pytest tests/test_fuzz_inputs.py --hypothesis-profile=parity-thorough`` is the
+``EXAMPLES``); ``pytest tests/commands/test_fuzz_inputs.py --hypothesis-profile=parity-thorough`` is the
 soak (500 per test).
 """
 
@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from parity.cli import main
 from parity.core.frameworks import keras, torch
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 EXAMPLES = 12
 _profile = settings()
 FUZZ = settings(max_examples=_profile.max_examples if _profile.max_examples > 30
@@ -220,7 +220,7 @@ def _originals(root: Path) -> dict[str, Path]:
 
     made = {}
     made["benchmark run"] = Path(shutil.copy(FIXTURES / "benchmarks" / "smoke-b.json", root))
-    lines = (Path(__file__).resolve().parents[1] / "docs" / "support" /
+    lines = (Path(__file__).resolve().parents[2] / "docs" / "support" /
              "tensorflow.jsonl").read_text().splitlines()[:12]
     (root / "results.jsonl").write_text("\n".join(lines) + "\n")
     made["support results"] = root / "results.jsonl"

@@ -24,7 +24,7 @@ from parity.bench.compare import compare_runs, detection_rates, slowed
 from parity.bench.results import BenchmarkFileError, load
 from parity.cli import main
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "benchmarks"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "benchmarks"
 RUN_A, RUN_B = FIXTURES / "smoke-a.json", FIXTURES / "smoke-b.json"
 
 
