@@ -14,7 +14,7 @@ from parity.checks import test_models as model_checks
 from parity.checks.model_parity import ModelCase
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
-from parity.models import blocks as models
+from parity.models import chains as models
 from parity.models import optim, training
 from parity.scenarios import course as scenarios
 
