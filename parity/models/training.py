@@ -60,7 +60,7 @@ from parity.models.training_runs import (
     model_dtype,
     to_torch_input,
 )
-from parity.models.training_start import check_logits, check_same_start, check_trainable
+from parity.models.training_start import check_start
 
 # the perturbed runs' root mean square deviation alone (factor 1, no floor): a weight's noise is
 # the largest seen so far (see _Judge), and the policy's factor and floor are applied after that
@@ -97,6 +97,38 @@ def _sparse_adam(keras_model, optimizer: Optimizer) -> bool:
         return False
     return any(isinstance(layer, keras.layers.Embedding) and layer.trainable
                for layer in getattr(keras_model, "layers", []))
+
+
+def _prepare(keras_model, torch_model, optimizer: Optimizer) -> list[str]:
+    """Freeze torch's second biases where Keras has one; the notes on what the run changed and
+    on where Keras is known to train differently."""
+    notes = []
+    frozen = _freeze_second_biases(torch_model)
+    if frozen:
+        notes.append(f"torch {', '.join(sorted(set(frozen)))} frozen (Keras has one bias; "
+                     "only the sum trains)")
+    if _sparse_adam(keras_model, optimizer):
+        notes.append(
+            "Keras (TensorFlow backend) applies Adam to an Embedding's sparse gradient slice by "
+            "slice: where a token repeats within a batch, its second moment gets the sum of the "
+            "squared slices instead of the square of their sum (keras ops.square on IndexedSlices), "
+            "so the embedding trains differently from torch's dense Adam; freeze it, use SGD, or "
+            "expect a mismatch on repeated tokens")
+    return notes
+
+
+def _perturbed_runs(reference, loss: Loss, optimizer: Optimizer, u: float) -> list:
+    """(run, its perturbation) for each of :data:`PATTERNS`: copies of the float64 reference
+    carrying rounding errors of size ``u`` (see the module docstring)."""
+    perturbed = []
+    for k, pattern in enumerate(PATTERNS):
+        module = copy.deepcopy(reference)
+        noise = Perturbation(pattern, u, SEED + k)
+        noise.attach(module)
+        run = TorchRun(module, loss, optimizer)
+        run.grad_hook = noise.gradients
+        perturbed.append((run, noise))
+    return perturbed
 
 
 def train_lockstep(keras_model, torch_model, batches, *, loss, optimizer, epochs: int = 1,
@@ -162,39 +194,16 @@ def _lockstep(keras_model, torch_model, data: native.Data, *, loss: Loss,
         if np.issubdtype(np.asarray(batch.x).dtype, np.floating):
             inputs.check_finite(f"batches[{i}].x", batch.x)
     torch_model = as_torch_model(torch_model)
-    inputs.check_finite_weights(keras_model, "keras")
-    inputs.check_finite_weights(torch_model, "torch")
-    check_same_start(keras_model, torch_model)
-    check_logits(torch_model)
-    check_trainable(keras_model, torch_model)
-    record = TrainingRecord(context=context)
-    frozen = _freeze_second_biases(torch_model)
-    if frozen:
-        record.notes.append(f"torch {', '.join(sorted(set(frozen)))} frozen (Keras has one bias; "
-                            "only the sum trains)")
-    if _sparse_adam(keras_model, optimizer):
-        record.notes.append(
-            "Keras (TensorFlow backend) applies Adam to an Embedding's sparse gradient slice by "
-            "slice: where a token repeats within a batch, its second moment gets the sum of the "
-            "squared slices instead of the square of their sum (keras ops.square on IndexedSlices), "
-            "so the embedding trains differently from torch's dense Adam; freeze it, use SGD, or "
-            "expect a mismatch on repeated tokens")
+    check_start(keras_model, torch_model)
+    record = TrainingRecord(context=context, notes=_prepare(keras_model, torch_model, optimizer))
     dtype = dtype_name(torch_model)
-    u = TOLERANCES[dtype].unit_roundoff
 
     reference = copy.deepcopy(torch_model).double()
     timesteps = epochs * sum(b.x.shape[1] if b.x.ndim > 1 else 1 for b in batches)
     runs = {"keras": KerasRun(keras_model, loss, optimizer, timesteps=timesteps),
             "torch": TorchRun(torch_model, loss, optimizer),
             "reference": TorchRun(reference, loss, optimizer)}
-    perturbed = []
-    for k, pattern in enumerate(PATTERNS):
-        module = copy.deepcopy(reference)
-        noise = Perturbation(pattern, u, SEED + k)
-        noise.attach(module)
-        run = TorchRun(module, loss, optimizer)
-        run.grad_hook = noise.gradients
-        perturbed.append((run, noise))
+    perturbed = _perturbed_runs(reference, loss, optimizer, TOLERANCES[dtype].unit_roundoff)
 
     index, judge = 0, _Judge(keras_model, torch_model, reference,
                              [r.module for r, _ in perturbed], dtype)

@@ -4,7 +4,7 @@ error saying what to change."""
 
 from __future__ import annotations
 
-from parity.core import weight_verdict
+from parity.core import inputs, weight_verdict
 from parity.core.errors import TransferError, UnsupportedConfig
 from parity.core.tolerances import TOLERANCES
 from parity.models import blocks as models
@@ -56,3 +56,13 @@ def check_logits(torch_model) -> None:
                                 "use its pre-activation instead (keras _get_logits), torch's would "
                                 "not", where=f"layer {len(blocks) - 1}")
 
+
+
+def check_start(keras_model, torch_model) -> None:
+    """Refuse a run that cannot start: non-finite weights, models that do not start from the same
+    weights, a head that does not output logits, an Embedding trainable on one side only."""
+    inputs.check_finite_weights(keras_model, "keras")
+    inputs.check_finite_weights(torch_model, "torch")
+    check_same_start(keras_model, torch_model)
+    check_logits(torch_model)
+    check_trainable(keras_model, torch_model)
