@@ -26,7 +26,7 @@ _API = {
     "to_torch": "parity.models.transfer", "to_keras": "parity.models.transfer",
     "copy_weights": "parity.models.transfer", "read": "parity.models.transfer",
     "KerasRNN": "parity.layers.torch_side", "GRUResetBefore": "parity.layers.torch_side",
-    "KerasSequential": "parity.models.blocks",
+    "KerasSequential": "parity.models.torch_blocks",
     # port a whole model and judge the port
     "port": "parity.porting.convert",
     # layer and gradient parity
@@ -40,7 +40,8 @@ _API = {
     "assert_model_parity": "parity.checks.model_parity",
     "compare_models": "parity.checks.model_parity",
     "assert_training_parity": "parity.models.training", "train_lockstep": "parity.models.training",
-    "Batch": "parity.models.training", "TrainingRecord": "parity.models.training",
+    "Batch": "parity.models.training_record",
+    "TrainingRecord": "parity.models.training_record",
     "SGD": "parity.models.optim", "Adam": "parity.models.optim",
     "SparseCrossEntropy": "parity.models.optim",
     "MaskedSequenceCrossEntropy": "parity.models.optim",

@@ -32,7 +32,7 @@ from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.core.weight_verdict import WeightMismatch
 from parity.layers import keras_side, torch_side, transfer
 from parity.models import keras2
-from parity.models.blocks import checked_layers
+from parity.models.chains import checked_layers
 
 
 @dataclass

@@ -45,7 +45,7 @@ from parity.core.inputs import CaseInputs
 from parity.core.spec import RecurrentSpec
 from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.layers import jax_side, keras_side, torch_side, transfer
-from parity.models.blocks import checked_layers
+from parity.models.chains import checked_layers
 
 _WEIGHT_AXES = {"kernel": ("input", "gate*unit"), "recurrent_kernel": ("unit", "gate*unit"),
                 "bias": ("gate*unit",), "recurrent_bias": ("gate*unit",)}

@@ -28,16 +28,11 @@ from parity.core.frameworks import keras
 from parity.core.mismatch import summary_line
 from parity.core.tolerances import POLICY, TOLERANCES, from_runs, pooled
 from parity.models import blocks as models
-from parity.models import keras2
-from parity.models.training import (
-    PATTERNS,
-    SEED,
-    Perturbation,
-    as_torch_model,
-    dtype_name,
-    predict,
-    weight_mismatches,
-)
+from parity.models import chains, keras2, keras_blocks
+from parity.models.perturbation import PATTERNS, SEED, Perturbation
+from parity.models.training import predict
+from parity.models.training_runs import as_torch_model, dtype_name
+from parity.models.training_start import weight_mismatches
 
 
 def _reference_outputs(torch_model, x: np.ndarray, u: float) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -96,7 +91,7 @@ def compare_models(keras_model, torch_model, x: np.ndarray, *,
     inputs.check_finite_weights(torch_model, "torch")
     with keras2.named_errors(keras_model):
         described = keras2.as_keras3(keras_model)
-        models.check_same_blocks(models.read(described)[0], models.read(torch_model)[0])
+        chains.check_same_blocks(chains.read(described)[0], chains.read(torch_model)[0])
     sources = {"keras": described, "torch": torch_model}
     runs = [onnx_runtime.run_exported_model(sources[onnx_runtime.SOURCES[e]], x, exporter=e)
             for e in exporters]
@@ -188,7 +183,7 @@ def assert_model_parity(keras_model, torch_model, x: np.ndarray, *, context: str
     """
     # a Keras 2 model's twin holds its weights bit for bit (checked as it is filled)
     described = keras2.as_keras3(keras_model)
-    specs, masked = models.checked_layers(keras_model)
+    specs, masked = chains.checked_layers(keras_model)
     with exercised.checking(specs, "forward", masked=masked):
         report = ModelReport(compare_models(keras_model, torch_model, x, onnx=onnx),
                              weight_mismatches(described, torch_model), context)
@@ -207,7 +202,7 @@ class ModelCase:
 
     def keras_model(self):
         keras.utils.set_random_seed(self.seed)
-        model = models.build_keras(self.blocks)
+        model = keras_blocks.build_keras(self.blocks)
         if isinstance(self.blocks[0], models.Embedding):
             # dense random embeddings: the one-hot of the seed would hide transposition bugs
             rng = np.random.default_rng(self.seed)

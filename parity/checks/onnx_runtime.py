@@ -22,6 +22,10 @@ Every graph runs in a fresh ``InferenceSession`` on the CPU execution provider w
 default graph optimisation level, ``ORT_ENABLE_ALL`` (what a deployed session runs), and the
 thread count torch uses. What ran is recorded in :class:`OnnxRun`. A dtype the runtime has no
 kernel for (float64 ``LSTM``, for one) is an :class:`UnsupportedConfig`, never a pass.
+
+One module on purpose: choosing the exporters, exporting and running the session are one
+pipeline this docstring describes together, and the tests and ``scripts/onnx_columns.py``
+replace ``export``, ``_torch_export`` and ``_tf2onnx_model`` in place to see what the runs call.
 """
 
 from __future__ import annotations

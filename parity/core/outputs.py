@@ -19,6 +19,9 @@ overwrites anything.
   without a marker, so no later run removes them.
 - A single file is written in such a temporary folder and linked into place, which fails instead
   of overwriting when the name appeared meanwhile.
+
+One module on purpose: the claim, the temporary folder, its marker and the removal of a dead
+owner's leftovers are one protocol, each step relying on what the others wrote.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ Accepted objects: ``SimpleRNN``, ``LSTM``, ``GRU``; ``keras.layers.RNN`` over on
 over stacked cells (``RNN([cell, cell])``); ``Bidirectional`` around one of those layers; and a
 stack written as a list, tuple or ``keras.Sequential`` of such layers, every layer but the last
 returning sequences.
+
+One module on purpose: like :mod:`parity.layers.torch_side`, it is one framework's side of the
+interface :func:`parity.layers.transfer.side_of` hands out (``describe``, ``read_weights``,
+``write_weights``, ``run``), and the mutation tests replace ``run`` in place.
 """
 
 from __future__ import annotations

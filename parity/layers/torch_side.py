@@ -5,6 +5,11 @@ layout.
 torch stores ``weight_ih_l{k}[_reverse]`` as (gates*hidden, input), the transpose of Keras' kernel,
 in its own gate order (GRU: r, z, n where Keras has z, r, h), and two biases, ``bias_ih`` and
 ``bias_hh``.
+
+One module on purpose: like :mod:`parity.layers.keras_side`, it is one framework's side of the
+interface :func:`parity.layers.transfer.side_of` hands out (``describe``, ``read_weights``,
+``write_weights``, ``run``), and the mutation tests replace its functions in place (the step
+``_cell_step`` the loop calls, ``read_weights``, ``run``) to show the checks catch the bug.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import numpy as np
 from parity.core.errors import UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.models.optim import SGD, Adam, MaskedSequenceCrossEntropy, SparseCrossEntropy
+from parity.models.training_record import Batch
 
 OPTIMIZERS = ("parity.Adam", "parity.SGD", "keras.optimizers.Adam", "keras.optimizers.SGD",
               "torch.optim.Adam", "torch.optim.SGD")
@@ -176,8 +177,6 @@ def _labels(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _batch(item, index: int):
-    from parity.models.training import Batch
-
     if isinstance(item, Batch):
         return Batch(item.x, _labels(np.asarray(item.x), np.asarray(item.y)), item.mask)
     if isinstance(item, (tuple, list)) and len(item) in (2, 3):
@@ -202,8 +201,6 @@ class Data:
         into batches of the first batch's size."""
         if self.shuffle_seed is None:
             return self.batches
-        from parity.models.training import Batch
-
         x = np.concatenate([b.x for b in self.batches])
         y = np.concatenate([b.y for b in self.batches])
         masks = [b.mask for b in self.batches]

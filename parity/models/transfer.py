@@ -8,15 +8,15 @@ from parity.core.errors import TransferError
 from parity.core.spec import RecurrentSpec, Weights
 from parity.layers import keras_side, torch_side
 from parity.layers import transfer as layer_transfer
-from parity.models import blocks, keras2
+from parity.models import chains, keras2, keras_blocks, torch_blocks
 
 
 def is_model(obj) -> bool:
     """Whether ``obj`` is a whole model (Keras model, ``KerasSequential`` or ``nn.Sequential``)."""
     if keras2.is_keras2(obj):
         with keras2.named_errors(obj):
-            return blocks.is_keras_model(keras2.twin(obj))
-    return blocks.is_keras_model(obj) or isinstance(obj, (blocks.KerasSequential,
+            return keras_blocks.is_keras_model(keras2.twin(obj))
+    return keras_blocks.is_keras_model(obj) or isinstance(obj, (torch_blocks.KerasSequential,
                                                           torch_side.nn.Sequential))
 
 
@@ -88,13 +88,13 @@ def copy_weights(src, dst) -> None:
     if not (is_model(src) or is_model(dst)):
         layer_transfer.copy_weights(src, dst)
         return
-    src_blocks, weights = blocks.read(src)
-    dst_blocks, _ = blocks.read(dst)
-    blocks.check_same_blocks(src_blocks, dst_blocks)
+    src_blocks, weights = chains.read(src)
+    dst_blocks, _ = chains.read(dst)
+    chains.check_same_blocks(src_blocks, dst_blocks)
     if keras_side.is_keras(dst):
-        blocks.write_keras(dst, weights)
+        keras_blocks.write_keras(dst, weights)
     else:
-        blocks.write_torch(dst, weights)
+        torch_blocks.write_torch(dst, weights)
 
 
 def to_torch(keras_obj):
@@ -127,8 +127,8 @@ def to_torch(keras_obj):
     if not keras_side.is_keras(keras_obj):
         raise TransferError("keras_obj", type(keras_obj).__name__,
                             "to_torch takes a Keras recurrent layer, a list of them, or a model")
-    if blocks.is_keras_model(keras_obj):
-        return blocks.to_torch(keras_obj)
+    if keras_blocks.is_keras_model(keras_obj):
+        return chains.to_torch(keras_obj)
     return layer_transfer.to_torch(keras_obj)
 
 
@@ -162,6 +162,6 @@ def to_keras(torch_obj):
         raise TransferError("torch_obj", type(torch_obj).__name__,
                             "to_keras takes a torch.nn.RNN, LSTM or GRU, a parity.KerasRNN, a "
                             "parity.KerasSequential or an nn.Sequential of supported modules")
-    if isinstance(torch_obj, (blocks.KerasSequential, torch_side.nn.Sequential)):
-        return blocks.to_keras(torch_obj)
+    if isinstance(torch_obj, (torch_blocks.KerasSequential, torch_side.nn.Sequential)):
+        return chains.to_keras(torch_obj)
     return layer_transfer.to_keras(torch_obj)

@@ -31,7 +31,7 @@ from parity.core.inputs import check_finite_weights
 from parity.core.mismatch import diff
 from parity.core.tolerances import POLICY, TOLERANCES, oracle_factor
 from parity.layers import keras_side, torch_side
-from parity.models import blocks, keras2, training
+from parity.models import blocks, chains, keras2, torch_blocks, training
 from parity.models import transfer as model_transfer
 from parity.porting.verdict import PortVerdict, Row
 
@@ -137,7 +137,7 @@ def _add_keras2_rows(verdict: PortVerdict, original, twin, torch_obj, x, *, seed
     verdict.rows.append(Row("keras 2 -> 3", "weights", largest, 0.0, 0.0 if same else float("inf"),
                             same, "" if same else "the Keras 3 twin's weights differ from the "
                             "Keras 2 object's"))
-    chain = blocks.read(twin)[0]
+    chain = chains.read(twin)[0]
     x = np.asarray(x) if x is not None else draw_input(chain, seed=seed, batch=batch, steps=steps)
     if model_transfer.is_model(twin):
         ref, allowed = model_parity.output_tolerance(torch_obj, x)
@@ -183,7 +183,7 @@ def _name(obj) -> str:
 def _keras_parts(keras_obj, whole: bool) -> list:
     if not whole:
         return [keras_obj]
-    # blocks.read has validated the chain; a functional model lists its InputLayer too
+    # chains.read has validated the chain; a functional model lists its InputLayer too
     return [layer for layer in keras_obj.layers if not isinstance(layer, keras.layers.InputLayer)]
 
 
@@ -234,11 +234,11 @@ def _report_row(layer: str, check: str, report) -> Row:
 
 
 def _weights_row(layer: str, block, k_weights, t_weights, u: float) -> Row | None:
-    named_k = blocks.named_arrays((block,), [k_weights])
-    named_t = blocks.named_arrays((block,), [t_weights])
+    named_k = chains.named_arrays((block,), [k_weights])
+    named_t = chains.named_arrays((block,), [t_weights])
     if not named_k:
         return None
-    rounded = blocks.rounded_biases((block,), named_k)
+    rounded = chains.rounded_biases((block,), named_k)
     bad = weight_verdict.mismatches(named_k, named_t, u, rounded=rounded)
     largest = max(float(np.max(np.abs(named_k[n] - named_t[n]), initial=0.0)) for n in named_k)
     allowed = max((float(u * np.max(np.abs(named_k[n]), initial=0.0)) for n in rounded),
@@ -251,12 +251,12 @@ def _weights_row(layer: str, block, k_weights, t_weights, u: float) -> Row | Non
 def check_port(keras_obj, torch_obj, x: np.ndarray | None = None, *, seed: int = 0,
                batch: int = 3, steps: int = 7) -> PortVerdict:
     """Judge a Keras model or layer against its torch counterpart (see the module docstring)."""
-    k_chain, k_weights = blocks.read(keras_obj)
-    t_chain, t_weights = blocks.read(torch_obj)
-    blocks.check_same_blocks(k_chain, t_chain)
+    k_chain, k_weights = chains.read(keras_obj)
+    t_chain, t_weights = chains.read(torch_obj)
+    chains.check_same_blocks(k_chain, t_chain)
     whole = model_transfer.is_model(keras_obj) or model_transfer.is_model(torch_obj)
     k_parts = _keras_parts(keras_obj, whole)
-    t_parts = blocks.torch_parts(torch_obj)[1] if whole else [torch_obj]
+    t_parts = torch_blocks.torch_parts(torch_obj)[1] if whole else [torch_obj]
     given = x is not None
     x = np.asarray(x) if given else draw_input(k_chain, seed=seed, batch=batch, steps=steps)
     mask_note = ", right-padded with a mask" if not given and _masked(k_chain) else ""

@@ -25,7 +25,7 @@ from parity.core.frameworks import keras, torch
 from parity.core.inputs import check_finite_weights
 from parity.core.spec import RecurrentSpec
 from parity.layers import keras_side, torch_side
-from parity.models import blocks, keras2
+from parity.models import blocks, keras2, torch_blocks
 from parity.porting import trust
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -194,7 +194,7 @@ def _decode(entry: dict):
 def write_torch(folder: Path, module) -> list[Path]:
     """Write ``module`` (a ``KerasSequential`` or ``KerasRNN``) as state dict, architecture and
     loader script into ``folder``; the paths written."""
-    if isinstance(module, blocks.KerasSequential):
+    if isinstance(module, torch_blocks.KerasSequential):
         arch = {"format": FORMAT, "module": "KerasSequential",
                 "blocks": [_encode(b) for b in module.blocks]}
     else:
@@ -223,7 +223,7 @@ def load_torch(folder):
         raise InputFileError(f"{folder / ARCHITECTURE}: format {found!r}, expected {FORMAT!r}")
     try:
         if arch["module"] == "KerasSequential":
-            module = blocks.KerasSequential(tuple(_decode(b) for b in arch["blocks"]))
+            module = torch_blocks.KerasSequential(tuple(_decode(b) for b in arch["blocks"]))
         else:
             module = torch_side.KerasRNN(RecurrentSpec(**arch["spec"]))
     except (KeyError, TypeError, AttributeError, ValueError) as e:

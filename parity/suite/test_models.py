@@ -13,15 +13,15 @@ import parity
 from parity.checks import strategies
 from parity.checks.model_parity import ModelCase, assert_model_parity
 from parity.models import blocks as models
-from parity.models import optim, training
+from parity.models import chains, optim, training
 
 
 def keras_model_to_torch(case: ModelCase) -> None:
     keras_model = case.keras_model()
     torch_model = parity.to_torch(keras_model)
     assert_model_parity(keras_model, torch_model, case.ids, context=repr(case))
-    back = models.named_arrays(*models.read(parity.to_keras(torch_model)))
-    start = models.named_arrays(*models.read(keras_model))
+    back = chains.named_arrays(*chains.read(parity.to_keras(torch_model)))
+    start = chains.named_arrays(*chains.read(keras_model))
     assert back.keys() == start.keys()
     for name, value in start.items():
         np.testing.assert_array_equal(back[name], value, err_msg=name)
@@ -39,7 +39,7 @@ def model_trains_the_same(case: ModelCase, optimizer: optim.Optimizer) -> None:
     the course: Keras' sparse Adam differs from dense Adam on repeated tokens (see
     tests/unit/test_models_training.py::test_keras_sparse_adam_on_repeated_tokens_is_caught)."""
     head = case.blocks[-1]
-    if head.activation in ("softmax", "sigmoid"):  # the loss takes logits (training._check_logits)
+    if head.activation in ("softmax", "sigmoid"):  # the loss takes logits (training_start.check_logits)
         head = dataclasses.replace(head, activation="linear")
     embedding = case.blocks[0]
     if isinstance(optimizer, optim.Adam):

@@ -8,35 +8,14 @@ and with gaps, returning sequences and states; gradients (input, initial states,
 two cases per cell; and the course scenarios' per-step training losses. Inputs and weights come
 from fixed seeds (numpy's PCG64 streams, stable across numpy versions).
 
-Baseline format (a directory, never overwritten):
-
-- ``manifest.json``: ``format`` (1), ``recorded`` (UTC time), ``versions`` (python, numpy, torch,
-  tensorflow, keras, keras backend), ``machine`` (platform, processor, threads), and ``cases``:
-  for each case id its description (a pasteable ``ParityCase`` or the scenario name) and, per
-  framework, the tensor names stored.
-- ``arrays.npz`` (compressed): one float64 array per ``"<case id>|<framework>|<tensor>"``; the
-  values are exactly what the framework returned (float32 results widen to float64 exactly).
-
-Drift (:func:`compare`): for each case, framework and tensor, ``|today - recorded|`` per element
-against what two correct implementations may differ by (the cross-framework tolerance of the
-forward, gradient and training checks): "identical" (bit for bit), "rounding" (within it) or
-"drift" (beyond it: the framework now computes something else).
-
-Coverage (:func:`coverage`): a comparison judges only the canonical cases the baseline holds with
-tensors and, for scenarios, from today's definition. A baseline that judges fewer than the whole
-canonical set (nothing, only stale scenarios, a subset) is *incomplete*: ``golden compare`` refuses
-it (exit 2), the gate reports an environment problem. Cases the baseline holds that the canonical
-set no longer has are *extra*: named, not judged; they do not make a baseline incomplete.
+The baseline's files: :mod:`parity.upgrade.baseline`; what a comparison found (drift per tensor,
+coverage of the canonical set): :mod:`parity.upgrade.drift`. This module computes today's values,
+records them and compares them with a baseline.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import time
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,25 +25,26 @@ from parity.checks.cases import ParityCase, build_pair
 from parity.checks.gradients import keras_gradients, torch_gradients
 from parity.checks.reference import reference
 from parity.core import outputs, weight_verdict
-from parity.core.errors import InputFileError, UnsupportedConfig
+from parity.core.errors import UnsupportedConfig
 from parity.core.frameworks import keras, torch
 from parity.core.inputs import CaseInputs
 from parity.core.spec import CELL_KINDS, RecurrentSpec
 from parity.core.tolerances import POLICY, TOLERANCES
 from parity.layers import keras_side, torch_side
+from parity.upgrade.baseline import FRAMEWORKS, Baseline, damaged
+from parity.upgrade.baseline import DamagedBaseline as DamagedBaseline
+from parity.upgrade.baseline import GoldenFileError as GoldenFileError
+from parity.upgrade.baseline import IncompleteBaseline as IncompleteBaseline
+from parity.upgrade.baseline import load as load
+from parity.upgrade.baseline import write as write_baseline
+from parity.upgrade.drift import FAILING as FAILING
+from parity.upgrade.drift import Coverage, Drift, DriftReport, drift_of
 from parity.upgrade.folders import check_new_baseline
 
-FORMAT = 1
+# (``X as X`` above: the baseline's errors, load and FAILING, which the commands and the gate
+# use, stay importable from here with the rest of the workflow)
 SEED = 20261126
-FRAMEWORKS = ("keras", "torch")
-FAILING = ("drift", "non-finite", "missing")  # verdicts that fail the comparison
 SCENARIO_STEPS = 20  # training steps of each scenario a baseline records (whole epochs)
-# environment variables that change what is compared or how it is computed, named when set
-ENVIRONMENT = {"PARITY_FIXTURES": "scenarios read from $PARITY_FIXTURES/scenarios, not the "
-                                  "installed ones",
-               "KERAS_BACKEND": "the Keras backend that computes Keras' values",
-               "TF_ENABLE_ONEDNN_OPTS": "TensorFlow's oneDNN kernels (another rounding) on or off"}
-RERECORD = "record a complete baseline with python -m parity golden record NEW_DIR"
 
 
 def canonical_cases() -> dict[str, tuple[ParityCase, bool]]:
@@ -203,208 +183,13 @@ def record(directory: str | Path, *, ids: list[str] | None = None) -> Path:
         computed = compute(ids, {i: e["epochs"] for i, e in scenario_entries.items()})
         arrays = {f"{case_id}|{fw}|{name}": v for case_id, c in computed.items()
                   for fw, named in c.values.items() for name, v in named.items()}
-        manifest = {"format": FORMAT,
-                    "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "versions": versions(), "machine": _machine(),
-                    "cases": {case_id: {"description": c.description,
-                                        "tensors": {fw: sorted(named)
-                                                    for fw, named in c.values.items()},
-                                        **scenario_entries.get(case_id, {})}
-                              for case_id, c in computed.items()}}
-        np.savez_compressed(claimed.work / "arrays.npz", **arrays)
-        (claimed.work / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        cases = {case_id: {"description": c.description,
+                           "tensors": {fw: sorted(named) for fw, named in c.values.items()},
+                           **scenario_entries.get(case_id, {})}
+                 for case_id, c in computed.items()}
+        write_baseline(claimed.work, versions=versions(), machine=_machine(), cases=cases,
+                       arrays=arrays)
     return path
-
-
-@dataclass
-class Baseline:
-    path: Path
-    manifest: dict
-    arrays: dict[str, np.ndarray]
-
-    @property
-    def versions(self) -> dict[str, str]:
-        return self.manifest["versions"]
-
-
-class GoldenFileError(InputFileError):
-    """A golden baseline folder is missing, incomplete or corrupt."""
-
-
-class DamagedBaseline(GoldenFileError):
-    """A baseline's files are readable but do not hold what a recording writes: a manifest of
-    another structure, or an array absent, of another dtype or shape, or non-finite. Names the
-    file and the array."""
-
-
-class IncompleteBaseline(GoldenFileError):
-    """A baseline that cannot judge the whole canonical set (see :class:`Coverage`)."""
-
-
-def _damaged(file: Path, what: str) -> DamagedBaseline:
-    return DamagedBaseline(f"{file}: {what}; the baseline is damaged: {RERECORD}")
-
-
-def _check_entry(file: Path, case_id: str, entry: object) -> None:
-    tensors = entry.get("tensors") if isinstance(entry, dict) else None
-    if not isinstance(tensors, dict) or not all(
-            fw in FRAMEWORKS and isinstance(names, list) and all(isinstance(n, str) for n in names)
-            for fw, names in tensors.items()):
-        raise _damaged(file, f"case {case_id!r} lists no tensors per framework ({' and '.join(FRAMEWORKS)}: "
-                       "lists of names)")
-    epochs = entry.get("epochs", 1)
-    if type(epochs) is not int or not 1 <= epochs <= 10_000:
-        raise _damaged(file, f"case {case_id!r}: 'epochs' is {epochs!r}, not a whole number of "
-                       "epochs from 1 to 10000")
-    if not isinstance(entry.get("definition", ""), str):
-        raise _damaged(file, f"case {case_id!r}: 'definition' is not a digest (a string)")
-
-
-def _manifest(path: Path) -> dict:
-    file = path / "manifest.json"
-    try:
-        manifest = json.loads(file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise GoldenFileError(f"{file}: unreadable ({type(e).__name__}: {e}); {RERECORD}") from None
-    if not isinstance(manifest, dict):
-        raise GoldenFileError(f"{file}: not a golden manifest (a JSON object expected)")
-    if manifest.get("format") != FORMAT:
-        raise UnsupportedConfig("format", manifest.get("format"),
-                                f"this version reads golden format {FORMAT}", where=str(path))
-    cases = manifest.get("cases")
-    if not isinstance(cases, dict):
-        raise _damaged(file, "no 'cases' (the recorded case ids and their tensors)")
-    for case_id, entry in cases.items():
-        _check_entry(file, case_id, entry)
-    for key in ("versions", "recorded"):
-        if key not in manifest:
-            raise _damaged(file, f"no {key!r}")
-    versions = manifest["versions"]
-    if not isinstance(versions, dict) or not all(isinstance(v, str) for v in versions.values()) \
-            or not isinstance(manifest["recorded"], str):
-        raise _damaged(file, "'versions' (names to version strings) or 'recorded' (a time) of "
-                       "another kind")
-    return manifest
-
-
-def _arrays(path: Path) -> dict[str, np.ndarray]:
-    file = path / "arrays.npz"
-    try:  # no pickles: an object array could run code when read
-        with np.load(file, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    # what numpy raises for a truncated, empty or foreign file, or a pickled array
-    # (zipfile: NotImplementedError for a version or compression it does not know)
-    except (OSError, EOFError, ValueError, KeyError, NotImplementedError, zipfile.BadZipFile,
-            zlib.error) as e:
-        raise GoldenFileError(f"{file}: unreadable ({type(e).__name__}: {e}); the file is "
-                              f"truncated or corrupt (pickled arrays are refused): {RERECORD}") from None
-
-
-def _check_arrays(file: Path, cases: dict, arrays: dict[str, np.ndarray]) -> None:
-    """Every tensor the manifest lists is in the arrays, float64 (as recorded), finite, and of
-    one shape in both frameworks."""
-    listed = [(case_id, fw, name) for case_id, entry in cases.items()
-              for fw, names in entry["tensors"].items() for name in names]
-    absent = [f"{c}|{fw}|{n}" for c, fw, n in listed if f"{c}|{fw}|{n}" not in arrays]
-    if absent:
-        raise _damaged(file, f"lacks {len(absent)} tensor(s) the manifest lists, first "
-                       f"{absent[0]!r}")
-    shapes: dict[tuple[str, str], tuple] = {}
-    for case_id, fw, name in listed:
-        key, a = f"{case_id}|{fw}|{name}", arrays[f"{case_id}|{fw}|{name}"]
-        if a.dtype != np.float64:
-            raise _damaged(file, f"array {key!r} is {a.dtype}, not float64 as recorded")
-        if not np.isfinite(a).all():
-            i = np.unravel_index(int(np.argmin(np.isfinite(a))), a.shape)
-            raise _damaged(file, f"array {key!r} holds {int((~np.isfinite(a)).sum())} non-finite "
-                           f"value(s), first {a[i]} at {[int(k) for k in i]}: a recording holds "
-                           "finite values only")
-        other = shapes.setdefault((case_id, name), a.shape)
-        if other != a.shape:
-            raise _damaged(file, f"array {key!r} has shape {a.shape}, the other framework's "
-                           f"{name!r} {other}")
-
-
-def load(directory: str | Path) -> Baseline:
-    """Read and validate a baseline (a :class:`DamagedBaseline` names the file and the array)."""
-    path = Path(directory)
-    if not path.is_dir():
-        raise GoldenFileError(f"{path}: {'not a folder' if path.exists() else 'no such folder'}; "
-                              "a baseline is the folder python -m parity golden record DIR makes")
-    files = [path / "manifest.json", path / "arrays.npz"]
-    missing = [f.name for f in files if not f.is_file()]
-    if missing:
-        incomplete = any(path.iterdir())
-        raise GoldenFileError(
-            f"{path}: " + (f"an incomplete golden baseline (no {', '.join(missing)}), e.g. from "
-                           "an interrupted recording" if incomplete else "an empty folder, not "
-                           "a golden baseline") +
-            "; record one with python -m parity golden record DIR")
-    manifest = _manifest(path)
-    arrays = _arrays(path)
-    _check_arrays(files[1], manifest["cases"], arrays)
-    return Baseline(path, manifest, arrays)
-
-
-def active_environment() -> dict[str, str]:
-    """The variables of :data:`ENVIRONMENT` that are set, with their values."""
-    return {k: os.environ[k] for k in ENVIRONMENT if k in os.environ}
-
-
-@dataclass
-class Coverage:
-    """Which cases a comparison judges: the canonical ones the baseline holds with tensors and, for
-    scenarios, from today's definition."""
-
-    canonical: list[str]           # the canonical set (case_ids())
-    recorded: list[str]            # the baseline's cases
-    stale: dict[str, str]          # recorded scenario -> why it cannot be compared
-    empty: list[str]               # recorded with no tensors
-    environment: dict[str, str] = field(default_factory=active_environment)
-
-    @property
-    def compared(self) -> list[str]:
-        held = set(self.recorded) - set(self.stale) - set(self.empty)
-        return [i for i in self.canonical if i in held]
-
-    @property
-    def missing(self) -> list[str]:
-        """Canonical cases not judged: not recorded, stale or without tensors."""
-        compared = set(self.compared)
-        return [i for i in self.canonical if i not in compared]
-
-    @property
-    def extra(self) -> list[str]:
-        """Recorded cases the canonical set no longer has: named, not judged."""
-        return [i for i in self.recorded if i not in set(self.canonical)]
-
-    @property
-    def incomplete(self) -> str:
-        """Why the baseline cannot judge the canonical set; empty when it can."""
-        if not self.missing:
-            return ""
-        recorded = set(self.recorded)
-        parts = [f"{len(ids)} {what}" for ids, what in (
-            ([i for i in self.missing if i not in recorded], "not recorded"),
-            ([i for i in self.missing if i in self.stale], "stale"),
-            ([i for i in self.missing if i in self.empty], "without tensors")) if ids]
-        shown = ", ".join(self.missing[:4]) + (", ..." if len(self.missing) > 4 else "")
-        return (f"incomplete golden baseline: it judges {len(self.compared)} of the "
-                f"{len(self.canonical)} canonical cases; {len(self.missing)} missing "
-                f"({', '.join(parts)}): {shown}; {RERECORD}")
-
-    def line(self) -> str:
-        extra = f"; {len(self.extra)} extra, not judged: {', '.join(self.extra)}" \
-            if self.extra else ""
-        return (f"Compared {len(self.compared)} of the baseline's {len(self.recorded)} cases; "
-                f"the canonical set holds {len(self.canonical)}"
-                f" ({'complete' if not self.missing else f'{len(self.missing)} not judged'})"
-                f"{extra}.")
-
-    def environment_line(self) -> str:
-        return "Environment: " + ("; ".join(f"{k}={v} ({ENVIRONMENT[k]})"
-                                            for k, v in self.environment.items()) or
-                                  "none of " + ", ".join(ENVIRONMENT) + " set") + "."
 
 
 def coverage(baseline: Baseline) -> Coverage:
@@ -415,97 +200,6 @@ def coverage(baseline: Baseline) -> Coverage:
     return Coverage(canonical, list(recorded), {i: why for i, why in stale.items() if why},
                     [i for i, e in recorded.items() if not any(e["tensors"].values())])
 
-
-@dataclass
-class Drift:
-    case: str
-    framework: str
-    tensor: str
-    largest_change: float        # max |today - recorded|
-    share: float                 # max |today - recorded| / allowed
-    verdict: str                 # "identical", "rounding", "drift", "non-finite", "missing" or
-                                 # "stale" (a scenario recorded from another definition)
-    detail: str = ""             # for "non-finite": how many, where, both values
-
-    @property
-    def cell(self) -> str:
-        return self.case.split("/", 1)[0] if not self.case.startswith("scenario/") else "scenarios"
-
-    def describe(self) -> str:
-        return f"{self.case} {self.framework} {self.tensor}: {self.verdict}, " + (
-            self.detail or f"largest change {self.largest_change:.3g} = {self.share:.1f}x the "
-            "allowed difference")
-
-
-@dataclass
-class DriftReport:
-    baseline: Baseline
-    today: dict[str, str]
-    coverage: Coverage
-    rows: list[Drift] = field(default_factory=list)
-
-    @property
-    def drifted(self) -> list[Drift]:
-        return [r for r in self.rows if r.verdict in FAILING]
-
-    @property
-    def ok(self) -> bool:
-        """No drift, and the whole canonical set judged."""
-        return not self.drifted and not self.coverage.incomplete
-
-    def groups(self) -> dict[tuple[str, str], list[Drift]]:
-        """Rows by (cell, framework), in the order the cases were recorded."""
-        groups: dict[tuple[str, str], list[Drift]] = {}
-        for r in self.rows:
-            groups.setdefault((r.cell, r.framework), []).append(r)
-        return groups
-
-    def summary(self) -> str:
-        """One line: verdict, largest change and share of the allowed difference used."""
-        finite = [r for r in self.rows if np.isfinite(r.share)]
-        largest = max((r.largest_change for r in finite), default=0.0)
-        share = max((r.share for r in finite), default=0.0)
-        verdict = "DRIFTS" if self.drifted else "INCOMPLETE" if self.coverage.incomplete else "holds"
-        return (f"golden {verdict}: {len(self.drifted)} of {len(self.rows)} tensors drift in "
-                f"{len(self.coverage.compared)} of {len(self.coverage.canonical)} canonical cases; "
-                f"largest change {largest:.3g}, {share:.1%} of the allowed difference used")
-
-    def explain(self) -> str:
-        return self.summary() + "\n" + self.markdown()
-
-    def table(self) -> list[str]:
-        """Largest change per cell and framework (Markdown)."""
-        lines = ["| cell | framework | tensors | identical | largest change | share of "
-                 "tolerance | verdict |", "|---|---|---|---|---|---|---|"]
-        for (cell, fw), rows in self.groups().items():
-            judged = [r for r in rows if r.verdict != "stale"]
-            if not judged:
-                lines.append(f"| {cell} | {fw} | {len(rows)} | 0 | - | - | stale |")
-                continue
-            worst = max(judged, key=lambda r: r.share)
-            identical = sum(r.verdict == "identical" for r in judged)
-            failing = [r.verdict for r in judged if r.verdict in FAILING]
-            verdict = failing[0] if failing else (
-                "identical" if identical == len(judged) else "rounding")
-            stale = f" ({len(rows) - len(judged)} stale)" if len(judged) < len(rows) else ""
-            lines.append(f"| {cell} | {fw} | {len(rows)} | {identical} | "
-                         f"{max(r.largest_change for r in judged):.3g} | {worst.share:.1%} | "
-                         f"{verdict}{stale} |")
-        return lines
-
-    def markdown(self) -> str:
-        before, now = self.baseline.versions, self.today
-        changed = [f"{k} {before.get(k)} -> {now.get(k)}" for k in now if before.get(k) != now.get(k)]
-        lines = [f"Golden baseline `{self.baseline.path}` recorded {self.baseline.manifest['recorded']}"
-                 f" with {', '.join(f'{k} {v}' for k, v in before.items())}.",
-                 f"Changed since: {', '.join(changed) if changed else 'nothing'}.",
-                 self.coverage.line(), self.coverage.environment_line(), "",
-                 *([f"**{self.coverage.incomplete}**", ""] if self.coverage.incomplete else []),
-                 *self.table()]
-        lines += [f"- {r.describe()}" for r in self.drifted[:20]]
-        stale = sorted({(r.case, r.detail) for r in self.rows if r.verdict == "stale"})
-        lines += [f"- {case}: not compared: {why}" for case, why in stale]
-        return "\n".join(lines)
 
 
 def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> DriftReport:
@@ -542,27 +236,8 @@ def compare(baseline: Baseline, computed: dict[str, Computed] | None = None) -> 
                     report.rows.append(Drift(case_id, fw, name, np.inf, np.inf, "missing"))
                     continue
                 if new.shape != old.shape:
-                    raise _damaged(baseline.path / "arrays.npz", f"array {key!r} has shape "
+                    raise damaged(baseline.path / "arrays.npz", f"array {key!r} has shape "
                                    f"{old.shape}; the case computes {new.shape}")
-                report.rows.append(_drift(case_id, fw, name, old, new, now.allowed[name]))
+                report.rows.append(drift_of(case_id, fw, name, old, new, now.allowed[name]))
     return report
 
-
-def _drift(case_id: str, fw: str, name: str, old: np.ndarray, new: np.ndarray,
-           allowed: np.ndarray) -> Drift:
-    finite = np.isfinite(old) & np.isfinite(new)
-    with np.errstate(invalid="ignore", over="ignore"):
-        d = np.where(finite, np.abs(new - old), 0.0)
-        ratio = np.where(d == 0, 0.0, d / np.broadcast_to(allowed, d.shape))
-    # a NaN tolerance cannot vouch for a difference: it counts as beyond it
-    share = float(np.max(np.where(np.isnan(ratio), np.inf, ratio), initial=0.0))
-    largest = float(d.max(initial=0.0))
-    if not finite.all():
-        # NaN or Inf on either side is never rounding, even where both sides agree on it
-        i = tuple(int(k) for k in np.unravel_index(int(np.argmin(finite)), finite.shape))
-        both = int((~np.isfinite(old) & ~np.isfinite(new)).sum())
-        detail = (f"{int((~finite).sum())} of {finite.size} elements non-finite ({both} on both "
-                  f"sides), first at {list(i)}: recorded {old[i]:.9g}, now {new[i]:.9g}")
-        return Drift(case_id, fw, name, largest, np.inf, "non-finite", detail)
-    verdict = "identical" if not d.any() else ("rounding" if share <= 1 else "drift")
-    return Drift(case_id, fw, name, largest, share, verdict)

@@ -124,7 +124,7 @@ def test_golden_calls_weights_that_left_the_case_drift(monkeypatch):
 
 def test_models_refuse_weights_beyond_the_transfer():
     from parity.checks.model_parity import assert_model_parity
-    from parity.models import blocks as models
+    from parity.models import keras_blocks as models
 
     keras = models.keras
     model = keras.Sequential([keras.Input((None, 3)), keras.layers.SimpleRNN(4),

@@ -93,7 +93,7 @@ def test_model_training_oracle_and_golden_results_follow_the_report_protocol():
     from parity.checks.compare import OracleReport
     from parity.checks.model_parity import ModelReport
     from parity.models.training import TrainingRecord
-    from parity.upgrade.golden import DriftReport
+    from parity.upgrade.drift import DriftReport
 
     for cls in (ModelReport, TrainingRecord, OracleReport, DriftReport):
         assert all(callable(getattr(cls, name)) for name in ("summary", "explain")), cls

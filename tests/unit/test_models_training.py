@@ -13,7 +13,7 @@ from parity.checks import strategies
 from parity.checks.model_parity import ModelCase
 from parity.core.errors import ParityError, TransferError, UnsupportedConfig
 from parity.core.frameworks import keras, torch
-from parity.models import blocks as models
+from parity.models import chains as models
 from parity.models import optim, training
 from parity.scenarios import course as scenarios
 from parity.suite import test_models as model_checks
@@ -58,7 +58,7 @@ def test_adam_epsilon_is_matched_in_either_convention(convention):
 
 
 def test_keras_adam_bias_correction_rounds_betas_to_float32():
-    """A Keras quirk the training tolerance models (training.Perturbation.step_size): under the
+    """A Keras quirk the training tolerance models (perturbation.Perturbation.step_size): under the
     TensorFlow backend, Python-float betas become float32 constants before the cast to the
     variable's dtype, so even a float64 weight's first Adam step is off by ~6.7e-6. If this test
     starts failing after an upgrade, the quirk is gone and that float32 floor can go too."""
