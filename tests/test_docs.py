@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings
 
 import parity
+from parity.core.frameworks import torch
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 # a ```python block directly under an HTML comment `<!-- runnable -->` is executed by the tests
@@ -50,6 +51,12 @@ def test_own_tests_example_runs_and_passes():
     namespace = _run("guides/own-tests.md", 0)
     assert namespace["pytest_plugins"] == ["parity.pytest_plugin"]
     settings(max_examples=5)(namespace["test_my_ports"])()  # a few examples: it runs, and passes
+
+
+def test_own_layers_example_checks_a_users_module_with_a_mask():
+    namespace = _run("guides/own-tests.md", 1)
+    assert namespace["report"].ok and namespace["grads"].ok
+    assert namespace["tagger"](torch.from_numpy(namespace["x"])).shape == (2, 5, 2)
 
 
 def test_whole_model_example_trains_in_lock_step():
