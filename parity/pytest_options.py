@@ -15,6 +15,9 @@ _JAX_CACHE = os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~
 
 
 def pytest_addoption(parser):
+    parser.addini("parity_quiet", type="bool", default=True,
+                  help="filter the frameworks' known deprecation warnings (parity.pytest_plugin."
+                       "QUIET_FILTERS; default true; false: show them)")
     group = parser.getgroup("rnn-parity")
     group.addoption(
         "--parity-threads", type=int, default=1,

@@ -24,6 +24,9 @@ Both frameworks run single-threaded during the checks (``--parity-threads=N`` to
 checks' tensors are tiny, so a thread pool only adds synchronisation, and on a busy or shared
 machine its waiting threads cost more CPU time than the work itself (measured: the gradient
 property used 2.4x less CPU time on one thread). Benchmarks pin their own threads.
+
+The frameworks' known deprecation warnings (``QUIET_FILTERS``) are filtered unless the ini option
+``parity_quiet`` is false; :mod:`parity.core.frameworks` quietens TensorFlow's import log lines.
 """
 
 from __future__ import annotations
@@ -47,6 +50,12 @@ settings.register_profile("parity-random", max_examples=30, **_COMMON)
 settings.register_profile("parity-dev", max_examples=8, **_COMMON)
 settings.register_profile("parity-thorough", max_examples=500, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "parity-ci"))
+
+# the frameworks' known noise in a parity run, filtered unless the ini option parity_quiet is
+# false: Keras' TensorFlow backend hands numpy tensors whose __array__ lacks numpy 2's ``copy``
+# keyword (one DeprecationWarning per conversion, dozens per test)
+QUIET_FILTERS = ("ignore::DeprecationWarning:tensorflow.*", "ignore::DeprecationWarning:keras.*",
+                 "ignore::DeprecationWarning:tf_keras.*")
 
 
 def scenario_steps(config) -> int:
@@ -78,6 +87,9 @@ def pytest_configure(config):
         raise pytest.UsageError(f"--parity-threads={threads}: must be at least 1")
     # False when an earlier plugin already started TensorFlow: its pools are left as they are
     pin_threads(threads, threads)
+    if config.getini("parity_quiet"):
+        for line in QUIET_FILTERS:  # after the user's ini filters, so these win for these modules
+            config.addinivalue_line("filterwarnings", line)
     freeze_imported()  # the session's entry point: see its docstring (about 2 s of CPU a run)
     cache = config.getoption("parity_jax_cache")
     if keras.backend.backend() == "jax" and cache != "off":

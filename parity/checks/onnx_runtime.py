@@ -48,7 +48,8 @@ from parity.core.inputs import CaseInputs
 from parity.core.spec import Outputs
 from parity.layers import keras_side, torch_side, transfer
 
-INSTALL = "pip install 'rnn-parity[onnx]'"
+# the packages of the onnx extra (pip install -e '.[onnx]' from a checkout)
+INSTALL = "pip install onnx onnxruntime onnxscript tf2onnx"
 # exporter -> the side it exports
 SOURCES = {"dynamo": "torch", "torchscript": "torch", "tf2onnx": "keras"}
 EXPORTERS = tuple(SOURCES)
@@ -110,7 +111,7 @@ def missing_reason(exporter: str = "dynamo") -> str | None:
     Examples:
         >>> from parity.checks.onnx_runtime import missing_reason
         >>> reason = missing_reason("torchscript")
-        >>> reason is None or reason.endswith("pip install 'rnn-parity[onnx]'")
+        >>> reason is None or reason.endswith("pip install onnx onnxruntime onnxscript tf2onnx")
         True
     """
     exporters(exporter)  # validates the name

@@ -119,7 +119,7 @@ class MissingDependency(ParityConfigError, ImportError):
 
     Examples:
         >>> from parity.core.errors import MissingDependency
-        >>> error = MissingDependency("onnxruntime", "not installed", "pip install 'rnn-parity[onnx]'")
+        >>> error = MissingDependency("onnxruntime", "not installed", "pip install onnxruntime")
         >>> isinstance(error, ImportError), str(error)
-        (True, "onnxruntime='not installed': pip install 'rnn-parity[onnx]'")
+        (True, "onnxruntime='not installed': pip install onnxruntime")
     """

@@ -8,19 +8,69 @@ imports it from here.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+import sys
+import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TF_CPP_MIN_LOG_LEVEL=0 (the user's): all of TensorFlow's C++ log lines, the import's included
+_USER_LOG_LEVEL = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# what TensorFlow's C++ code prints at import before its log level applies (absl's logging is
+# not initialised yet): a notice about that, and oneDNN's, once per library loaded
+IMPORT_NOISE = ("All log messages before absl::InitializeLog() is called are written to STDERR",
+                "oneDNN custom operations are on.")
+
+
+def _flush_stderr() -> None:
+    if sys.stderr is not None:
+        sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _import_noise_filtered():
+    """Around the frameworks' import: what C++ writes to file descriptor 2 is held in a temporary
+    file and written back to it afterwards, less the lines of ``IMPORT_NOISE``. Unfiltered when
+    the user asked for every line (``TF_CPP_MIN_LOG_LEVEL=0``), or without a stderr or a
+    temporary folder."""
+    if _USER_LOG_LEVEL == "0":
+        yield
+        return
+    try:
+        held = tempfile.TemporaryFile()
+    except OSError:
+        yield
+        return
+    with held:
+        try:
+            saved = os.dup(2)
+        except OSError:
+            yield
+            return
+        _flush_stderr()
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            _flush_stderr()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().splitlines(keepends=True)
+                    if not any(n.encode() in line for n in IMPORT_NOISE)]
+            with open(2, "wb", closefd=False) as stderr:
+                stderr.write(b"".join(kept))
+
 
 # The collector is paused while they import: the collections their half a million new objects
 # would trigger walk them all, again and again (about 1 s of CPU time on the 2-core machine).
 _collecting = gc.isenabled()
 gc.disable()
 try:
-    import threadpoolctl  # noqa: E402
-    import torch  # noqa: E402, I001  (must precede keras/tensorflow; keep this order)
-    import keras  # noqa: E402
+    with _import_noise_filtered():
+        import threadpoolctl  # noqa: E402
+        import torch  # noqa: E402, I001  (must precede keras/tensorflow; keep this order)
+        import keras  # noqa: E402
 finally:
     if _collecting:
         gc.enable()

@@ -23,7 +23,8 @@ from parity.core.errors import ParityConfigError, TransferError, UnsupportedConf
 from parity.core.frameworks import keras
 from parity.layers import keras_side
 
-INSTALL = "pip install rnn-parity[keras2]"
+# the package itself (the keras2 extra: pip install -e '.[keras2]' from a checkout)
+INSTALL = "pip install tf-keras"
 # Keras 2 config keys Keras 3's layers do not take, and why dropping them changes nothing:
 # `implementation` picks how LSTM/GRU batch their matrix products (same maths); `input_length`
 # and `batch_input_shape` repeat the input shape, which the twin takes from the model's input.

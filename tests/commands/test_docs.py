@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings
 
 import parity
+from parity.core.frameworks import torch
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 # a ```python block directly under an HTML comment `<!-- runnable -->` is executed by the tests
@@ -52,6 +53,12 @@ def test_own_tests_example_runs_and_passes():
     settings(max_examples=5)(namespace["test_my_ports"])()  # a few examples: it runs, and passes
 
 
+def test_own_layers_example_checks_a_users_module_with_a_mask():
+    namespace = _run("guides/own-tests.md", 1)
+    assert namespace["report"].ok and namespace["grads"].ok
+    assert namespace["tagger"](torch.from_numpy(namespace["x"])).shape == (2, 5, 2)
+
+
 def test_whole_model_example_trains_in_lock_step():
     record = _run("guides/models-and-training.md", 0)["record"]
     assert record.ok and len(record.steps) == 5
@@ -90,3 +97,36 @@ def test_the_support_table_is_what_the_committed_results_generate():
     results = sorted((DOCS / "support").glob("*.jsonl"))
     assert [r.stem for r in results] == ["jax", "tensorflow", "torch"]
     assert (DOCS / "support.md").read_text() == markdown(load(results))
+
+
+# a line of prose that starts with one of these is a command the site would show as a paragraph
+SHELL_COMMAND = re.compile(r"\s*(\$ )?(python3? -m |pytest( |$)|pip install |tox( |$)|mkdocs |"
+                           r"git clone |bash |KERAS_BACKEND=|PYTHONPATH=|TF_CPP_MIN_LOG_LEVEL=)")
+
+
+def _commands_outside_fences(text: str) -> list[str]:
+    found, fenced = [], False
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and SHELL_COMMAND.match(line):
+            found.append(f"{number}: {line.strip()}")
+    return found
+
+
+def test_commands_outside_fences_are_found():
+    text = "Port it:\n\npython -m parity port m.keras\n```bash\npytest -q\n```\n`pytest` runs it\n"
+    assert _commands_outside_fences(text) == ["3: python -m parity port m.keras"]
+
+
+def test_every_shell_command_is_in_a_fenced_block():
+    pages = [DOCS.parent / "README.md", *sorted(DOCS.rglob("*.md"))]
+    offenders = {str(page.relative_to(DOCS.parent)): found for page in pages
+                 if (found := _commands_outside_fences(page.read_text()))}
+    assert not offenders, f"put these in a ```bash block: {offenders}"
+
+
+def test_the_layout_table_names_every_subpackage():
+    layout = (DOCS / "index.md").read_text().split("## Layout", 1)[1]
+    subpackages = {path.parent.name for path in (DOCS.parent / "parity").glob("*/__init__.py")}
+    assert subpackages and not {p for p in subpackages if f"`parity.{p}`" not in layout}

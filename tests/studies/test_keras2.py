@@ -190,10 +190,10 @@ def test_a_keras2_file_without_tf_keras_names_the_extra(tmp_path, monkeypatch, c
     monkeypatch.setitem(sys.modules, "tf_keras", None)  # `import tf_keras` raises ImportError
     saved = _keras2_h5(tmp_path / "old.h5")
     with pytest.raises(InputFileError, match=r"Keras 2\.21\.0 \(Keras 2\).*pip install "
-                       r"rnn-parity\[keras2\]"):
+                       r"tf-keras"):
         files.load_keras(saved)
     assert main(["port", str(saved), "--out", str(tmp_path / "o")]) == 2
-    assert "rnn-parity[keras2]" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert "pip install tf-keras" in capsys.readouterr().err and not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("metadata, seen, remedy", [
