@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import argparse
 
-PASS, FINDING = 0, 1
+from parity.core.cli_options import FINDING, PASS, positive_int
+
 # as parity.porting.files.KERAS_SUFFIXES, which imports torch (tests/commands/test_cli.py checks they agree)
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value}: must be at least 1")
-    return value
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -36,9 +30,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="new folder for the converted model and "
                         "verdict.md (refused if it exists)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the drawn inputs (default 0)")
-    parser.add_argument("--batch", type=_positive_int, default=3,
+    parser.add_argument("--batch", type=positive_int, default=3,
                         help="batch size of the drawn inputs (default 3)")
-    parser.add_argument("--steps", type=_positive_int, default=7,
+    parser.add_argument("--steps", type=positive_int, default=7,
                         help="time steps of the drawn inputs (default 7)")
     parser.set_defaults(handler=run, before=check)
     return parser

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parity.core import outputs, progress
+from parity.core.cli_options import SIZES
 from parity.core.errors import UnsupportedConfig
 
 CAUSES = {"parity": 1, "drift": 2, "speed": 4, "environment": 8}
@@ -252,55 +253,86 @@ def _unstable_note(comparison) -> str:
 ERROR_LOG = "gate-error.log"
 
 
-def run_gate(out: str | Path | outputs.Claim, *, golden: str | None, bench_baseline: str | None,
-             bench_run: str | None = None, processes: int = 3, sizes: str = "smoke",
-             factor: float | None = None, alpha: float = 0.01, fail_on=tuple(CAUSES),
-             skip: tuple[str, ...] = (), bench_base: str | None = None, rounds: int = 4,
-             threads: int | None = None, bench_runner=None) -> Verdict:
-    """Run the steps not in ``skip`` and write ``gate.md`` and ``gate.xml`` into the new folder
-    ``out`` (or the folder already claimed as ``out``), whatever the steps find: an unreadable
-    baseline or run is an environment finding, and so is an error inside a step (with its
-    traceback in ``gate-error.log``, as a bug to report).
+@dataclass(frozen=True, kw_only=True)
+class GateOptions:
+    """What the gate is asked to do, checked once when made: the ``gate`` command builds it from
+    its options before any work (:mod:`parity.upgrade.cli`); an option no gate can use is an
+    :class:`~parity.core.errors.UnsupportedConfig` (or ``ValueError`` for ``factor``/``alpha``).
 
-    With ``bench_base`` (a python executable or a working tree, as ``bench ab --base`` takes) the
-    speed step times that base and this interpreter in ``rounds`` interleaved ABBA rounds (with
-    ``threads`` threads per benchmark process; default every core) instead of comparing with
-    ``bench_baseline``; ``bench_runner`` stands in for the benchmark processes
-    (``parity.bench.ab.run_ab``'s ``runner``)."""
-    from parity.bench.ab import MIN_ROUNDS
+    ``golden`` and ``bench_baseline`` are the recorded baselines (``None``: an environment
+    finding); ``bench_run`` an existing new run instead of ``processes`` benchmark processes of
+    ``sizes``. With ``bench_base`` (a python executable or a working tree, as ``bench ab --base``
+    takes) the speed step times that base and this interpreter in ``rounds`` interleaved ABBA
+    rounds (``threads`` threads per benchmark process; default every core) instead of comparing
+    with ``bench_baseline``. ``fail_on``: the causes that fail the gate (others are advisory);
+    ``skip``: the steps left out."""
 
-    problem = None
-    if bench_base is not None and (bench_baseline is not None or bench_run is not None):
-        problem = ("bench_base", bench_base, "an A/B against a base environment replaces the "
-                   "stored baseline and run: give --bench-base, or --bench-baseline (and "
-                   "--bench-run), not both")
-    elif bench_base is not None and rounds < MIN_ROUNDS:
-        problem = ("rounds", rounds, f"at least {MIN_ROUNDS} ABBA rounds: fewer cannot give "
-                   "any benchmark a verdict")
-    if problem:
-        if isinstance(out, outputs.Claim):
-            out.abandon()
-        raise UnsupportedConfig(*problem)
-    for option, given, known in (("fail_on", fail_on, tuple(CAUSES)), ("skip", skip, STEPS)):
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            if isinstance(out, outputs.Claim):
-                out.abandon()
-            raise UnsupportedConfig(option, unknown, f"unknown cause(s) or step(s): expected "
-                                    f"among {list(known)}")
+    golden: str | None
+    bench_baseline: str | None
+    bench_run: str | None = None
+    processes: int = 3
+    sizes: str = "smoke"
+    factor: float | None = None  # None: parity.bench.compare.FACTOR
+    alpha: float = 0.01
+    fail_on: tuple[str, ...] = tuple(CAUSES)
+    skip: tuple[str, ...] = ()
+    bench_base: str | None = None
+    rounds: int = 4
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        from parity.bench.ab import MIN_ROUNDS
+        from parity.bench.compare import FACTOR, check_options
+
+        object.__setattr__(self, "fail_on", tuple(self.fail_on))
+        object.__setattr__(self, "skip", tuple(self.skip))
+        if self.bench_base is not None and (self.bench_baseline is not None
+                                            or self.bench_run is not None):
+            raise UnsupportedConfig("bench_base", self.bench_base, "an A/B against a base "
+                                    "environment replaces the stored baseline and run: give "
+                                    "--bench-base, or --bench-baseline (and --bench-run), not both")
+        if self.bench_base is not None and self.rounds < MIN_ROUNDS:
+            raise UnsupportedConfig("rounds", self.rounds, f"at least {MIN_ROUNDS} ABBA rounds: "
+                                    "fewer cannot give any benchmark a verdict")
+        for option, given, known in (("fail_on", self.fail_on, tuple(CAUSES)),
+                                     ("skip", self.skip, STEPS)):
+            unknown = sorted(set(given) - set(known))
+            if unknown:
+                raise UnsupportedConfig(option, unknown, f"unknown cause(s) or step(s): "
+                                        f"expected among {list(known)}")
+        if self.sizes not in SIZES:
+            raise UnsupportedConfig("sizes", self.sizes, f"expected one of {list(SIZES)}")
+        for option, count in (("processes", self.processes), ("rounds", self.rounds),
+                              ("threads", 1 if self.threads is None else self.threads)):
+            if count < 1:
+                raise UnsupportedConfig(option, count, "must be at least 1")
+        check_options(FACTOR if self.factor is None else self.factor, self.alpha)
+
+
+def run_gate(out: str | Path | outputs.Claim, options: GateOptions, *,
+             bench_runner=None) -> Verdict:
+    """Run the steps not in ``options.skip`` and write ``gate.md`` and ``gate.xml`` into the new
+    folder ``out`` (or the folder already claimed as ``out``), whatever the steps find: an
+    unreadable baseline or run is an environment finding, and so is an error inside a step (with
+    its traceback in ``gate-error.log``, as a bug to report). ``bench_runner`` stands in for the
+    benchmark processes of an A/B (``parity.bench.ab.run_ab``'s ``runner``)."""
+    o = options
     # claimed before minutes of work: a name that is taken fails now, not after them
     claimed = out if isinstance(out, outputs.Claim) else outputs.claim(out)
     work = claimed.work
-    verdict = Verdict(fail_on=tuple(fail_on))
-    steps = (("parity", lambda: _parity(work, verdict)), ("drift", lambda: _drift(golden, verdict)),
-             ("speed", lambda: _speed_ab(bench_base, work, rounds, sizes, factor, threads,
-                                         verdict, bench_runner) if bench_base is not None else
-              _speed(bench_baseline, bench_run, work, processes, sizes, factor, alpha, verdict)))
-    bar = progress.bar(total=len(steps) - len(skip), desc="gate", unit="step")
+    verdict = Verdict(fail_on=o.fail_on)
+    steps = (("parity", lambda: _parity(work, verdict)),
+             ("drift", lambda: _drift(o.golden, verdict)),
+             ("speed", lambda: _speed_ab(o.bench_base, work, o.rounds, o.sizes, o.factor,
+                                         o.threads, verdict, bench_runner)
+              if o.bench_base is not None else
+              _speed(o.bench_baseline, o.bench_run, work, o.processes, o.sizes, o.factor,
+                     o.alpha, verdict)))
+    bar = progress.bar(total=len(steps) - len(o.skip), desc="gate", unit="step")
     try:
         for name, step in steps:
             bar.set_postfix_str(name)
-            if name in skip:
+            if name in o.skip:
                 verdict.sections.append(f"## {name}\n\nskipped (--skip {name})")
                 continue
             start = time.perf_counter()

@@ -106,6 +106,29 @@ def test_grouped_commands_and_their_older_spellings_share_one_parser(capsys):
     assert main(["gate", "--no-such-option"]) == 8  # the gate's "no verdict" code
 
 
+def test_older_spellings_are_left_out_of_the_help_and_say_what_replaces_them(capsys):
+    import re
+
+    assert main(["--help"]) == 0
+    listed = capsys.readouterr().out.split("positional arguments:")[1]
+    assert re.search(r"^    bench ", listed, flags=re.M)
+    assert not re.search(r"^    (report|compare|merge|table) ", listed, flags=re.M)
+    runs = ["fixtures/benchmarks/smoke-a.json", "fixtures/benchmarks/smoke-b.json"]
+    assert main(["compare", *runs]) == 0
+    err = capsys.readouterr().err
+    assert "compare: note: older spelling of 'python -m parity bench compare'" in err
+    assert "removed in rnn-parity 0.2" in err
+    assert main(["bench", "compare", *runs]) == 0
+    assert "older spelling" not in capsys.readouterr().err
+
+
+def test_the_sizes_the_commands_offer_are_the_benchmarks_size_sets():
+    from parity.bench.workloads import SIZE_SETS
+    from parity.core.cli_options import SIZES
+
+    assert sorted(SIZES) == sorted(SIZE_SETS)
+
+
 def _replay_processes(calls: list[list[str]]):
     """A stand-in for benchmark process i: it writes window i of the committed run smoke-a, the
     benchmarks its ``-k`` selects (words joined by "and"; a real process imports both frameworks

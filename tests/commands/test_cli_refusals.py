@@ -58,6 +58,8 @@ CASES = [
     ("gate --golden {tmp}/missing", 8, "--golden {tmp}/missing: does not exist"),
     ("gate --bench-baseline {tmp}/missing.json", 8, "--bench-baseline {tmp}/missing.json"),
     ("gate --out {tmp}/exists", 8, "--out {tmp}/exists exists"),
+    ("gate --factor 0.5", 8, "factor=0.5"),
+    ("gate --bench-base {python} --bench-rounds 2", 8, "--bench-rounds=2: at least 3"),
     ("backends --no-such-option", 2, "--no-such-option"),
     ("backends --backends nope", 2, "nope"),
     ("backends --out {tmp}/exists", 2, "--out {tmp}/exists exists"),

@@ -476,8 +476,8 @@ def test_run_outside_the_repository_exits_2(tmp_path, monkeypatch, capsys):
 def test_check_maps_pytest_codes_onto_the_contract(run_check):
     code, out = run_check("-q", "-k", "no_such_check_anywhere")
     assert code == 2, out[-2000:]  # pytest 5: no tests collected
-    from parity.cli import _pytest_code
-    assert [_pytest_code(c) for c in range(6)] == [0, 1, 3, 3, 2, 2]
+    from parity.core.cli_options import pytest_code
+    assert [pytest_code(c) for c in range(6)] == [0, 1, 3, 3, 2, 2]
 
 
 # ------------------------------------------------------------------------ API refusals

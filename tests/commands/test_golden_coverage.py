@@ -15,7 +15,7 @@ import pytest
 
 from parity.cli import main
 from parity.upgrade import golden
-from parity.upgrade.gate import CAUSES, run_gate
+from parity.upgrade.gate import CAUSES, GateOptions, run_gate
 
 GOLDEN = Path(__file__).resolve().parents[2] / "fixtures" / "golden"
 SHIPPED = sorted(p for p in GOLDEN.iterdir() if p.is_dir())
@@ -55,8 +55,8 @@ def _no_computing(monkeypatch) -> None:
 
 def _gate(tmp_path: Path, baseline: Path, **options):
     out = tmp_path / "gate"
-    verdict = run_gate(out, golden=str(baseline), bench_baseline=None, skip=("parity", "speed"),
-                       **options)
+    verdict = run_gate(out, GateOptions(golden=str(baseline), bench_baseline=None,
+                                        skip=("parity", "speed"), **options))
     suite = ET.parse(out / "gate.xml").getroot()
     properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
     return verdict, (out / "gate.md").read_text(), properties

@@ -4,7 +4,9 @@ code per cause, JUnit a CI system can read."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from parity.core.errors import UnsupportedConfig
 from parity.upgrade import golden
-from parity.upgrade.gate import CAUSES, run_gate
+from parity.upgrade.gate import CAUSES, GateOptions, run_gate
 
 BENCH = Path(__file__).resolve().parents[2] / "fixtures" / "benchmarks"
 IDS = ["gru/uni/none", "lstm/bi/right_padded"]
@@ -124,8 +126,10 @@ def _slowed_copy(tmp_path: Path, factor: float) -> Path:
 
 
 def test_gate_says_safe_with_exit_0_and_junit(baseline, tmp_path, recalled):
-    verdict = run_gate(tmp_path / "g", golden=str(baseline), bench_baseline=str(BENCH / "smoke-a.json"),
-                       bench_run=str(BENCH / "smoke-b.json"), skip=("parity",))
+    verdict = run_gate(tmp_path / "g", GateOptions(golden=str(baseline),
+                                                   bench_baseline=str(BENCH / "smoke-a.json"),
+                                                   bench_run=str(BENCH / "smoke-b.json"),
+                                                   skip=("parity",)))
     md = (tmp_path / "g" / "gate.md").read_text()
     assert verdict.exit_code == 0 and "SAFE" in md
     assert "Compared 2 of the baseline's 2 cases; the canonical set holds 2 (complete)" in md
@@ -137,28 +141,53 @@ def test_gate_says_safe_with_exit_0_and_junit(baseline, tmp_path, recalled):
 
 def test_gate_exit_code_sums_the_causes(baseline, tmp_path, recalled):
     drifted = _tampered(baseline, tmp_path, lambda k, a: a + 1e-2)
-    verdict = run_gate(tmp_path / "g", golden=str(drifted), bench_baseline=str(BENCH / "smoke-a.json"),
-                       bench_run=str(_slowed_copy(tmp_path, 3.0)), skip=("parity",))
+    verdict = run_gate(tmp_path / "g", GateOptions(golden=str(drifted),
+                                                   bench_baseline=str(BENCH / "smoke-a.json"),
+                                                   bench_run=str(_slowed_copy(tmp_path, 3.0)),
+                                                   skip=("parity",)))
     assert verdict.exit_code == CAUSES["drift"] + CAUSES["speed"]
     text = (tmp_path / "g" / "gate.md").read_text()
     assert "NOT safe" in text and "numeric drift" in text and "speed regression" in text
     failures = ET.parse(tmp_path / "g" / "gate.xml").getroot().iter("failure")
     assert {f.get("message").split(":")[0] for f in failures} == {"numeric drift", "speed regression"}
-    advisory = run_gate(tmp_path / "h", golden=str(drifted), bench_baseline=str(BENCH / "smoke-a.json"),
-                        bench_run=str(_slowed_copy(tmp_path, 3.0)), skip=("parity",),
-                        fail_on=("parity", "drift"))
+    advisory = run_gate(tmp_path / "h", GateOptions(golden=str(drifted),
+                                                    bench_baseline=str(BENCH / "smoke-a.json"),
+                                                    bench_run=str(_slowed_copy(tmp_path, 3.0)),
+                                                    skip=("parity",), fail_on=("parity", "drift")))
     assert advisory.exit_code == CAUSES["drift"]  # speed reported, not blocking
 
 
 def test_gate_reports_missing_baselines_as_environment(tmp_path):
-    verdict = run_gate(tmp_path / "g", golden=str(tmp_path / "nowhere"), bench_baseline=None,
-                       skip=("parity",))
+    verdict = run_gate(tmp_path / "g", GateOptions(golden=str(tmp_path / "nowhere"),
+                                                   bench_baseline=None, skip=("parity",)))
     assert verdict.exit_code == CAUSES["environment"]
     with pytest.raises(FileExistsError):
-        run_gate(tmp_path / "g", golden=None, bench_baseline=None)
+        run_gate(tmp_path / "g", GateOptions(golden=None, bench_baseline=None))
     assert (tmp_path / "g" / "gate.md").is_file()  # the first verdict stays
     with pytest.raises(ValueError, match="unknown cause"):
-        run_gate(tmp_path / "x", golden=None, bench_baseline=None, fail_on=("speedy",))
+        run_gate(tmp_path / "x", GateOptions(golden=None, bench_baseline=None, fail_on=("speedy",)))
+
+
+@pytest.mark.parametrize("options, named", [
+    (dict(factor=0.9), "factor=0.9"), (dict(alpha=1.5), "alpha=1.5"),
+    (dict(sizes="huge"), "sizes='huge'"), (dict(processes=0), "processes=0"),
+    (dict(threads=0), "threads=0"), (dict(skip=("parity", "speedy")), "skip=['speedy']"),
+    (dict(bench_base=sys.executable, rounds=2), "rounds=2: at least 3"),
+    (dict(bench_base=sys.executable, bench_run="run.json"), "not both"),
+])
+def test_gate_options_refuse_what_no_gate_can_use_when_made(options, named):
+    with pytest.raises(ValueError) as refused:
+        GateOptions(golden=None, bench_baseline=None, **options)
+    assert named in str(refused.value)
+
+
+def test_gate_options_are_one_frozen_value():
+    options = GateOptions(golden=None, bench_baseline=None, fail_on=["parity"], skip=["drift"])
+    assert (options.fail_on, options.skip, options.rounds) == (("parity",), ("drift",), 4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.rounds = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        GateOptions(None, None)  # keywords only: a dozen values, easily swapped by position
 
 
 def test_a_scenario_is_compared_only_with_a_recording_of_its_own_definition(tmp_path):

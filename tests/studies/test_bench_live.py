@@ -27,7 +27,7 @@ from parity.bench.compare import FACTOR, compare_runs
 from parity.bench.results import load, merge, versions
 from parity.cli import main
 from parity.core.errors import ParityConfigError, UnsupportedConfig
-from parity.upgrade.gate import run_gate
+from parity.upgrade.gate import GateOptions, run_gate
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = sorted((ROOT / "fixtures" / "benchmarks").glob("live-ab*.json"))
@@ -214,9 +214,10 @@ def test_the_ab_verdict_flags_every_live_ten_percent_slowdown_and_no_a_a_change(
 # ------------------------------------------------------------------------------ the gate's A/B
 
 def _gate(tmp_path: Path, arm: str, seen: dict | None = None, **options):
-    return run_gate(tmp_path / f"gate-{arm}", golden=None, bench_baseline=None,
-                    bench_base=sys.executable, skip=("parity", "drift"),
-                    bench_runner=_replayer(arm, seen), **options)
+    return run_gate(tmp_path / f"gate-{arm}",
+                    GateOptions(golden=None, bench_baseline=None, bench_base=sys.executable,
+                                skip=("parity", "drift"), **options),
+                    bench_runner=_replayer(arm, seen))
 
 
 def test_gate_ab_of_the_same_interpreter_is_safe(tmp_path, monkeypatch):
@@ -248,12 +249,15 @@ def test_gate_ab_flags_the_slowed_side_with_exit_4(tmp_path, monkeypatch):
 
 def test_gate_ab_with_a_base_that_is_no_environment_exits_8(tmp_path, monkeypatch):
     monkeypatch.chdir(ROOT)
-    verdict = run_gate(tmp_path / "g", golden=None, bench_baseline=None, skip=("parity", "drift"),
-                       bench_base=str(tmp_path / "nothing"))
+    verdict = run_gate(tmp_path / "g", GateOptions(golden=None, bench_baseline=None,
+                                                   skip=("parity", "drift"),
+                                                   bench_base=str(tmp_path / "nothing")))
     assert verdict.exit_code == 8
     assert "--bench-base" in (tmp_path / "g" / "gate.md").read_text()
-    failing = run_gate(tmp_path / "f", golden=None, bench_baseline=None, skip=("parity", "drift"),
-                       bench_base=sys.executable, bench_runner=lambda cmd, s: 1)
+    failing = run_gate(tmp_path / "f", GateOptions(golden=None, bench_baseline=None,
+                                                   skip=("parity", "drift"),
+                                                   bench_base=sys.executable),
+                       bench_runner=lambda cmd, s: 1)
     assert failing.exit_code == 8 and "exited 1" in failing.failed("environment")[0].message
 
 
