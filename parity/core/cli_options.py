@@ -4,7 +4,7 @@ several commands take (``--reports``/``--out``, ``--sizes``, ``--processes``, ``
 
 The subpackages register their own commands with these (``parity.bench.cli`` and so on);
 :mod:`parity.cli` assembles them and maps errors onto the exit codes in ``main``. Nothing here
-imports a framework: building the parser must stay fast (tests/test_cli.py).
+imports a framework: building the parser must stay fast (tests/commands/test_cli.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ GATE_ENVIRONMENT = 8  # the gate's "no verdict" code
 # pytest's exit codes: 1 tests failed, 4 usage error, 5 no tests collected; 2 (interrupted,
 # collection errors) and 3 (pytest's internal error) mean the checks could not run
 _PYTEST = {0: PASS, 1: FINDING, 4: USAGE, 5: USAGE}
-# as parity.bench.workloads.SIZE_SETS, which imports the frameworks (tests/test_cli.py: they agree)
+# as parity.bench.workloads.SIZE_SETS, which imports the frameworks (tests/commands/test_cli.py: they agree)
 SIZES = ("smoke", "full")
 THREADS_HELP = "threads for both frameworks (default: every core)"
 REMOVAL = "deprecated, to be removed in rnn-parity 0.2"
