@@ -126,10 +126,6 @@ class Comparison:
         return "\n".join(lines) + "\n"
 
 
-def _windows(result: Result, normalised: bool) -> tuple[tuple[float, ...], ...]:
-    return result.normalised_windows if normalised else result.windows
-
-
 @dataclass(frozen=True)
 class _Judged:
     verdict: str

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from parity.checks import onnx_runtime
+from parity.checks import messages, onnx_runtime
 from parity.checks.known_differences import KnownDifference, known_differences
 from parity.checks.onnx_runtime import OnnxRun
 from parity.checks.reference import reference
@@ -22,8 +22,6 @@ from parity.core.mismatch import (  # noqa: F401  (Point, TensorDiff, diff: impo
     Point,
     TensorDiff,
     diff,
-    format_point,
-    noise_multiple,
     reproduce_line,
     summary_line,
 )
@@ -105,10 +103,6 @@ class ParityReport:
     def ok(self) -> bool:
         return not self.weights and all(t.ok for t in self.all_diffs)
 
-    @property
-    def weight_differences(self) -> list[str]:
-        return [str(w) for w in self.weights]
-
     def largest_error_against_oracle(self, *, relative: bool = False) -> dict[str, float]:
         """Per framework, the largest |framework - oracle| over all returned tensors (``relative``:
         divided by the largest |oracle value| among them, so a tensor that is nearly zero, such as
@@ -140,98 +134,8 @@ class ParityReport:
         return summary_line(f"{self.what} {self.spec.kind}{sides}", self.ok, self.all_diffs, extra)
 
     def explain(self) -> str:
-        return _explain(self)
-
-
-def _explain(r: ParityReport) -> str:
-    failing = [t for t in r.cross if not t.ok]
-    onnx_failing = [c for c in r.onnx if not all(t.ok for t in c.vs_source)]
-    lines = [f"{r.what} parity check failed for {r.spec}"]
-    if failing:
-        lines[0] += f": keras and torch disagree on {len(failing)} of {len(r.cross)} returned tensors."
-    elif r.weights:
-        lines[0] += (f": the two hold different weights ({len(r.weights)} weight tensor(s) beyond "
-                     "what the transfer allows), although the outputs are within tolerance.")
-    elif onnx_failing:
-        lines[0] += "; " + "; ".join(
-            f"{c.run.label} (the exported {c.run.source} side) and {c.run.source} disagree on "
-            f"{sum(not t.ok for t in c.vs_source)} of {len(c.vs_source)} returned tensors"
-            for c in onnx_failing) + "."
-    for known in r.known:  # first: what follows is this difference, not drift
-        lines += ["", known.describe()]
-    by_name = {t.name: (k, o) for t, k, o in zip(r.cross, r.keras_vs_oracle, r.torch_vs_oracle)}
-    dtype, own = r.spec.dtype, oracle_factor(r.spec.dtype)
-    for t in r.cross:
-        k, o = by_name[t.name]
-        columns = [(c.run, next(d for d in c.vs_source if d.name == t.name),
-                    next(d for d in c.vs_oracle if d.name == t.name)) for c in r.onnx]
-        if t.ok and k.ok and o.ok and all(s.ok and d.ok for _, s, d in columns):
-            continue
-        axes = t.axes
-        order = " (steps in processing order: go_backwards)" if r.spec.go_backwards and len(
-            t.shape) == 3 else ""
-        lines += [
-            "",
-            f"{t.name} {tuple(axes)}, shape {t.shape}{order}:",
-            f"  mismatched elements keras vs torch: {t.mismatched} / {t.total} "
-            f"({100.0 * t.mismatched / t.total:.1f}%)",
-            f"  greatest absolute difference {format_point(t, t.max_abs, 'keras', 'torch')}",
-            f"  greatest relative difference {t.max_rel.difference / max(abs(t.max_rel.b), 1e-300):.3g} "
-            f"at {t.where(t.max_rel)}",
-            "  furthest beyond tolerance "
-            + format_point(t, t.worst, "keras", "torch", dtype=dtype, pair_scale=POLICY.cross),
-        ]
-        if r.outer_bound is not None and not t.ok:
-            bound = r.outer_bound().get(t.name)
-            if bound is not None:
-                outer = float(2 * np.broadcast_to(bound, t.shape)[t.worst.index])
-                lines.append(f"  worst-case rounding bound there {outer:.3g}: the difference is "
-                             + ("beyond even the worst case" if t.worst.difference > outer else
-                                "within the worst case, far beyond what rounding does in practice"))
-        lines += [f"  {d.nonfinite_note()}" for d in (t, k, o, *(x for _, s, d in columns
-                                                                   for x in (s, d))) if d.nonfinite]
-        for run, s, _ in columns:
-            verdict = "within tolerance" if s.ok else (
-                f"{s.mismatched} elements beyond tolerance; worst "
-                f"{format_point(s, s.worst, dtype=dtype, pair_scale=POLICY.cross)}")
-            lines.append(f"  {run.label} vs {run.source}: max difference "
-                         f"{s.max_abs.difference:.3g} at {s.where(s.max_abs)} ({verdict})")
-        sides = [("keras", k), ("torch", o)] + [(run.label, d) for run, _, d in columns]
-        for fw, d in sides:
-            verdict = "within tolerance" if d.ok else (
-                f"{d.mismatched} elements beyond tolerance; worst "
-                f"{format_point(d, d.worst, fw, 'oracle', dtype=dtype, pair_scale=own)}")
-            lines.append(f"  {fw} vs float64 oracle: max error {d.max_abs.difference:.3g} at "
-                         f"{d.where(d.max_abs)} ({verdict})")
-        drifting = [fw for fw, d in sides if not d.ok]
-        if drifting and r.known and drifting == ["keras"]:
-            lines.append(f"  -> keras differs from the exact result: the known difference "
-                         f"{r.known[0].name!r} above")
-        elif drifting:
-            lines.append(f"  -> {' and '.join(drifting)} drift(s) from the exact result")
-        elif any(not s.ok for _, s, _ in columns):
-            lines.append("  -> each onnxruntime column and the side it exported stay near the "
-                         "oracle but apart from each other")
-        elif not t.ok:
-            lines.append("  -> each framework matches the oracle on its own weights: "
-                         "the two hold different weights (see below)")
-    lines += ["", "weights (canonical layout, keras vs torch): " + (
-        "identical (up to the transfer's one rounding of a bias sum)" if not r.weights else
-        "differ beyond what the transfer allows; first differing element of each:")]
-    lines += [f"  {w}" for w in r.weights[:8]]
-    lines += [
-        f"input: {r.input_summary}",
-        f"tolerance: per element, {POLICY.factor:g}x the rounding noise of a correct {dtype} "
-        f"implementation on this very case (x sqrt(2) between two implementations), estimated by "
-        f"{POLICY.runs} runs of the float64 oracle with randomised {dtype} rounding; see "
-        "parity.core.tolerances",
-    ]
-    lines += [f"{c.run.label}: {c.run.describe()}" for c in r.onnx]
-    if r.context:
-        lines.append(f"case: {r.context}")
-    if r.nodeid:
-        lines.append(reproduce_line(r.nodeid))
-    return "\n".join(lines)
+        """The full message, block by block (:mod:`parity.checks.messages`)."""
+        return messages.explain(self)
 
 
 def device_of(obj) -> str:
@@ -458,7 +362,7 @@ class OracleReport:
         failing = [d for d in self.diffs if not d.ok]
         lines = [f"{self.what} differ from the float64 oracle for {self.spec}{self.note}:"
                  if failing else f"{self.what} match the float64 oracle for {self.spec}{self.note}"]
-        lines += [f"  {d.headline()}" for d in failing]
+        lines += messages.failing_headlines(failing)
         if self.nodeid and failing:
             lines.append(reproduce_line(self.nodeid))
         return "\n".join(lines)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from parity.checks import onnx_runtime
+from parity.checks import messages, onnx_runtime
 from parity.checks.compare import TensorDiff, diff
 from parity.core import exercised, inputs
 from parity.core.errors import ParityError
@@ -145,7 +145,7 @@ class ModelReport(list):
     def explain(self) -> str:
         lines = [f"model parity check {'failed' if not self.ok else 'passed'}: {self.summary()}"]
         lines += [f"  weights differ beyond what the transfer allows: {w}" for w in self.weights[:8]]
-        lines += [f"  {d.headline()}" for d in self if not d.ok]
+        lines += messages.failing_headlines(self)
         if self.context:
             lines.append(f"reproduce: {self.context}")
         return "\n".join(lines)

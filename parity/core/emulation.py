@@ -50,11 +50,6 @@ class Rounding:
     def accumulation_roundoff(self) -> float:
         return float(np.finfo(self.accumulate).eps) / 2
 
-    @property
-    def rounds_results(self) -> bool:
-        """Whether a product's result is rounded again to a narrower storage format."""
-        return self.dtype in ("float16", "bfloat16")
-
 
 class EmulatedNumpy:
     """The oracle's array namespace with randomised rounding. Every element draws its own errors,

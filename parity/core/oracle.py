@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from parity.core import inputs, masking
+from parity.core import masking
 from parity.core.spec import (
     LayerWeights,
     Outputs,
@@ -92,12 +92,6 @@ def namespace(a):
     import sys
     torch = sys.modules.get("torch")
     return TorchOps() if torch is not None and torch.is_tensor(a) else NumpyOps()
-
-
-def check_inputs(spec: RecurrentSpec, x: np.ndarray, initial_state, mask=None) -> None:
-    """Raise a typed error unless ``x``, ``initial_state`` (any form Keras accepts) and ``mask``
-    fit ``spec`` (see :mod:`parity.core.inputs`, where inputs are validated)."""
-    inputs.check(spec, np.asarray(x), inputs.flat_states(initial_state), mask)
 
 
 def _step(spec: RecurrentSpec, xp, w: LayerWeights, x_t, state, noise_at):
